@@ -1,0 +1,27 @@
+"""ASGI entry point: HTTP through Django, room sockets through Channels."""
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
+django_asgi_app = get_asgi_application()
+
+from channels.auth import AuthMiddlewareStack  # noqa: E402 - needs the app registry loaded
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+
+from bots.providers import require_provider  # noqa: E402
+from chat.lifecycle import ProcessServices  # noqa: E402
+from chat.routing import websocket_urlpatterns  # noqa: E402
+
+require_provider()  # a misconfigured provider stops the server here, with one line saying why
+
+application = ProcessServices(
+    ProtocolTypeRouter(
+        {
+            "http": django_asgi_app,
+            "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        }
+    )
+)

@@ -1,0 +1,225 @@
+"""Parley settings: 12-factor, every value from the environment, defaults that run on a fresh machine."""
+
+import os
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env_bool(name, default=False):
+    """Read a yes/no environment variable."""
+    return os.environ.get(name, str(default)).strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_list(name, default=""):
+    """Read a comma-separated environment variable."""
+    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+DEBUG = env_bool("DEBUG", True)
+
+SECRET_KEY = os.environ.get("SECRET_KEY", "")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured("Set SECRET_KEY: it is required when DEBUG is off.")
+    SECRET_KEY = "django-insecure-parley-development-only"
+
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]" if DEBUG else "")
+if not DEBUG and not ALLOWED_HOSTS:
+    raise ImproperlyConfigured("Set ALLOWED_HOSTS (comma-separated host names): it is required when DEBUG is off.")
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "channels",
+    "chat",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "project.urls"
+ASGI_APPLICATION = "project.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "chat.context_processors.bots_nav",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": dj_database_url.parse(
+        os.environ.get("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
+        conn_max_age=int(os.environ.get("CONN_MAX_AGE", "0")),
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL lets pages read while a reply writes; IMMEDIATE transactions take the write lock up front,
+    # so two writers wait their turn (busy timeout) instead of failing with "database is locked".
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", "timeout": 20,
+         "transaction_mode": "IMMEDIATE"}
+    )
+    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "test-db.sqlite3")}
+
+REDIS_URL = os.environ.get("REDIS_URL", "")
+if REDIS_URL:
+    from chat.redis_watch import connected
+
+    CHANNEL_LAYERS = {
+        "default": {
+            # Pub/sub: a process's fan-out holds one subscription per room and Redis pushes each
+            # frame to it, with no round trip per message.
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {
+                # redis-py 8 raises "Too many connections" past its pool size and times out idle
+                # reads after 5 s: widen both. A connection that comes back after a drop may have
+                # missed frames: the hook makes the room pages reconnect and catch up.
+                "hosts": [
+                    {
+                        "address": REDIS_URL,
+                        "max_connections": 1000,
+                        "socket_timeout": 15,
+                        # A subscription that went quiet because its connection died is found
+                        # by a ping this often, and reconnects.
+                        "health_check_interval": 10,
+                        "redis_connect_func": connected,
+                    }
+                ],
+            },
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 1500}}}
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [
+    BASE_DIR / "static",
+    # Front-end packages come from npm (package-lock.json) and are served as they are.
+    ("vendor/turbo", BASE_DIR / "node_modules" / "@hotwired" / "turbo" / "dist"),
+    ("vendor/fetch-event-source", BASE_DIR / "node_modules" / "@microsoft" / "fetch-event-source" / "lib" / "esm"),
+]
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+X_FRAME_OPTIONS = "DENY"
+if not DEBUG:
+    # Production defaults pass `manage.py check --deploy`; a plain-HTTP demo (docker-compose.yml)
+    # turns them off explicitly.
+    SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("SECURE_COOKIES", True)
+    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # the load balancer checks over plain HTTP
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", "31536000"))
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
+
+LOGGING = {
+    "version": 1,
+    # Keep Daphne's and Channels' loggers: they report "Exception inside application".
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    "loggers": {"django.channels.server": {"level": "WARNING"}},
+}
+
+# --- Parley -------------------------------------------------------------------------------------
+
+# Dotted path of the LLM provider class; empty means: openai when OPENAI_API_KEY is set, else local.
+LLM_PROVIDER = os.environ.get("LLM_PROVIDER", "")
+OPENAI_API_KEY = os.environ.get("OPENAI_API_KEY", "")
+OPENAI_BASE_URL = os.environ.get("OPENAI_BASE_URL", "")
+OPENAI_MODEL = os.environ.get("OPENAI_MODEL", "gpt-4o-mini")
+OPENAI_TIMEOUT = float(os.environ.get("OPENAI_TIMEOUT", "30"))
+OPENAI_MAX_RETRIES = int(os.environ.get("OPENAI_MAX_RETRIES", "2"))
+LOCAL_MODEL_PATH = os.environ.get("LOCAL_MODEL_PATH", "")
+LOCAL_CONTEXT_TOKENS = int(os.environ.get("LOCAL_CONTEXT_TOKENS", "2048"))
+
+# How often a streaming reply's row is written and its growth broadcast, in seconds. Each flush is
+# a row write and a frame to every page: 0.3 s keeps a 400-token reply to about 30 of each (a
+# tenth of writing every token) and still reads as live text; smaller is smoother and costs more.
+REPLY_FLUSH_INTERVAL = float(os.environ.get("REPLY_FLUSH_INTERVAL", "0.3"))
+# Longest reply, in tokens, asked of the model.
+REPLY_MAX_TOKENS = int(os.environ.get("REPLY_MAX_TOKENS", "512"))
+# Prompt budget in characters for a room's history (about four characters a token).
+PROMPT_HISTORY_CHARS = int(os.environ.get("PROMPT_HISTORY_CHARS", "6000"))
+# How many messages a room page shows.
+ROOM_PAGE_MESSAGES = int(os.environ.get("ROOM_PAGE_MESSAGES", "50"))
+# Longest user message, in characters.
+MESSAGE_MAX_CHARS = int(os.environ.get("MESSAGE_MAX_CHARS", "4000"))
+# A pending or streaming reply untouched this long, in seconds, belongs to a dead process.
+REPLY_STALE_AFTER = float(os.environ.get("REPLY_STALE_AFTER", "30"))
+# How often each process sweeps for such replies, in seconds.
+REPLY_SWEEP_INTERVAL = float(os.environ.get("REPLY_SWEEP_INTERVAL", "10"))
+
+# The direct SSE path (/chat): a keep-alive comment this often while the model is silent, in seconds,
+# and the size of what a client may send.
+SSE_KEEPALIVE = float(os.environ.get("SSE_KEEPALIVE", "15"))
+SSE_MAX_MESSAGES = int(os.environ.get("SSE_MAX_MESSAGES", "50"))
+SSE_MAX_QUERY = int(os.environ.get("SSE_MAX_QUERY", "4096"))
+SSE_MAX_BODY = int(os.environ.get("SSE_MAX_BODY", "262144"))
+
+# Messages a minute one client (session, else IP) may send, and a room may take, rooms and /chat alike.
+RATE_LIMIT_PER_CLIENT = int(os.environ.get("RATE_LIMIT_PER_CLIENT", "10"))
+RATE_LIMIT_PER_ROOM = int(os.environ.get("RATE_LIMIT_PER_ROOM", "60"))
+# Behind a proxy that sets X-Forwarded-For, count clients by it.
+TRUST_X_FORWARDED_FOR = env_bool("TRUST_X_FORWARDED_FOR", False)
+# Replies this process streams at once (rooms and /chat); more wait their turn.
+MAX_STREAMING_REPLIES = int(os.environ.get("MAX_STREAMING_REPLIES", "8"))
+
+# Rate-limit counters: in Redis when there is one, so every process counts together.
+CACHES = {
+    "default": (
+        {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            # Several Parleys (or test runs) can share one Redis with prefixes of their own.
+            "KEY_PREFIX": os.environ.get("CACHE_KEY_PREFIX", "parley"),
+        }
+        if REDIS_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}
