@@ -1,0 +1,52 @@
+"""The provider contract: one async method that streams a reply as chunks."""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Tokens a reply cost, as the provider counted them."""
+
+    prompt_tokens: int
+    completion_tokens: int
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One piece of a streamed reply: a text delta, or (last) the usage."""
+
+    text: str = ""
+    usage: Usage | None = None
+
+
+class ProviderError(Exception):
+    """An upstream failure; str() is a sentence a person in the room can read."""
+
+    RATE_LIMITED = "rate_limited"
+    UNREACHABLE = "unreachable"
+    TIMED_OUT = "timed_out"
+    BAD_RESPONSE = "bad_response"
+    FAILED = "failed"
+
+    def __init__(self, kind, message):
+        super().__init__(message)
+        self.kind = kind
+
+
+class Provider:
+    """Base class of LLM providers.
+
+    ``stream(messages, max_tokens=...)`` is an async generator of ``Chunk``: text deltas in order,
+    then at most one chunk carrying ``usage``. ``messages`` are OpenAI-style dicts with ``role``
+    (``system``, ``user``, ``assistant``) and ``content``. Closing the generator (``aclose()``)
+    stops the upstream at once. Every upstream failure raises ``ProviderError``; a
+    misconfiguration raises ``ImproperlyConfigured`` from ``__init__`` naming the setting to fix.
+    """
+
+    #: The model name recorded on each reply.
+    model = ""
+    #: The model's context window in tokens; prompts are built to fit it.
+    context_tokens = 8192
+
+    def stream(self, messages, *, max_tokens):
+        raise NotImplementedError("subclasses of Provider must provide a stream() method")

@@ -1,0 +1,122 @@
+"""The openai provider: any OpenAI-compatible server through the official SDK's AsyncOpenAI.
+
+The SDK makes the request (authentication, retries, timeouts, status errors); the streamed body
+is read as raw server-sent events and each chunk parsed as plain JSON: building the SDK's typed
+chunk objects cost about five times the CPU per token, on the event loop every room shares.
+"""
+
+import contextlib
+import json
+import logging
+
+import httpx2
+import openai
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+from .base import Chunk, Provider, ProviderError, Usage
+
+logger = logging.getLogger(__name__)
+
+
+def explain(exc):
+    """Turn anything the SDK or its stream raises into a ProviderError a person can read."""
+    if isinstance(exc, ProviderError):
+        return exc
+    if isinstance(exc, openai.RateLimitError):
+        return ProviderError(ProviderError.RATE_LIMITED, "The model is rate-limited right now; try again in a moment.")
+    if isinstance(exc, openai.APITimeoutError):
+        return ProviderError(ProviderError.TIMED_OUT, "The model took too long to answer and timed out.")
+    if isinstance(exc, openai.APIConnectionError):
+        return ProviderError(ProviderError.UNREACHABLE, "The model could not be reached or dropped the connection.")
+    if isinstance(exc, openai.AuthenticationError):
+        return ProviderError(ProviderError.FAILED, "The model refused Parley's API key (check OPENAI_API_KEY).")
+    if isinstance(exc, openai.APIStatusError):
+        return ProviderError(ProviderError.FAILED, f"The model answered with an error (HTTP {exc.status_code}).")
+    if isinstance(exc, openai.APIError):
+        return reported(exc.message)
+    if isinstance(exc, httpx2.TimeoutException):
+        return ProviderError(ProviderError.TIMED_OUT, "The model took too long to answer and timed out.")
+    if isinstance(exc, httpx2.TransportError):
+        return ProviderError(ProviderError.UNREACHABLE, "The model could not be reached or dropped the connection.")
+    # A malformed chunk: a JSONDecodeError (a ValueError), or JSON of the wrong shape.
+    return ProviderError(ProviderError.BAD_RESPONSE, "The model sent a response Parley could not read.")
+
+
+def reported(message):
+    """An error the model's server put in words."""
+    return ProviderError(ProviderError.FAILED, f"The model reported an error: {message}")
+
+
+DONE = object()  # the stream's `data: [DONE]`
+
+
+def parse_event(line):
+    """One line of the event stream: the chunk's JSON, DONE, or None (blank lines, comments, other fields).
+
+    OpenAI-compatible servers put each chunk on one `data:` line; multi-line data is not joined.
+    """
+    if not line.startswith("data:"):
+        return None
+    data = line[5:].strip()
+    return DONE if data == "[DONE]" else json.loads(data)
+
+
+class OpenAIProvider(Provider):
+    """Streams chat completions from OpenAI, Ollama, vLLM, llama.cpp's server, LM Studio and the like."""
+
+    def __init__(self):
+        if not settings.OPENAI_API_KEY:
+            raise ImproperlyConfigured(
+                "Set OPENAI_API_KEY to use the openai provider (any non-empty value for a local server "
+                "such as Ollama), or unset LLM_PROVIDER to run on the embedded local model."
+            )
+        self.model = settings.OPENAI_MODEL
+        self.client = openai.AsyncOpenAI(
+            api_key=settings.OPENAI_API_KEY,
+            base_url=settings.OPENAI_BASE_URL or None,
+            timeout=settings.OPENAI_TIMEOUT,
+            max_retries=settings.OPENAI_MAX_RETRIES,
+        )
+        # Some servers reject stream_options; after the first refusal, ask without it.
+        self.usage_supported = True
+
+    async def _open(self, stack, messages, max_tokens):
+        """Start the streamed completion on stack, falling back once if the server refuses stream_options."""
+        create = self.client.chat.completions.with_streaming_response.create
+        request = {"model": self.model, "messages": messages, "stream": True, "max_tokens": max_tokens}
+        if self.usage_supported:
+            try:
+                return await stack.enter_async_context(create(**request, stream_options={"include_usage": True}))
+            except openai.BadRequestError as exc:
+                if "stream_options" not in str(exc):
+                    raise
+                logger.info("%s refuses stream_options; streaming without usage", self.client.base_url)
+                self.usage_supported = False
+        return await stack.enter_async_context(create(**request))
+
+    async def stream(self, messages, *, max_tokens):
+        usage = None
+        # Leaving the stack closes the response: on the end, on an error, and when the generator
+        # is closed (Stop, shutdown), so no tokens are paid for that nobody reads.
+        async with contextlib.AsyncExitStack() as stack:
+            try:
+                response = await self._open(stack, messages, max_tokens)
+                async for line in response.iter_lines():
+                    event = parse_event(line)
+                    if event is None:
+                        continue
+                    if event is DONE:
+                        break
+                    if error := event.get("error"):
+                        message = error.get("message") if isinstance(error, dict) else error
+                        raise reported(message if isinstance(message, str) and message else "no details given")
+                    if counts := event.get("usage"):
+                        usage = Usage(counts.get("prompt_tokens") or 0, counts.get("completion_tokens") or 0)
+                    text = ((event.get("choices") or [{}])[0].get("delta") or {}).get("content")
+                    if text:
+                        yield Chunk(text=text)
+            except Exception as exc:
+                raise explain(exc) from exc
+        if usage:
+            yield Chunk(usage=usage)
