@@ -1,0 +1,1 @@
+"""Parley's Django app: messages, rooms, the reply job and the broadcaster."""

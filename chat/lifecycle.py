@@ -1,0 +1,83 @@
+"""Process services: the start-up sweep, the periodic sweep and upkeep, and interrupting replies on shutdown."""
+
+import asyncio
+import contextvars
+import logging
+
+from channels.db import database_sync_to_async
+from channels.layers import InMemoryChannelLayer, get_channel_layer
+from django.conf import settings
+
+from . import fanout, presence, reply
+from .sweep import rooms_waiting, sweep_stale_replies
+
+logger = logging.getLogger(__name__)
+
+
+def alone():
+    """True when this process is the only one: the in-memory channel layer reaches no other."""
+    return isinstance(get_channel_layer(), InMemoryChannelLayer)
+
+
+async def sweep_forever():
+    """Run the sweep every REPLY_SWEEP_INTERVAL seconds, in any live process."""
+    while True:
+        await asyncio.sleep(settings.REPLY_SWEEP_INTERVAL)
+        try:
+            await database_sync_to_async(sweep_stale_replies)(exclude=reply.active_replies())
+            # Pending replies saved where no job could start (a shell, a dead process) get answered.
+            reply.answer_waiting(await database_sync_to_async(rooms_waiting)())
+            await database_sync_to_async(presence.refresh)(fanout.local_counts())
+            await fanout.rooms().maintain()
+        except Exception:  # noqa: BLE001 - a database hiccup must not end the sweeping
+            logger.exception("sweep failed; trying again next interval")
+
+
+async def shut_down():
+    """Mark this process's streaming replies interrupted and take back its presence counts."""
+    await reply.interrupt_all()
+    try:
+        await database_sync_to_async(presence.withdraw)(list(fanout.local_counts()))
+    except Exception:  # noqa: BLE001 - the shares expire on their own
+        logger.warning("could not withdraw this process's presence counts", exc_info=True)
+
+
+def on_shutdown():
+    """Before Daphne's reactor stops: shut this process's services down."""
+    future = asyncio.ensure_future(shut_down())
+    try:
+        from twisted.internet.defer import Deferred
+    except ImportError:  # not under Daphne
+        return None
+    return Deferred.fromFuture(future)
+
+
+class ProcessServices:
+    """ASGI wrapper that starts this process's services before it serves its first connection.
+
+    Daphne speaks no ASGI lifespan, so the first scope of any kind (a page, a socket, a health
+    check) is the first moment there is a running event loop to start them on.
+    """
+
+    def __init__(self, app):
+        self.app = app
+        self.started = None
+
+    async def __call__(self, scope, receive, send):
+        if self.started is None or self.started.get_loop() is not asyncio.get_running_loop():
+            self.started = asyncio.ensure_future(self._start())
+        await asyncio.shield(self.started)
+        return await self.app(scope, receive, send)
+
+    async def _start(self):
+        # A lone process restarting owns every unfinished reply: none can still be alive.
+        await database_sync_to_async(sweep_stale_replies)(older_than=0 if alone() else None)
+        loop = asyncio.get_running_loop()
+        loop.create_task(sweep_forever(), name="sweep", context=contextvars.Context())
+        try:
+            from twisted.internet import reactor
+
+            if reactor.running:
+                reactor.addSystemEventTrigger("before", "shutdown", on_shutdown)
+        except ImportError:
+            pass
