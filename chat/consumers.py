@@ -1,0 +1,95 @@
+"""The room socket: joins its room in this process's fan-out and gets its frames; sends only, never listens."""
+
+import time
+from datetime import datetime, timedelta
+from datetime import timezone as dt_timezone
+from urllib.parse import parse_qs
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.utils import timezone
+
+from bots.registry import get_bot
+
+from . import fanout, frames, presence
+from .broadcast import abroadcast
+from .room import catch_up
+
+# A page sends nothing; a client sending more than this many frames in the window, or one frame
+# larger than this, is closed with 4008 (1008, policy violation, in the
+# application range: Daphne lets applications send only 1000 and 3000-4999).
+FLOOD_FRAMES = 20
+FLOOD_WINDOW = 10.0
+MAX_CLIENT_FRAME = 1024
+POLICY_VIOLATION = 4008
+
+# Clocks of different hosts drift: catch-up reaches this far before the time a page gives.
+CLOCK_SLACK = timedelta(seconds=5)
+
+
+def parse_since(query_string):
+    """The `since` a reconnecting page sends (ISO 8601), or None when absent or unreadable."""
+    values = parse_qs(query_string.decode("latin-1")).get("since")
+    try:
+        since = datetime.fromisoformat(values[0]) if values else None
+    except ValueError:
+        return None
+    if since is not None and timezone.is_naive(since):
+        since = since.replace(tzinfo=dt_timezone.utc)
+    return since
+
+
+class RoomConsumer(AsyncWebsocketConsumer):
+    """One page of a room: gets the room's Turbo Stream frames, and on (re)connect what it missed."""
+
+    # No channel of its own: the process's fan-out hands this socket its room's frames.
+    channel_layer_alias = None
+
+    window_start = 0.0
+    received = 0
+
+    async def connect(self):
+        self.bot = get_bot(self.scope["url_route"]["kwargs"]["bot"])
+        if self.bot is None:
+            await self.close()  # before accept: the handshake is refused (403)
+            return
+        await self.accept()
+        await fanout.rooms().join(self.bot.group, self)
+        self.present = True
+        await self._count_presence()
+        since = parse_since(self.scope.get("query_string", b""))
+        if since is not None:
+            # Joined first, then read: whatever changed meanwhile arrives at least once.
+            await self.send(text_data=await self._catch_up(since - CLOCK_SLACK))
+
+    @database_sync_to_async
+    def _catch_up(self, since):
+        now = timezone.now()
+        return "".join(frames.prepend(message) for message in catch_up(self.bot.key, since)) + frames.synced(now)
+
+    async def disconnect(self, code):
+        if getattr(self, "present", False):
+            fanout.rooms().leave(self.bot.group, self)
+            await self._count_presence()
+
+    async def _count_presence(self):
+        total = await database_sync_to_async(presence.publish)(self.bot.group, fanout.rooms().local(self.bot.group))
+        await abroadcast(self.bot.key, frames.presence(total))
+
+    async def receive(self, text_data=None, bytes_data=None):
+        """Pages only listen: what a client sends is ignored, and a client that floods is closed."""
+        now = time.monotonic()
+        if now - self.window_start > FLOOD_WINDOW:
+            self.window_start, self.received = now, 0
+        self.received += 1
+        size = len(text_data or bytes_data or "")
+        if self.received > FLOOD_FRAMES or size > MAX_CLIENT_FRAME:
+            await self.close(code=POLICY_VIOLATION)
+
+    async def dispatch(self, message):
+        # Client chatter touches no database: skip Channels' per-message close_old_connections
+        # hop, which queues every message of every socket behind one thread.
+        if message["type"] == "websocket.receive":
+            await self.websocket_receive(message)
+        else:
+            await super().dispatch(message)

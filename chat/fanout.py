@@ -1,0 +1,148 @@
+"""Room fan-out: one channel-layer subscription per room per process, frames handed to local sockets.
+
+Channels' usual fan-out gives every socket its own channel and lets the layer copy each frame to
+all of them: a layer round trip and a consumer wake-up per frame per socket. Here the process
+holds one channel, joins a room's group once while it has a page of that room open, and one
+listener hands each frame, rendered once by the broadcaster, to the room's local sockets in the
+order it came. Every process joins the same groups, so scale-out is unchanged.
+"""
+
+import asyncio
+import contextvars
+import logging
+from collections import defaultdict
+
+from channels.layers import get_channel_layer
+
+logger = logging.getLogger(__name__)
+
+# A page whose frames may have been lost is closed with this code (1012, service restart, in the
+# application range Daphne allows) and reconnects with catch-up.
+RECONNECT = 4012
+# After the channel layer fails, wait this long before pages are told to reconnect.
+RETRY_AFTER = 0.5
+
+
+class Fanout:
+    """This process's pages, by room, and the one listener that feeds them."""
+
+    def __init__(self, layer, loop):
+        self.layer = layer
+        self.loop = loop
+        self.channel = None
+        self.rooms = defaultdict(set)  # group -> sockets (consumers) open in this process
+        self.joined = set()  # groups this process's channel is a member of
+        self.lock = asyncio.Lock()  # serialises group membership changes
+        self.listener = None
+        self.pending = {}  # group -> frames received since the last hand-out, in order
+        self.arrived = asyncio.Event()
+
+    async def join(self, group, socket):
+        """Hand the room's frames to socket from now on."""
+        self.rooms[group].add(socket)
+        if group in self.joined:
+            return
+        async with self.lock:
+            if group not in self.joined:
+                await self._listen()
+                await self.layer.group_add(group, self.channel)
+                self.joined.add(group)
+
+    def leave(self, group, socket):
+        """No more frames for socket; the group is left by the next maintenance if it emptied."""
+        self.rooms[group].discard(socket)
+
+    def local(self, group):
+        """How many pages of the room are open in this process."""
+        return len(self.rooms.get(group, ()))
+
+    async def maintain(self):
+        """Leave rooms with no page open here; renew membership of the rest before it expires."""
+        async with self.lock:
+            for group in list(self.joined):
+                if self.rooms.get(group):
+                    await self.layer.group_add(group, self.channel)
+                else:
+                    # Forget first: a page joining during the await below waits for the lock, then rejoins.
+                    self.joined.discard(group)
+                    self.rooms.pop(group, None)
+                    await self.layer.group_discard(group, self.channel)
+
+    async def _listen(self):
+        if self.listener is None or self.listener.done():
+            self.channel = await self.layer.new_channel()
+            self.listener = self.loop.create_task(
+                self._receive_forever(), name="room-fanout", context=contextvars.Context()
+            )
+            self.listener.add_done_callback(lambda _: self.arrived.set())  # its hand-out task ends too
+            self.loop.create_task(
+                self._hand_out_forever(self.listener), name="room-handout", context=contextvars.Context()
+            )
+
+    async def _receive_forever(self):
+        while True:
+            try:
+                message = await self.layer.receive(self.channel)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - the layer's server went away; pages must not go deaf
+                logger.warning("room frames: the channel layer failed; pages reconnect", exc_info=True)
+                await asyncio.sleep(RETRY_AFTER)
+                await self.lost()
+                return
+            self.pending.setdefault(message.get("group"), []).append(message["frame"])
+            self.arrived.set()
+
+    async def _hand_out_forever(self, listener):
+        """Hand out what arrived: under load several frames of a room go to each page as one message."""
+        while not listener.done():
+            await self.arrived.wait()
+            self.arrived.clear()
+            batch, self.pending = self.pending, {}
+            for group, frames in batch.items():
+                await self.deliver(group, {"type": "websocket.send", "text": "".join(frames)})
+
+    async def deliver(self, group, send):
+        """One text frame to every local page of the room: the same message object for all of them."""
+        for socket in list(self.rooms.get(group, ())):
+            try:
+                await socket.base_send(send)
+            except Exception:  # noqa: BLE001 - one broken socket must not starve the others
+                logger.debug("room frames: a socket of %s could not be sent to", group, exc_info=True)
+
+    async def lost(self):
+        """Frames may have been lost (the layer failed or reconnected). Close every page so each
+        reconnects, rejoins and catches up from the database instead of silently missing them."""
+        async with self.lock:
+            sockets = [socket for group in self.rooms.values() for socket in group]
+            self.rooms.clear()
+            self.joined.clear()
+        for socket in sockets:
+            try:
+                await socket.close(code=RECONNECT)
+            except Exception:  # noqa: BLE001 - already gone
+                pass
+
+
+_current = None
+
+
+def rooms():
+    """This process's fan-out for the running event loop and channel layer."""
+    global _current
+    layer, loop = get_channel_layer(), asyncio.get_running_loop()
+    if _current is None or _current.layer is not layer or _current.loop is not loop:
+        _current = Fanout(layer, loop)
+    return _current
+
+
+def redis_reconnected():
+    """A Redis connection came back after a drop (called on the event loop by its connect hook)."""
+    if _current is not None and _current.loop is asyncio.get_running_loop():
+        logger.warning("room frames: Redis reconnected; pages reconnect and catch up")
+        _current.loop.create_task(_current.lost(), context=contextvars.Context())
+
+
+def local_counts():
+    """Pages open in this process, by room group (empty before the first page)."""
+    return {group: len(sockets) for group, sockets in _current.rooms.items()} if _current else {}

@@ -1,0 +1,50 @@
+"""Turbo Stream frames for a room: rendered once per change, sent to every page as they are."""
+
+from django.template.loader import render_to_string
+from django.utils.html import escape
+
+
+def stream(action, target, html=""):
+    """One <turbo-stream> element."""
+    return f'<turbo-stream action="{action}" target="{target}"><template>{html}</template></turbo-stream>'
+
+
+def render_message(message):
+    """The one partial for a message, as it stands."""
+    return render_to_string("chat/_message.html", {"message": message})
+
+
+def prepend(message):
+    """A new message goes on top of #messages (shown at the bottom by column-reverse)."""
+    return stream("prepend", "messages", render_message(message))
+
+
+def replace(message):
+    """A message's status changed or it finished: swap in the whole partial."""
+    return stream("replace", message.dom_id, render_message(message))
+
+
+def grow(message_id, offset, text):
+    """Streamed text: append only what is new; offset lets a page drop repeats and spot gaps.
+
+    Sent to every page once per flush, so it carries nothing more than that.
+    """
+    return (
+        f'<turbo-stream action="append" target="message_{message_id}_content" data-offset="{offset}">'
+        f"<template>{escape(text)}</template></turbo-stream>"
+    )
+
+
+def remove(dom_id):
+    """A deleted message leaves every page."""
+    return f'<turbo-stream action="remove" target="{dom_id}"></turbo-stream>'
+
+
+def synced(since):
+    """Marks up to when a page is in step with the room, for catch-up on its next reconnect."""
+    return stream("replace", "room_synced", f'<span id="room_synced" data-since="{since.isoformat()}" hidden></span>')
+
+
+def presence(count):
+    """How many pages the room has open."""
+    return stream("update", "presence", f"{count} here" if count != 1 else "1 here (you)")

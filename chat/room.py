@@ -1,0 +1,28 @@
+"""A room: the conversation with one bot, as pages and catch-up see it."""
+
+from django.conf import settings
+from django.db.models import Q
+
+from .models import Message
+
+
+def recent_messages(bot_key, limit=None):
+    """The room's latest messages, newest first (DOM order: #messages is column-reverse)."""
+    return list(Message.objects.filter(bot=bot_key).order_by("-id")[: limit or settings.ROOM_PAGE_MESSAGES])
+
+
+def catch_up(bot_key, since):
+    """Messages a page must (re)apply after `since`, oldest first so prepends keep the order.
+
+    Every message from the oldest one changed since then (or still unfinished) onward: prepending
+    them in order moves each to its right place, as Turbo replaces an element of the same id.
+    """
+    rooms = Message.objects.filter(bot=bot_key)
+    first = (
+        rooms.filter(Q(updated_at__gte=since) | Q(status__in=Message.ACTIVE)).order_by("id").values_list("id", flat=True).first()
+    )
+    if first is None:
+        return []
+    newest = list(rooms.filter(id__gte=first).order_by("-id")[: settings.ROOM_PAGE_MESSAGES])
+    newest.reverse()
+    return newest
