@@ -1,0 +1,71 @@
+"""Rate limits: messages per minute per client and per room, counted in the shared cache.
+
+Fixed one-minute windows keyed by client (session, else IP) and by room; with Redis every process
+counts in the same place. A refused request learns how long to wait (Retry-After).
+"""
+
+import time
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.cache import cache
+
+WINDOW = 60
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a request is refused and when to come back."""
+
+    message: str
+    retry_after: int
+
+
+def client_key(request):
+    """Who is asking: the session if it has one, else the address the request came from."""
+    if request.session.session_key:
+        return f"session:{request.session.session_key}"
+    return f"ip:{client_ip(request)}"
+
+
+def client_ip(request):
+    """The client's address; behind a proxy the left-most X-Forwarded-For when TRUST_X_FORWARDED_FOR."""
+    if settings.TRUST_X_FORWARDED_FOR:
+        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")[0].strip()
+        if forwarded:
+            return forwarded[:64]
+    return request.META.get("REMOTE_ADDR", "unknown")
+
+
+def counter_key(key, window_start):
+    """The cache key counting key's messages in the window starting at window_start."""
+    return f"parley:rate:{key}:{window_start}"
+
+
+def _count(key, window_start):
+    """Increment and return this window's count for key."""
+    full_key = counter_key(key, window_start)
+    cache.add(full_key, 0, WINDOW + 5)
+    try:
+        return cache.incr(full_key)
+    except ValueError:  # expired between add and incr
+        cache.set(full_key, 1, WINDOW + 5)
+        return 1
+
+
+def check_message(request, bot_key):
+    """Count one message from this client into this room; a Refusal if a limit is passed, else None."""
+    now = time.time()
+    window_start = int(now // WINDOW) * WINDOW
+    retry_after = max(1, int(window_start + WINDOW - now) + 1)
+    if _count(client_key(request), window_start) > settings.RATE_LIMIT_PER_CLIENT:
+        return Refusal(
+            f"You are sending messages too fast ({settings.RATE_LIMIT_PER_CLIENT} a minute); "
+            f"try again in {retry_after} s.", retry_after,
+        )
+    if _count(f"room:{bot_key}", window_start) > settings.RATE_LIMIT_PER_ROOM:
+        return Refusal(
+            f"This room is busy ({settings.RATE_LIMIT_PER_ROOM} messages a minute); try again in {retry_after} s.",
+            retry_after,
+        )
+    return None

@@ -1,0 +1,53 @@
+"""Replies as HTML: Markdown rendered on the server, code highlighted, then sanitized, so no model
+output ever runs as code in a page."""
+
+import functools
+
+import nh3
+from markdown_it import MarkdownIt
+from pygments import highlight
+from pygments.formatters import HtmlFormatter
+from pygments.lexers import get_lexer_by_name
+from pygments.token import STANDARD_TYPES
+from pygments.util import ClassNotFound
+
+TAGS = {
+    "a", "blockquote", "br", "code", "del", "div", "em", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "li",
+    "ol", "p", "pre", "span", "strong", "table", "tbody", "td", "th", "thead", "tr", "ul",
+}
+ATTRIBUTES = {"a": {"href", "title"}, "ol": {"start"}}
+# Only the classes Pygments and the code block frame use survive; nothing else may style the page.
+CLASSES = {"span": {name for name in STANDARD_TYPES.values() if name}, "div": {"highlight"}, "pre": {"code"}}
+
+
+def _highlight(code, language, attrs):
+    """A fenced block in a known language, coloured by Pygments; others stay plain (escaped)."""
+    try:
+        lexer = get_lexer_by_name(language) if language else None
+    except ClassNotFound:
+        lexer = None
+    if lexer is None:
+        return ""  # markdown-it escapes and wraps it itself
+    return highlight(code, lexer, HtmlFormatter(nowrap=True))
+
+
+@functools.cache
+def _parser():
+    # Raw HTML in Markdown is shown as text, not passed through: the model does not write our markup.
+    parser = MarkdownIt("commonmark", {"html": False, "highlight": _highlight})
+    return parser.enable(["table", "strikethrough"])
+
+
+def render_markdown(text):
+    """Markdown to safe HTML: no scripts, handlers, styles, frames or javascript:/data: links."""
+    html = _parser().render(text)
+    html = html.replace("<pre><code", '<div class="highlight"><pre class="code"><code').replace("</code></pre>", "</code></pre></div>")
+    return nh3.clean(
+        html,
+        tags=TAGS,
+        attributes=ATTRIBUTES,
+        allowed_classes=CLASSES,
+        url_schemes={"http", "https", "mailto"},
+        link_rel="noopener noreferrer nofollow",
+        strip_comments=True,
+    )

@@ -1,0 +1,23 @@
+"""Template filters for messages."""
+
+from django import template
+from django.utils.safestring import mark_safe
+
+from bots.registry import get_bot
+
+from ..markdown import render_markdown
+
+register = template.Library()
+
+
+@register.filter
+def markdown(text):
+    """Render a reply's Markdown as sanitized HTML."""
+    return mark_safe(render_markdown(text))  # noqa: S308 - nh3 has sanitized it
+
+
+@register.filter
+def bot_name(key):
+    """A bot's display name from its key."""
+    bot = get_bot(key)
+    return bot.name if bot else key

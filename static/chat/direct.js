@@ -1,0 +1,138 @@
+// The direct chat page: the conversation lives in the tab; each turn streams over SSE.
+// Short conversations go as GET with EventSource, long ones as POST with fetch-event-source.
+import { fetchEventSource } from "@microsoft/fetch-event-source";
+
+const csrfToken = () => document.querySelector('meta[name="csrf-token"]')?.content || "";
+
+class DirectChat extends HTMLElement {
+  connectedCallback() {
+    this.bot = this.getAttribute("bot");
+    this.key = `parley-direct-${this.bot}`;
+    this.list = this.querySelector('[data-role="messages"]');
+    this.form = this.querySelector('[data-role="form"]');
+    this.error = this.querySelector('[data-role="error"]');
+    this.box = this.form.querySelector("textarea");
+    this.conversation = JSON.parse(sessionStorage.getItem(this.key) || "[]");
+    this.conversation.forEach((m) => this.show(m.role, m.content));
+    this.form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      this.send();
+    });
+    this.box.addEventListener("keydown", (event) => {
+      if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+        event.preventDefault();
+        this.form.requestSubmit();
+      }
+    });
+    this.querySelector('[data-role="clear"]').addEventListener("click", () => {
+      this.stop();
+      this.conversation = [];
+      this.save();
+      this.list.replaceChildren();
+    });
+  }
+
+  disconnectedCallback() {
+    this.stop();
+  }
+
+  save() {
+    sessionStorage.setItem(this.key, JSON.stringify(this.conversation));
+  }
+
+  // Newest first in the DOM, shown bottom-up by column-reverse, like the rooms.
+  show(role, text, status = "complete") {
+    const item = document.createElement("div");
+    item.className = `message ${role}`;
+    item.dataset.status = status;
+    const content = document.createElement("div");
+    content.className = "content text";
+    content.textContent = text;
+    item.append(content);
+    this.list.prepend(item);
+    return item;
+  }
+
+  stop() {
+    this.controller?.abort();
+    this.source?.close();
+  }
+
+  send() {
+    const text = this.box.value.trim();
+    if (!text || this.busy) return;
+    this.error.textContent = "";
+    this.conversation.push({ role: "user", content: text });
+    this.save();
+    this.show("user", text);
+    this.form.reset();
+    this.box.focus();
+    const reply = this.show("assistant", "", "streaming");
+    const content = reply.querySelector(".content");
+    let answer = "";
+    this.busy = true;
+    const handlers = {
+      text: (data) => {
+        answer += JSON.parse(data).text;
+        content.textContent = answer;
+      },
+      error: (data) => {
+        reply.dataset.status = "failed";
+        const error = document.createElement("p");
+        error.className = "error";
+        error.textContent = JSON.parse(data).error;
+        reply.append(error);
+      },
+      done: () => {
+        this.stop();
+        this.busy = false;
+        if (reply.dataset.status !== "failed") reply.dataset.status = "complete";
+        if (answer) {
+          this.conversation.push({ role: "assistant", content: answer });
+          this.save();
+        }
+      },
+    };
+    const body = JSON.stringify({ bot: this.bot, messages: this.conversation });
+    const query = `bot=${encodeURIComponent(this.bot)}&messages=${encodeURIComponent(JSON.stringify(this.conversation))}`;
+    const endpoint = this.getAttribute("endpoint");
+    if (query.length <= Number(this.getAttribute("max-query"))) {
+      this.source = new EventSource(`${endpoint}?${query}`);
+      for (const [name, handle] of Object.entries(handlers)) {
+        this.source.addEventListener(name, (event) => handle(event.data));
+      }
+      // An EventSource reconnects by itself; a reply is not resumable, so a failure ends it.
+      this.source.onerror = () => {
+        if (!this.busy) return;
+        handlers.error(JSON.stringify({ error: "The connection to Parley was lost." }));
+        handlers.done();
+      };
+    } else {
+      this.controller = new AbortController();
+      fetchEventSource(endpoint, {
+        method: "POST",
+        headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken() },
+        body,
+        signal: this.controller.signal,
+        openWhenHidden: true,
+        onopen: async (response) => {
+          if (!response.ok) {
+            // Refused (too long, too many): nothing was answered, so the message goes back in the box.
+            const problem = await response.json().catch(() => ({ error: response.statusText }));
+            this.conversation.pop();
+            this.save();
+            this.box.value = text;
+            throw new Error(problem.error);
+          }
+        },
+        onmessage: (message) => handlers[message.event]?.(message.data),
+        onerror: (error) => {
+          handlers.error(JSON.stringify({ error: error.message || "The connection to Parley was lost." }));
+          handlers.done();
+          throw error; // do not retry: a reply is not resumable
+        },
+      }).catch(() => {});
+    }
+  }
+}
+customElements.define("direct-chat", DirectChat);

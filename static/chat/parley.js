@@ -1,0 +1,128 @@
+// Parley's page code: the room socket (reconnect, catch-up, gap repair) and form niceties.
+import * as Turbo from "@hotwired/turbo";
+
+const csrfToken = () => document.querySelector('meta[name="csrf-token"]')?.content || "";
+
+// Partials broadcast to a whole room carry no CSRF token: every Turbo request sends the page's.
+document.addEventListener("turbo:before-fetch-request", (event) => {
+  event.detail.fetchOptions.headers["X-CSRFToken"] = csrfToken();
+});
+
+// The room socket as an element: Turbo Drive connects it on entering a room, disconnects on leaving.
+class RoomStream extends HTMLElement {
+  connectedCallback() {
+    this.retries = 0;
+    this.closed = false;
+    this.open();
+  }
+
+  disconnectedCallback() {
+    this.closed = true;
+    clearTimeout(this.timer);
+    if (this.socket) {
+      Turbo.disconnectStreamSource(this.socket);
+      this.socket.close();
+    }
+  }
+
+  open() {
+    // On every (re)connect the server replays what changed since the page was last in step.
+    const since = document.getElementById("room_synced")?.dataset.since || this.getAttribute("since");
+    const scheme = location.protocol === "https:" ? "wss" : "ws";
+    const url = `${scheme}://${location.host}${this.getAttribute("socket")}?since=${encodeURIComponent(since)}`;
+    const socket = (this.socket = new WebSocket(url));
+    Turbo.connectStreamSource(socket);
+    socket.addEventListener("open", () => {
+      this.retries = 0;
+      document.body.classList.remove("offline");
+    });
+    socket.addEventListener("close", () => {
+      Turbo.disconnectStreamSource(socket);
+      if (this.closed) return;
+      document.body.classList.add("offline");
+      const delay = Math.min(10000, 500 * 2 ** this.retries++) * (0.5 + Math.random() / 2);
+      this.timer = setTimeout(() => this.open(), delay);
+    });
+  }
+
+  // A growth frame that does not follow on from the page's text: fetch the whole message instead.
+  async repair(messageId) {
+    const response = await fetch(`${this.getAttribute("src")}messages/${messageId}`, {
+      headers: { Accept: "text/vnd.turbo-stream.html" },
+    });
+    if (response.ok) Turbo.renderStreamMessage(await response.text());
+  }
+}
+customElements.define("room-stream", RoomStream);
+
+// Growth frames carry the offset of their text: repeats are trimmed, gaps are repaired.
+document.addEventListener("turbo:before-stream-render", (event) => {
+  const stream = event.target;
+  if (!stream.hasAttribute("data-offset")) return;
+  event.detail.render = (frame) => {
+    const target = document.getElementById(frame.target);
+    if (!target || target.dataset.length === undefined) return;
+    const have = Number(target.dataset.length);
+    const offset = Number(frame.dataset.offset);
+    if (offset > have) {
+      const id = frame.target.replace(/^message_(\d+)_content$/, "$1");
+      document.querySelector("room-stream")?.repair(id);
+      return;
+    }
+    const chars = Array.from(frame.templateContent.textContent);
+    const fresh = chars.slice(have - offset).join("");
+    if (fresh) target.append(fresh);
+    target.dataset.length = String(Math.max(have, offset + chars.length));
+  };
+});
+
+// Enter sends, Shift+Enter adds a line; after sending, the box clears and keeps focus.
+document.addEventListener("keydown", (event) => {
+  const box = event.target;
+  if (box.id !== "content" || event.key !== "Enter" || event.shiftKey || event.isComposing) return;
+  event.preventDefault();
+  if (box.value.trim()) box.form.requestSubmit();
+});
+
+document.addEventListener("turbo:submit-end", (event) => {
+  const form = event.target;
+  if (form.id !== "new_message" || !event.detail.success) return;
+  form.reset();
+  form.querySelector("#content")?.focus();
+});
+
+// Follow the stream unless the reader scrolled up; then offer a way back down.
+// (#messages is column-reverse: its newest end is scrollTop 0, older text is negative.)
+document.addEventListener("scroll", (event) => {
+  if (event.target.id !== "messages") return;
+  const jump = document.getElementById("jump");
+  if (jump) jump.hidden = event.target.scrollTop > -80;
+}, true);
+
+document.addEventListener("click", async (event) => {
+  if (event.target.id === "jump") {
+    // Not smooth: a growing reply would cut a smooth scroll short.
+    document.getElementById("messages").scrollTo({ top: 0 });
+  }
+  if (event.target.classList.contains("copy")) {
+    const code = event.target.closest(".highlight").querySelector("code").textContent;
+    await navigator.clipboard.writeText(code);
+    event.target.textContent = "Copied";
+    setTimeout(() => (event.target.textContent = "Copy"), 1500);
+  }
+});
+
+// Code blocks in replies get a copy button (sanitized HTML carries none).
+function addCopyButtons(root = document) {
+  for (const block of root.querySelectorAll(".message .highlight:not([data-copy])")) {
+    block.dataset.copy = "";
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "copy";
+    button.textContent = "Copy";
+    button.setAttribute("aria-label", "Copy code");
+    block.append(button);
+  }
+}
+new MutationObserver(() => addCopyButtons()).observe(document.documentElement, { childList: true, subtree: true });
+document.addEventListener("turbo:load", () => addCopyButtons());
