@@ -1,0 +1,83 @@
+"""Shared fixtures: the scripted upstream, the openai provider pointed at it, real Daphne processes."""
+
+import os
+
+import pytest
+
+from tests.upstream import ScriptedUpstream
+
+
+@pytest.fixture(scope="session")
+def upstream_server():
+    server = ScriptedUpstream().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def upstream(upstream_server, settings):
+    """The scripted OpenAI-compatible server, with the openai provider pointed at it."""
+    upstream_server.reset()
+    settings.LLM_PROVIDER = "openai"
+    settings.OPENAI_API_KEY = "sk-scripted"
+    settings.OPENAI_BASE_URL = upstream_server.base_url
+    settings.OPENAI_MODEL = "scripted-model"
+    settings.OPENAI_MAX_RETRIES = 0
+    settings.OPENAI_TIMEOUT = 5
+    yield upstream_server
+    upstream_server.reset()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_channel_layer():
+    """Each test its own channel layer: a channels-redis layer binds its locks to one event loop."""
+    from channels.layers import channel_layers
+
+    channel_layers.backends.clear()
+    yield
+    channel_layers.backends.clear()
+
+
+@pytest.fixture(autouse=True)
+def _generous_limits(settings):
+    """Rate limits out of the way (tests of the limits set their own); short scripted replies
+    still grow in several frames."""
+    settings.RATE_LIMIT_PER_CLIENT = settings.RATE_LIMIT_PER_ROOM = 10_000
+    settings.REPLY_FLUSH_INTERVAL = 0.05
+
+
+@pytest.fixture(autouse=True)
+async def _drain_replies(settings):
+    """Let every reply job a test started finish inside the test's own event loop, while the
+    test's settings (its provider) still hold: this fixture is torn down before `settings`."""
+    yield
+    from asgiref.sync import sync_to_async
+    from django.db import connections
+
+    from chat import reply
+    from tests.rooms import disconnect_all
+
+    await disconnect_all()
+    await reply.drain()
+    # The worker thread sync_to_async uses keeps its own connections: close them, or the test
+    # database cannot be dropped at the end of the run.
+    await sync_to_async(connections.close_all)()
+
+
+def ci():
+    """True under CI, where missing services fail tests instead of skipping them."""
+    return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+@pytest.fixture
+async def browser():
+    """A headless Debian Chromium under Playwright (its own browser download is not used)."""
+    from playwright.async_api import async_playwright
+
+    from tests.browser import FLAGS, chromium_or_skip
+
+    executable = chromium_or_skip()
+    async with async_playwright() as playwright:
+        chromium = await playwright.chromium.launch(executable_path=executable, args=FLAGS)
+        yield chromium
+        await chromium.close()

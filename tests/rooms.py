@@ -1,0 +1,114 @@
+"""Helpers for room tests: socket clients, frame parsing, the row-write counter."""
+
+import asyncio
+import re
+
+from channels.testing import WebsocketCommunicator
+from django.db import connection
+
+from project.asgi import application
+
+ORIGIN = [(b"origin", b"http://127.0.0.1:8000"), (b"host", b"127.0.0.1:8000")]
+STREAM = re.compile(r'<turbo-stream action="(?P<action>[a-z]+)" target="(?P<target>[^"]+)"(?P<attrs>[^>]*)>(?:<template>(?P<html>.*?)</template>)?</turbo-stream>', re.S)
+
+
+def parse_frames(text, presence=False):
+    """Split a socket text frame into (action, target, attrs, html) tuples (presence counts left out)."""
+    frames = [(m["action"], m["target"], m["attrs"], m["html"] or "") for m in STREAM.finditer(text)]
+    return frames if presence else [f for f in frames if f[1] != "presence"]
+
+
+OPEN = []  # communicators a test opened; the test's teardown disconnects what it left open
+
+
+def communicator(bot="PirateBot", query=""):
+    """A room socket, as the test client Channels ships, not yet connected."""
+    client = WebsocketCommunicator(application, f"/ws/rooms/{bot}/{query}", headers=ORIGIN)
+    OPEN.append(client)
+    return client
+
+
+async def subscribe(bot="PirateBot", query=""):
+    """A connected room socket."""
+    client = communicator(bot, query)
+    connected, _ = await client.connect()
+    assert connected
+    return client
+
+
+async def disconnect_all():
+    """Disconnect every communicator still open, so no consumer outlives its test's event loop."""
+    while OPEN:
+        client = OPEN.pop()
+        try:
+            await client.disconnect()
+        except Exception:  # noqa: BLE001 - already gone is fine
+            pass
+
+
+async def frames_until(communicator, done, timeout=20):
+    """Collect parsed frames until done(frame) holds for one of them."""
+    collected = []
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        text = await communicator.receive_from(timeout=max(0.01, deadline - loop.time()))
+        for frame in parse_frames(text):
+            collected.append(frame)
+            if done(frame):
+                return collected
+
+
+def finished(pk, status="complete"):
+    """A predicate: the final replace of message pk with the given status."""
+    return lambda f: f[0] == "replace" and f[1] == f"message_{pk}" and f'data-status="{status}"' in f[3]
+
+
+def grown_text(frames, pk):
+    """The text a page builds from the growth frames of message pk, honouring their offsets."""
+    import html
+
+    text = ""
+    for action, target, attrs, body in frames:
+        if action == "append" and target == f"message_{pk}_content":
+            offset = int(re.search(r'data-offset="(\d+)"', attrs)[1])
+            assert offset == len(text), f"growth frame at offset {offset} after {len(text)} characters"
+            text += html.unescape(body)
+    return text
+
+
+def install_write_counter():
+    """Count UPDATEs of chat_message rows in the database itself, whoever issues them."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("CREATE TABLE IF NOT EXISTS test_row_writes (message_id bigint, status text)")
+            cursor.execute(
+                "CREATE OR REPLACE FUNCTION test_count_write() RETURNS trigger AS $$ BEGIN "
+                "INSERT INTO test_row_writes VALUES (NEW.id, NEW.status); RETURN NEW; END $$ LANGUAGE plpgsql"
+            )
+            cursor.execute("DROP TRIGGER IF EXISTS test_count_writes ON chat_message")
+            cursor.execute(
+                "CREATE TRIGGER test_count_writes AFTER UPDATE ON chat_message "
+                "FOR EACH ROW EXECUTE FUNCTION test_count_write()"
+            )
+        else:
+            cursor.execute("CREATE TABLE IF NOT EXISTS test_row_writes (message_id integer, status text)")
+            cursor.execute(
+                "CREATE TRIGGER IF NOT EXISTS test_count_writes AFTER UPDATE ON chat_message "
+                "BEGIN INSERT INTO test_row_writes VALUES (NEW.id, NEW.status); END"
+            )
+
+
+def row_writes(pk):
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM test_row_writes WHERE message_id = %s", [pk])
+        return cursor.fetchone()[0]
+
+
+def remove_write_counter():
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("DROP TRIGGER IF EXISTS test_count_writes ON chat_message")
+        else:
+            cursor.execute("DROP TRIGGER IF EXISTS test_count_writes")
+        cursor.execute("DROP TABLE IF EXISTS test_row_writes")

@@ -1,0 +1,135 @@
+"""The room page in a real browser: a reply streams into two open pages, Stop and Retry work."""
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from asgiref.sync import sync_to_async
+
+from chat.models import Message
+from tests.servers import daphne
+from tests.test_end_to_end import provider_env
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
+TALE = " ".join(f"Yo-ho{i}!" for i in range(60))
+
+
+async def text_lengths(page, selector, samples=4, every=0.15):
+    lengths = []
+    for _ in range(samples):
+        lengths.append(len(await page.locator(selector).inner_text()))
+        await asyncio.sleep(every)
+    return lengths
+
+
+async def test_a_reply_streams_into_two_browser_pages(upstream, browser):
+    upstream.will(text=TALE, rate=40)
+    with daphne(provider_env(upstream)) as server:
+        pages = [await (await browser.new_context()).new_page() for _ in range(2)]
+        for page in pages:
+            await page.goto(f"{server.url}/rooms/PirateBot/")
+        await asyncio.sleep(0.5)  # let both sockets connect
+        await pages[0].fill("#content", "Tell me about your ship")
+        await pages[0].keyboard.press("Enter")
+
+        reply = ".message.assistant"
+        for page in pages:
+            await page.wait_for_selector(f'{reply}[data-status="streaming"]', timeout=10000)
+        growth = [await text_lengths(page, f"{reply} .content") for page in pages]
+        for lengths in growth:
+            assert lengths == sorted(lengths) and lengths[-1] > lengths[0], f"text did not grow: {lengths}"
+        for page in pages:
+            await page.wait_for_selector(f'{reply}[data-status="complete"]', timeout=15000)
+            assert (await page.locator(f"{reply} .content").inner_text()).strip() == TALE
+            assert await page.locator(".message.user .content").inner_text() == "Tell me about your ship"
+        assert await pages[0].input_value("#content") == ""
+        ARTIFACTS.mkdir(exist_ok=True)
+        await pages[1].screenshot(path=ARTIFACTS / "room-complete.png")
+
+
+async def test_stop_and_retry_from_the_page(upstream, browser):
+    upstream.will(text=TALE * 5, rate=30)
+    upstream.will(text="A fresh answer, matey.", rate=50)
+    with daphne(provider_env(upstream)) as server:
+        page = await (await browser.new_context()).new_page()
+        await page.goto(f"{server.url}/rooms/PirateBot/")
+        await asyncio.sleep(0.3)
+        await page.fill("#content", "Tell me a long tale")
+        await page.click("button[type=submit]")
+        await page.wait_for_function(
+            "document.querySelector('.message.assistant .content')?.textContent.length > 20", timeout=10000
+        )
+        await page.click(".message.assistant button.stop")
+        await page.wait_for_selector('.message.assistant[data-status="cancelled"]', timeout=5000)
+        (reply,) = await sync_to_async(list)(Message.objects.filter(role="assistant"))
+        assert reply.status == "cancelled" and reply.content
+        assert (await page.locator(".message.assistant .content").inner_text()).strip() == reply.content.strip()
+
+        await page.click(".message.assistant button.retry")
+        await page.wait_for_selector('.message.assistant[data-status="complete"]', timeout=10000)
+        assert (await page.locator(".message.assistant .content").inner_text()).strip() == "A fresh answer, matey."
+
+
+async def test_the_direct_page_streams_over_get_then_post_when_long(upstream, browser):
+    upstream.will(text="Why, hello, sugar.", rate=50)
+    upstream.will(text="A long answer for a long talk.", rate=50)
+    with daphne(provider_env(upstream)) as server:
+        page = await (await browser.new_context()).new_page()
+        requests = []
+        page.on("request", lambda r: requests.append((r.method, r.url.split("?")[0])) if "/chat?" in r.url or r.url.endswith("/chat") else None)
+        await page.goto(f"{server.url}/direct/BelleBot/")
+        await page.fill("#content", "Hello")
+        await page.keyboard.press("Enter")
+        await page.wait_for_selector('.message.assistant[data-status="complete"]', timeout=10000)
+        assert await page.locator(".message.assistant .content").inner_text() == "Why, hello, sugar."
+
+        await page.fill("#content", "Tell me everything. " * 200)  # too long for a query string
+        await page.keyboard.press("Enter")
+        await page.wait_for_function(
+            "[...document.querySelectorAll('.message.assistant')].every(m => m.dataset.status === 'complete')"
+            " && document.querySelectorAll('.message.assistant').length === 2", timeout=10000,
+        )
+        assert await page.locator(".message.assistant .content").first.inner_text() == "A long answer for a long talk."
+        assert requests == [("GET", f"{server.url}/chat"), ("POST", f"{server.url}/chat")]
+        # The second request carried the whole conversation kept in the tab.
+        assert [m["content"][:5] for m in upstream.exchanges[1].messages[1:]] == ["Hello", "Why, ", "Tell "]
+
+
+async def test_a_page_that_loses_growth_frames_repairs_itself(upstream, browser):
+    upstream.will(text=TALE * 3, rate=60)
+    with daphne(provider_env(upstream)) as server:
+        page = await (await browser.new_context()).new_page()
+        dropped, repairs = [], []
+
+        def lossy(socket):
+            upstream_side = socket.connect_to_server()
+
+            def forward(frame):
+                # The channel layer may drop messages under load: lose every third growth frame.
+                if 'action="append"' in frame:
+                    dropped.append(frame)
+                    if len(dropped) % 3 == 0:
+                        return
+                socket.send(frame)
+
+            upstream_side.on_message(forward)
+
+        await page.route_web_socket("**/ws/rooms/**", lossy)
+        page.on("request", lambda r: repairs.append(r.url) if "/messages/" in r.url and r.method == "GET" else None)
+        await page.goto(f"{server.url}/rooms/PirateBot/")
+        await asyncio.sleep(0.3)
+        await page.fill("#content", "Tell me a tale")
+        await page.keyboard.press("Enter")
+        await page.wait_for_selector('.message.assistant[data-status="streaming"]', timeout=10000)
+        # Mid-stream, the page's text is always the start of the row's text: gaps get repaired, not kept.
+        for _ in range(5):
+            await asyncio.sleep(0.3)
+            shown = await page.locator(".message.assistant .content").inner_text()
+            (row,) = await sync_to_async(list)(Message.objects.filter(role="assistant"))
+            assert (TALE * 3).startswith(shown.rstrip()) and len(shown.rstrip()) <= len(row.content) + 200
+        await page.wait_for_selector('.message.assistant[data-status="complete"]', timeout=20000)
+        (row,) = await sync_to_async(list)(Message.objects.filter(role="assistant"))
+        assert (await page.locator(".message.assistant .content").inner_text()).strip() == row.content.strip()
+        assert len(dropped) >= 6 and repairs, "no frame was lost, or no repair was asked for"

@@ -1,0 +1,88 @@
+"""End to end: a real Daphne process, real WebSocket clients, real HTTP posts with CSRF tokens."""
+
+import asyncio
+import html
+import re
+
+import pytest
+import websockets
+from asgiref.sync import sync_to_async
+
+from chat.models import Message
+from tests.rooms import finished, grown_text, parse_frames
+from tests.servers import Browser, daphne
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+SHIP = "Arr! The Salty Kraken be a three-masted brig, swift as a gull and twice as loud."
+
+
+def provider_env(upstream, **extra):
+    return {
+        "LLM_PROVIDER": "openai", "OPENAI_API_KEY": "sk-scripted", "OPENAI_BASE_URL": upstream.base_url,
+        "OPENAI_MODEL": "scripted-model", "OPENAI_MAX_RETRIES": "0",
+        "RATE_LIMIT_PER_CLIENT": "10000", "RATE_LIMIT_PER_ROOM": "10000",
+        # Short scripted replies still grow in several frames.
+        "REPLY_FLUSH_INTERVAL": "0.05", **extra,
+    }
+
+
+async def read_frames(socket, done, timeout=20):
+    frames = []
+    async with asyncio.timeout(timeout):
+        async for text in socket:
+            for frame in parse_frames(text):
+                frames.append(frame)
+                if done(frame):
+                    return frames
+
+
+@sync_to_async
+def room_rows(bot="PirateBot"):
+    return list(Message.objects.filter(bot=bot).order_by("id"))
+
+
+async def test_a_reply_streams_into_two_pages_served_by_daphne(upstream_server, upstream):
+    upstream.will(text=SHIP, rate=40)  # about 0.4 s: several flushes, even on a busy machine
+    with daphne(provider_env(upstream)) as server:
+        origin = server.url
+        async with websockets.connect(f"{server.ws_url}/ws/rooms/PirateBot/", origin=origin) as one, \
+                websockets.connect(f"{server.ws_url}/ws/rooms/PirateBot/", origin=origin) as two:
+            browser = Browser(server.url)
+            status, headers, _ = await sync_to_async(browser.post_form)(
+                "/rooms/PirateBot/", "/rooms/PirateBot/messages", {"content": "Tell me about your ship"}
+            )
+            assert (status, headers["Location"]) == (303, "/rooms/PirateBot/")
+            user, reply = await room_rows()
+            seen = await asyncio.gather(*(read_frames(ws, finished(reply.pk)) for ws in (one, two)))
+
+        assert seen[0] == seen[1]
+        frames = seen[0]
+        assert [f[0] for f in frames[:3]] == ["prepend", "prepend", "replace"]
+        assert f'id="message_{user.pk}"' in frames[0][3] and f'id="message_{reply.pk}"' in frames[1][3]
+        assert all(f[0] == "append" for f in frames[3:-1]) and len(frames) > 5
+        (saved,) = [m for m in await room_rows() if m.pk == reply.pk]
+        assert saved.status == "complete" and saved.content == SHIP
+        assert SHIP.startswith(grown_text(frames, reply.pk))
+        assert html.unescape(re.sub(r"<[^>]+>", "", frames[-1][3])).count(SHIP) == 1
+
+        # Without JavaScript: the room page shows the conversation after the redirect.
+        status, _, page = await sync_to_async(browser.get)("/rooms/PirateBot/")
+        assert status == 200 and "Tell me about your ship" in page and "Salty Kraken" in page
+
+
+async def test_a_post_without_a_csrf_token_is_refused(upstream):
+    with daphne(provider_env(upstream)) as server:
+        status, _, _ = await sync_to_async(Browser(server.url).request)(
+            "POST", "/rooms/PirateBot/messages", {"content": "no token"}
+        )
+    assert status == 403
+    assert await room_rows() == []
+
+
+async def test_a_socket_for_an_unknown_bot_is_refused(upstream):
+    with daphne(provider_env(upstream)) as server:
+        with pytest.raises(websockets.exceptions.InvalidStatus) as refused:
+            async with websockets.connect(f"{server.ws_url}/ws/rooms/NoSuchBot/", origin=server.url):
+                pass
+    assert refused.value.response.status_code == 403

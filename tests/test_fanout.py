@@ -1,0 +1,64 @@
+"""The room fan-out: one subscription per room per process, every frame to every page of the room once, in order."""
+
+import pytest
+from channels.layers import InMemoryChannelLayer, get_channel_layer
+
+from chat import fanout, frames
+from chat.broadcast import abroadcast
+from tests.rooms import parse_frames, subscribe
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def members(group):
+    """How many channels the layer delivers the group's messages to."""
+    layer = get_channel_layer()
+    if isinstance(layer, InMemoryChannelLayer):
+        return len(layer.groups.get(group, {}))
+    loop_layer = layer._get_layer()  # channels-redis pub/sub: its groups, by their Redis channel
+    return len(loop_layer.groups.get(loop_layer._get_group_channel_name(group), ()))
+
+
+async def page_in(bot):
+    """A page of the room, once its socket has joined (its first presence count has arrived)."""
+    page = await subscribe(bot)
+    while not [f for f in parse_frames(await page.receive_from(timeout=10), presence=True) if f[1] == "presence"]:
+        pass
+    return page
+
+
+async def growth(page, count):
+    """The growth texts a page receives until it has count of them (other frames skipped)."""
+    texts = []
+    while len(texts) < count:
+        texts += [body for action, _, _, body in parse_frames(await page.receive_from(timeout=10)) if action == "append"]
+    return texts
+
+
+async def test_a_process_joins_each_room_once_and_every_page_gets_every_frame_in_order():
+    pirates = [await page_in("PirateBot") for _ in range(30)]
+    belles = [await page_in("BelleBot") for _ in range(3)]
+    assert members("PirateBot.messages") == 1 and members("BelleBot.messages") == 1
+
+    sent = [f"word{i} " for i in range(200)]
+    offset = 0
+    for text in sent:
+        await abroadcast("PirateBot", frames.grow(7, offset, text))
+        offset += len(text)
+    for page in pirates:
+        assert await growth(page, len(sent)) == sent
+    for page in belles:
+        while not await page.receive_nothing(timeout=0.2):
+            assert not [f for f in parse_frames(await page.receive_from()) if f[0] == "append"]
+
+
+async def test_a_room_nobody_here_has_open_is_left():
+    page = await page_in("ChatBot")
+    assert members("ChatBot.messages") == 1
+    await page.disconnect()
+    await fanout.rooms().maintain()
+    assert members("ChatBot.messages") == 0
+    again = await page_in("ChatBot")
+    assert members("ChatBot.messages") == 1
+    await abroadcast("ChatBot", frames.grow(9, 0, "back"))
+    assert await growth(again, 1) == ["back"]

@@ -1,0 +1,86 @@
+"""Pages and form endpoints through Django's test client: what a browser without JavaScript gets."""
+
+import pytest
+
+from chat.models import Message
+
+pytestmark = pytest.mark.django_db
+
+
+def test_lobby_links_every_bot(client):
+    response = client.get("/")
+    assert response.status_code == 200
+    for key, name in [("ChatBot", "Default"), ("BelleBot", "Southern Belle"), ("PirateBot", "Pirate")]:
+        assert f'href="/rooms/{key}/"' in response.text and name in response.text
+
+
+def test_room_page_shows_messages_newest_first_with_the_form(client):
+    older = Message.objects.create(bot="BelleBot", role="user", content="Good morning", author="Ann")
+    newer = Message.objects.create(bot="BelleBot", role="assistant", content="Why, **hello** there")
+    response = client.get("/rooms/BelleBot/")
+    assert response.status_code == 200
+    page = response.text
+    assert page.index(f'id="message_{newer.pk}"') < page.index(f'id="message_{older.pk}"')
+    assert "<strong>hello</strong>" in page and 'id="messages"' in page
+    assert 'action="/rooms/BelleBot/messages"' in page and 'name="csrfmiddlewaretoken"' in page
+    assert 'socket="/ws/rooms/BelleBot/"' in page
+
+
+def test_unknown_room_is_404(client):
+    assert client.get("/rooms/EvilBot/").status_code == 404
+    assert client.post("/rooms/EvilBot/messages", {"content": "hi"}).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [("", "Write a message"), ("   ", "Write a message"), ("x" * 4001, "limited to 4000 characters")],
+)
+def test_bad_messages_get_a_clear_4xx_and_nothing_is_saved(client, content, problem):
+    response = client.post("/rooms/ChatBot/messages", {"content": content})
+    assert response.status_code == 422
+    assert problem in response.text
+    assert not Message.objects.exists()
+
+
+def test_turbo_form_posts_get_a_stream_answer(client):
+    response = client.post("/rooms/ChatBot/messages", {"content": ""}, headers={"Accept": "text/vnd.turbo-stream.html"})
+    assert response.status_code == 422
+    assert response["Content-Type"] == "text/vnd.turbo-stream.html"
+    assert '<turbo-stream action="update" target="form_error">' in response.text
+
+
+def test_stop_and_retry_of_finished_replies_change_nothing(client):
+    done = Message.objects.create(bot="ChatBot", role="assistant", content="Done.", status="complete")
+    assert client.post(f"/rooms/ChatBot/messages/{done.pk}/stop").status_code == 303
+    assert client.post(f"/rooms/ChatBot/messages/{done.pk}/retry").status_code == 303
+    done.refresh_from_db()
+    assert (done.status, done.content) == ("complete", "Done.")
+
+
+def test_stop_and_retry_need_post_and_a_reply_of_that_room(client):
+    reply = Message.objects.create(bot="ChatBot", role="assistant", status="streaming")
+    assert client.get(f"/rooms/ChatBot/messages/{reply.pk}/stop").status_code == 405
+    assert client.post(f"/rooms/PirateBot/messages/{reply.pk}/stop").status_code == 404
+    assert client.post(f"/rooms/ChatBot/messages/{reply.pk + 99}/stop").status_code == 404
+
+
+def test_message_frame_repairs_one_message(client):
+    reply = Message.objects.create(bot="ChatBot", role="assistant", status="streaming", content="Half a")
+    response = client.get(f"/rooms/ChatBot/messages/{reply.pk}")
+    assert response["Content-Type"] == "text/vnd.turbo-stream.html"
+    assert response.text.startswith(f'<turbo-stream action="replace" target="message_{reply.pk}">')
+    assert f'<div id="message_{reply.pk}_content" class="content text" data-length="6">Half a</div>' in response.text
+
+
+def test_healthz_answers_when_database_and_channel_layer_do(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "database": "ok", "channel_layer": "ok"}
+
+
+def test_user_text_is_escaped_and_reply_markdown_is_sanitized(client):
+    Message.objects.create(bot="ChatBot", role="user", content="<script>alert(1)</script>")
+    Message.objects.create(bot="ChatBot", role="assistant", content='[x](javascript:alert(1)) <img src=x onerror=alert(1)>')
+    page = client.get("/rooms/ChatBot/").text
+    assert "<script>alert(1)</script>" not in page and "&lt;script&gt;" in page
+    assert "href=\"javascript:" not in page and "<img" not in page

@@ -1,0 +1,168 @@
+"""Live rooms: the frames every page of a room gets while a reply streams, stop, and the queue."""
+
+import asyncio
+import time
+from urllib.parse import quote
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.test import AsyncClient
+
+from chat.models import Message
+from tests.rooms import (
+    communicator,
+    finished,
+    frames_until,
+    grown_text,
+    install_write_counter,
+    remove_write_counter,
+    row_writes,
+    subscribe,
+)
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+SHIP = "Arr, me ship be the Salty Kraken: three masts, forty cannon, and a hold full o' rum."
+
+
+@sync_to_async
+def rows(**filters):
+    return list(Message.objects.filter(**filters).order_by("id"))
+
+
+async def post(content, bot="PirateBot", client=None):
+    response = await (client or AsyncClient()).post(f"/rooms/{bot}/messages", {"content": content})
+    assert response.status_code == 303
+    assert response["Location"] == f"/rooms/{bot}/"
+    return response
+
+
+async def test_two_pages_get_the_same_frames_in_order(upstream):
+    upstream.will(text=SHIP, rate=50)  # about 0.4 s: several flushes, even on a busy machine
+    first, second = await subscribe(), await subscribe()
+
+    await post("Tell me about your ship")
+    user, reply = await rows(bot="PirateBot")
+    seen = [await frames_until(page, finished(reply.pk)) for page in (first, second)]
+
+    assert seen[0] == seen[1]
+    frames = seen[0]
+    assert frames[0][:2] == ("prepend", "messages")
+    assert f'id="message_{user.pk}" class="message user" data-status="complete"' in frames[0][3]
+    assert "Tell me about your ship" in frames[0][3]
+    assert frames[1][:2] == ("prepend", "messages")
+    assert f'id="message_{reply.pk}" class="message assistant" data-status="pending"' in frames[1][3]
+    assert frames[2][:2] == ("replace", f"message_{reply.pk}") and 'data-status="streaming"' in frames[2][3]
+    growth = frames[3:-1]
+    assert len(growth) >= 2 and all(f[:2] == ("append", f"message_{reply.pk}_content") for f in growth)
+    assert finished(reply.pk)(frames[-1])
+    (saved,) = await rows(pk=reply.pk)
+    assert saved.status == "complete" and saved.content == SHIP
+    assert grown_text(frames, reply.pk) == SHIP[: len(grown_text(frames, reply.pk))]
+    assert SHIP in frames[-1][3].replace("&#x27;", "'")
+    assert (saved.model, saved.completion_tokens) == ("scripted-model", len(upstream.exchanges[0].sent))
+
+
+async def test_growth_frames_build_exactly_the_saved_text(upstream, settings):
+    settings.REPLY_FLUSH_INTERVAL = 0.02
+    text = "".join(f"word{i} " for i in range(120))
+    upstream.will(text=text, rate=300)
+    page = await subscribe()
+    await post("Count for me")
+    _, reply = await rows(bot="PirateBot")
+    frames = await frames_until(page, finished(reply.pk))
+    # Growth frames are contiguous (grown_text checks offsets) and carry most of the text;
+    # the last flush's tail rides in the final replace with the whole content.
+    built = grown_text(frames, reply.pk)
+    assert len(built) > len(text) // 2 and text.startswith(built)
+    (saved,) = await rows(pk=reply.pk)
+    assert saved.content == text
+
+
+async def test_row_writes_are_bounded_by_the_flush_interval(upstream, settings):
+    settings.REPLY_FLUSH_INTERVAL = 0.05
+    await sync_to_async(install_write_counter)()
+    try:
+        upstream.will(tokens=[f"t{i} " for i in range(500)], rate=1000)
+        page = await subscribe()
+        await post("Five hundred tokens, please")
+        _, reply = await rows(bot="PirateBot")
+        await frames_until(page, finished(reply.pk))
+        sent = upstream.exchanges[0].sent
+        duration = sent[-1][0] - sent[0][0]
+        writes = await sync_to_async(row_writes)(reply.pk)
+        bound = duration / settings.REPLY_FLUSH_INTERVAL + 3
+        print(f"500 chunks over {duration:.3f}s: {writes} row updates (bound {bound:.1f})")
+        assert 3 <= writes <= bound
+        (saved,) = await rows(pk=reply.pk)
+        assert saved.content == "".join(f"t{i} " for i in range(500))
+    finally:
+        await sync_to_async(remove_write_counter)()
+
+
+async def test_stop_from_a_second_connection_closes_the_upstream(upstream, settings):
+    settings.REPLY_FLUSH_INTERVAL = 0.05
+    upstream.will(tokens=[f"arr{i} " for i in range(2000)], rate=100)
+    page = await subscribe()
+    await post("Tell me a very long tale")
+    _, reply = await rows(bot="PirateBot")
+    frames = await frames_until(page, lambda f: f[0] == "append" and int(f[2].split('data-offset="')[1].split('"')[0]) > 40)
+
+    stopped_at = time.monotonic()
+    response = await AsyncClient().post(f"/rooms/PirateBot/messages/{reply.pk}/stop")
+    assert response.status_code == 303
+    frames += await frames_until(page, finished(reply.pk, "cancelled"))
+
+    exchange = upstream.exchanges[0]
+    for _ in range(50):
+        if exchange.closed_at:
+            break
+        await asyncio.sleep(0.01)
+    assert exchange.closed_at is not None, "the upstream connection stayed open after Stop"
+    assert exchange.closed_at - stopped_at < settings.REPLY_FLUSH_INTERVAL
+    assert len(exchange.sent) < 2000
+    (saved,) = await rows(pk=reply.pk)
+    assert saved.status == "cancelled"
+    assert saved.content and saved.content == grown_text(frames, reply.pk)
+    assert 'class="retry"' in frames[-1][3] and 'class="stop"' not in frames[-1][3]
+
+
+async def test_messages_posted_together_are_answered_in_turn(upstream):
+    upstream.will(text="First answer, matey.", rate=100)
+    upstream.will(text="Second answer, matey.", rate=100)
+    page = await subscribe()
+    await asyncio.gather(post("First question"), post("Second question"))
+    messages = await rows(bot="PirateBot")
+    replies = [m for m in messages if m.role == "assistant"]
+    await frames_until(page, finished(replies[1].pk))
+
+    first, second = upstream.exchanges
+    # One at a time: the second request began only after the first answer was finished.
+    assert second.opened_at >= first.finished_at
+    questions = [m.content for m in messages if m.role == "user"]
+    assert first.messages[-1] == {"role": "user", "content": questions[0]}
+    assert [m["content"] for m in second.messages[1:]] == [questions[0], "First answer, matey.", questions[1]]
+    assert [m.content for m in await rows(pk__in=[r.pk for r in replies])] == ["First answer, matey.", "Second answer, matey."]
+
+
+async def test_a_page_that_reconnects_mid_reply_catches_up(upstream):
+    upstream.will(tokens=[f"yo{i} " for i in range(200)], rate=100)
+    page = await subscribe()
+    await post("Sing a shanty")
+    _, reply = await rows(bot="PirateBot")
+    await frames_until(page, lambda f: f[0] == "append")
+    since = (await rows(pk=reply.pk))[0].created_at.isoformat()
+
+    again = await subscribe(query=f"?since={quote(since)}")
+    frames = await frames_until(again, lambda f: f[1] == "room_synced")
+    # The catch-up comes first: live frames of the streaming reply wait until it has gone out.
+    assert [f[0] for f in frames] == ["prepend"] * (len(frames) - 1) + ["replace"]
+    replayed = [f for f in frames if f[0] == "prepend"]
+    assert [f'id="message_{reply.pk - 1}"' in replayed[0][3], f'id="message_{reply.pk}"' in replayed[1][3]] == [True, True]
+    assert 'data-status="streaming"' in replayed[1][3]
+    frames += await frames_until(again, finished(reply.pk))
+
+
+async def test_unknown_bot_socket_is_refused():
+    connected, _ = await communicator("NoSuchBot").connect()
+    assert not connected

@@ -1,0 +1,249 @@
+"""Many processes: two Daphne processes sharing PostgreSQL and Redis behave as one Parley."""
+
+import asyncio
+import shutil
+import signal
+import subprocess
+import time
+import urllib.parse
+
+import pytest
+import websockets
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.db import connection
+
+from chat.models import Message
+from tests.conftest import ci
+from tests.rooms import finished, grown_text
+from tests.servers import Browser, Daphne, free_port
+from tests.test_end_to_end import provider_env, read_frames, room_rows
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.services]
+
+LONG = [f"plank{i} " for i in range(3000)]
+
+
+@pytest.fixture(autouse=True)
+def _needs_services():
+    if not (settings.REDIS_URL and connection.vendor == "postgresql"):
+        pytest.skip("needs DATABASE_URL=postgres://... and REDIS_URL=redis://... (./parley test runs this pass)")
+
+
+@pytest.fixture
+def pair(upstream):
+    """Two Daphne processes, each its own event loop and connections, sharing the database and Redis."""
+    env = provider_env(upstream, REDIS_URL=settings.REDIS_URL, REPLY_STALE_AFTER="1", REPLY_SWEEP_INTERVAL="0.5")
+    servers = [Daphne(env), Daphne(env)]
+    yield servers
+    for server in servers:
+        server.stop()
+
+
+def post(server, content):
+    status, _, _ = Browser(server.url).post_form("/rooms/PirateBot/", "/rooms/PirateBot/messages", {"content": content})
+    assert status == 303
+
+
+def subscribe(server, since=None):
+    query = f"?since={urllib.parse.quote(since)}" if since else ""
+    return websockets.connect(f"{server.ws_url}/ws/rooms/PirateBot/{query}", origin=server.url)
+
+
+async def until(predicate, timeout=10):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if value := await sync_to_async(predicate)():
+            return value
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {predicate}")
+
+
+def latest_reply():
+    return Message.objects.filter(role="assistant").order_by("-id").first()
+
+
+async def test_both_processes_see_the_same_frames_and_stop_works_from_either(pair, upstream):
+    first, second = pair
+    upstream.will(text="Arr, the Kraken sails at dawn with forty cannon and a hold o' rum.", rate=30)
+    upstream.will(tokens=LONG, rate=100)
+    async with subscribe(first) as one, subscribe(second) as two:
+        await sync_to_async(post)(first, "Tell me about your ship")
+        reply = await until(latest_reply)
+        seen = await asyncio.gather(*(read_frames(ws, finished(reply.pk)) for ws in (one, two)))
+        assert seen[0] == seen[1] and len(seen[0]) > 5
+        (saved,) = [m for m in await room_rows() if m.pk == reply.pk]
+        assert saved.status == "complete" and saved.content.startswith(grown_text(seen[0], reply.pk))
+
+        await sync_to_async(post)(first, "Now a long tale")
+        long_reply = await until(lambda: (r := latest_reply()).pk != reply.pk and len(r.content) > 30 and r)
+        stopped_at = time.monotonic()
+        status, _, _ = await sync_to_async(Browser(second.url).post_form)(
+            "/rooms/PirateBot/", f"/rooms/PirateBot/messages/{long_reply.pk}/stop", {}
+        )
+        assert status == 303
+        await asyncio.gather(*(read_frames(ws, finished(long_reply.pk, "cancelled")) for ws in (one, two)))
+    exchange = upstream.exchanges[-1]
+    await until(lambda: exchange.closed_at)
+    # The first process notices at its next flush or idle check of the row.
+    assert exchange.closed_at - stopped_at < 0.5
+    (saved,) = [m for m in await room_rows() if m.pk == long_reply.pk]
+    assert saved.status == "cancelled" and saved.content
+
+
+async def test_a_killed_process_s_reply_is_swept_by_the_other(pair, upstream):
+    first, second = pair
+    upstream.will(tokens=LONG, rate=100)
+    async with subscribe(second) as watcher:
+        await sync_to_async(post)(first, "Tell me a long tale")
+        reply = await until(lambda: (r := latest_reply()) and len(r.content) > 30 and r)
+        first.stop(signal.SIGKILL)
+        killed_at = time.monotonic()
+        frames = await read_frames(watcher, finished(reply.pk, "interrupted"), timeout=10)
+    # Stale after 1 s of silence, swept every 0.5 s.
+    assert time.monotonic() - killed_at < 1 + 0.5 + 1.0
+    (saved,) = [m for m in await room_rows() if m.pk == reply.pk]
+    assert saved.status == "interrupted" and saved.content and 'class="retry"' in frames[-1][3]
+
+
+async def test_messages_posted_at_once_through_two_processes_are_answered_in_turn(pair, upstream):
+    first, second = pair
+    upstream.will(text="First answer.", rate=30)
+    upstream.will(text="Second answer.", rate=30)
+    await asyncio.gather(sync_to_async(post)(first, "Question one"), sync_to_async(post)(second, "Question two"))
+    await until(lambda: Message.objects.filter(role="assistant", status="complete").count() == 2)
+    one, two = upstream.exchanges
+    assert two.opened_at >= one.finished_at
+    messages = await room_rows()
+    replies = [m for m in messages if m.role == "assistant"]
+    assert [r.content for r in replies] == ["First answer.", "Second answer."]
+    # Each reply saw every message before it, in the order they were saved.
+    before_second = [m.content for m in messages if m.pk < replies[1].pk]
+    assert [m["content"] for m in two.messages[1:]] == before_second
+
+
+async def reconnect_and_catch_up(server, since, attempts=20):
+    """Reconnect as the page does, retrying with a pause, and read the catch-up."""
+    for attempt in range(attempts):
+        try:
+            async with subscribe(server, since=since) as socket:
+                return await read_frames(socket, lambda f: f[1] == "room_synced")
+        except (OSError, websockets.exceptions.WebSocketException):
+            if attempt == attempts - 1:
+                raise
+            await asyncio.sleep(0.5)
+
+
+@pytest.fixture
+def own_redis():
+    """A redis-server of the test's own on a spare port, to stop and start at will."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        if ci():
+            pytest.fail("redis-server is missing")
+        pytest.skip("needs redis-server on PATH")
+    port = free_port()
+
+    def start():
+        process = subprocess.Popen(
+            [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while subprocess.run(["redis-cli", "-p", str(port), "ping"], capture_output=True).stdout.strip() != b"PONG":
+            assert time.monotonic() < deadline, "redis-server did not start"
+            time.sleep(0.05)
+        return process
+
+    state = {"process": start()}
+
+    def stop():
+        state["process"].kill()
+        state["process"].wait()
+
+    def restart():
+        stop()
+        time.sleep(0.5)  # down long enough for Parley to notice
+        state["process"] = start()
+
+    yield f"redis://127.0.0.1:{port}/0", restart, stop, lambda: state.update(process=start())
+    stop()
+
+
+async def test_redis_restarted_mid_reply_loses_nothing(upstream, own_redis):
+    url, restart, _, _ = own_redis
+    upstream.will(tokens=[f"wave{i} " for i in range(200)], rate=50)
+    server = Daphne(provider_env(upstream, REDIS_URL=url))
+    try:
+        async with subscribe(server) as socket:
+            await sync_to_async(post)(server, "Sing while the storm rages")
+            reply = await until(lambda: (r := latest_reply()) and len(r.content) > 20 and r)
+            since = reply.created_at.isoformat()
+            await sync_to_async(restart)()
+            # The socket's channel layer died with Redis: it closes, and the page reconnects.
+            with pytest.raises(websockets.exceptions.ConnectionClosed):
+                async with asyncio.timeout(20):
+                    async for _ in socket:
+                        pass
+        done = await until(lambda: (r := Message.objects.get(pk=reply.pk)).status == "complete" and r, timeout=20)
+        frames = await reconnect_and_catch_up(server, since)
+        replayed = [f for f in frames if f[0] == "prepend" and f'id="message_{reply.pk}"' in f[3]]
+        assert replayed and 'data-status="complete"' in replayed[0][3]
+        assert done.content == "".join(f"wave{i} " for i in range(200))
+        assert done.content.strip().split()[-1] in replayed[0][3]
+    finally:
+        server.stop()
+
+
+def test_healthz_answers_503_while_redis_is_down_and_200_when_it_is_back(upstream, own_redis):
+    import json
+    import urllib.error
+    import urllib.request
+
+    url, _, stop, start = own_redis
+    server = Daphne(provider_env(upstream, REDIS_URL=url))
+
+    def health():
+        try:
+            with urllib.request.urlopen(f"{server.url}/healthz", timeout=10) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read())
+
+    try:
+        assert health() == (200, {"status": "ok", "database": "ok", "channel_layer": "ok"})
+        stop()
+        status, body = health()
+        assert status == 503 and body["database"] == "ok" and body["channel_layer"].startswith("down")
+        start()
+        deadline = time.monotonic() + 10
+        while (status := health()[0]) != 200 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert status == 200
+    finally:
+        server.stop()
+
+
+async def test_a_process_that_stops_takes_its_presence_count_with_it(upstream):
+    import uuid
+
+    import redis
+
+    prefix = f"presence-{uuid.uuid4().hex}"
+    env = provider_env(upstream, REDIS_URL=settings.REDIS_URL, CACHE_KEY_PREFIX=prefix)
+    staying, stopping = Daphne(env), Daphne(env)
+    store = redis.Redis.from_url(settings.REDIS_URL)
+
+    def shares():
+        return len(store.keys(f"{prefix}:*:parley:presence:PirateBot.messages:*"))
+
+    try:
+        async with subscribe(staying) as first, subscribe(stopping) as second:
+            await first.recv()
+            await second.recv()
+            assert await until(lambda: shares() == 2)
+            await sync_to_async(stopping.stop)()  # SIGTERM: a graceful stop
+            assert shares() == 1
+    finally:
+        staying.stop()
+        stopping.stop()
