@@ -69,8 +69,21 @@ class DirectChat extends HTMLElement {
     this.box.focus();
     const reply = this.show("assistant", "", "streaming");
     const content = reply.querySelector(".content");
+    // Stop closes the stream; the server closes the model's stream as soon as it sees that.
+    const stop = document.createElement("button");
+    stop.type = "button";
+    stop.className = "stop";
+    stop.textContent = "Stop";
+    stop.addEventListener("click", () => {
+      reply.dataset.status = "cancelled";
+      handlers.done();
+    });
+    reply.append(stop);
     let answer = "";
     this.busy = true;
+    // One reply at a time in a private chat: Send waits until this one ends or is stopped.
+    const send = this.form.querySelector('button[type="submit"]');
+    send.disabled = true;
     const handlers = {
       text: (data) => {
         answer += JSON.parse(data).text;
@@ -84,9 +97,12 @@ class DirectChat extends HTMLElement {
         reply.append(error);
       },
       done: () => {
+        if (!this.busy) return;
         this.stop();
         this.busy = false;
-        if (reply.dataset.status !== "failed") reply.dataset.status = "complete";
+        send.disabled = false;
+        stop.remove();
+        if (reply.dataset.status === "streaming") reply.dataset.status = "complete";
         if (answer) {
           this.conversation.push({ role: "assistant", content: answer });
           this.save();
