@@ -18,6 +18,7 @@ from bots.registry import get_bot
 from . import conversation, limits
 from .capacity import streaming_slot
 from .prompt import fit
+from .pump import Seams
 
 logger = logging.getLogger(__name__)
 
@@ -90,11 +91,14 @@ async def reply_events(bot, messages):
 async def _pump(provider, prompt, max_tokens, queue):
     """Read the provider's stream into the queue, holding a streaming slot; errors travel as items."""
     stream = provider.stream(prompt, max_tokens=max_tokens)
+    seams = Seams()
     try:
         async with streaming_slot():
             async for chunk in stream:
-                if chunk.text:
-                    queue.put_nowait(chunk.text)
+                if chunk.text and (text := seams.feed(chunk.text)):
+                    queue.put_nowait(text)
+            if tail := seams.end():
+                queue.put_nowait(tail)
     except ProviderError as exc:
         queue.put_nowait(exc)
     except Exception as exc:  # noqa: BLE001 - the client gets an error event, never a torn stream

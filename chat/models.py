@@ -41,6 +41,10 @@ class Message(models.Model):
     completion_tokens = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
+    # Bumped by every change a page can see. Pages drop a frame older than what they show, and a
+    # reply job writes only while the row is still at the revision it last wrote: a Stop, a sweep
+    # or a Retry claimed elsewhere in between makes its next write match nothing.
+    revision = models.PositiveIntegerField(default=0, editable=False)
 
     class Meta:
         ordering = ["-id"]
@@ -68,13 +72,19 @@ class Message(models.Model):
         return self.role == self.Role.ASSISTANT and self.status in self.RETRYABLE
 
     @classmethod
-    def transition(cls, pk, from_statuses, **fields):
+    def transition(cls, pk, from_statuses, *, revision=None, untouched_since=None, **fields):
         """Update row pk only while its status is one of from_statuses; return the fresh row or None.
 
-        The condition is what lets Stop, the sweep and the reply job race safely from any process.
+        The condition is what lets Stop, the sweep and the reply job race safely from any process;
+        revision (the job's own) and untouched_since (the sweep's cutoff) narrow it further.
         """
+        rows = cls.objects.filter(pk=pk, status__in=from_statuses)
+        if revision is not None:
+            rows = rows.filter(revision=revision)
+        if untouched_since is not None:
+            rows = rows.filter(updated_at__lt=untouched_since)
         fields.setdefault("updated_at", timezone.now())
-        if not cls.objects.filter(pk=pk, status__in=from_statuses).update(**fields):
+        if not rows.update(revision=models.F("revision") + 1, **fields):
             return None
         instance = cls.objects.get(pk=pk)
         row_changed.send(sender=cls, instance=instance)
@@ -82,9 +92,9 @@ class Message(models.Model):
 
     @classmethod
     def append(cls, growths):
-        """Append text to streaming replies' rows, [(pk, bot, offset, text), ...], in one transaction.
+        """Append text to streaming replies' rows, [(pk, revision, bot, offset, text), ...], in one transaction.
 
-        Returns one bool per growth: False where the reply is no longer streaming (stopped).
+        Returns one bool per growth: False where the reply is no longer the job's to write (stopped).
         """
         grown = []
         with transaction.atomic():
@@ -93,9 +103,10 @@ class Message(models.Model):
                 # this commit need not wait for the disk (a crash loses at most the last flushes).
                 with connection.cursor() as cursor:
                     cursor.execute("SET LOCAL synchronous_commit TO OFF")
-            for pk, bot, offset, text in growths:
-                updated = cls.objects.filter(pk=pk, status=cls.Status.STREAMING).update(
+            for pk, revision, bot, offset, text in growths:
+                updated = cls.objects.filter(pk=pk, status=cls.Status.STREAMING, revision=revision).update(
                     content=Concat(models.F("content"), models.Value(text), output_field=models.TextField()),
+                    revision=models.F("revision") + 1,
                     updated_at=timezone.now(),
                 )
                 if updated:

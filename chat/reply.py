@@ -2,11 +2,13 @@
 
 The job belongs to no request: a POST saves a pending reply and calls ``request_reply``; this
 process's worker for the room answers pending replies oldest first. Text is buffered and written
-at most once per ``REPLY_FLUSH_INTERVAL`` with a conditional update on ``status=streaming``:
-zero rows updated means someone stopped the reply, and the upstream is closed at once.
+at most once per ``REPLY_FLUSH_INTERVAL`` with a conditional update on ``status=streaming``
+(and on the row's revision being the job's last write): zero rows updated means someone stopped
+the reply, and the upstream is closed at once.
 """
 
 import asyncio
+import contextlib
 import contextvars
 import logging
 import time
@@ -21,8 +23,10 @@ from bots.providers import ProviderError, get_provider
 from bots.registry import get_bot
 
 from .capacity import streaming_slot
+from .checkpoints import checkpoints
 from .models import Message
 from .prompt import build_prompt
+from .pump import Pump
 from .turns import BUSY, claim_next, touch_queue
 
 logger = logging.getLogger(__name__)
@@ -31,8 +35,6 @@ Status = Message.Status
 
 # While the upstream is silent the job still checks for Stop this often, in seconds.
 IDLE_CHECK = 0.25
-# Rows a live worker owns are touched this often, so the sweep can tell them from orphans.
-HEARTBEAT = 10.0
 # A room busy with another process's reply is looked at again this often, in seconds.
 ROOM_BUSY_POLL = 0.25
 
@@ -77,6 +79,12 @@ def answer_waiting(bot_keys):
         _start(bot_key)
 
 
+def heartbeat():
+    """How often a live worker touches the rows it owns, streaming or queued: well inside
+    REPLY_STALE_AFTER, so the sweep never takes them for a dead process's."""
+    return settings.REPLY_STALE_AFTER / 3
+
+
 def stop_here(pk):
     """Close a stopped reply's upstream now if it streams in this process (others notice via the row)."""
     loop, pump = _pumps.get(pk, (None, None))
@@ -104,8 +112,10 @@ async def drain():
 
 
 async def _answer_room(bot_key):
+    loop = asyncio.get_running_loop()
     while bot_key in _wanted:
         _wanted.discard(bot_key)
+        touched = loop.time()
         while True:
             try:
                 provider = get_provider()
@@ -113,7 +123,7 @@ async def _answer_room(bot_key):
                 await _fail_pending(bot_key, f"The model is not configured: {exc}")
                 break
             # A slot first, then the claim: replies over the cap stay pending, queued, not dropped.
-            async with streaming_slot():
+            async with _streaming_slot(bot_key):
                 try:
                     claimed = await _claim_next(bot_key, provider.model)
                 except DatabaseError:
@@ -124,21 +134,57 @@ async def _answer_room(bot_key):
                     continue
             if claimed is None:
                 break
-            # Another process streams in this room (or the database hiccuped): look again shortly.
+            # Another process streams in this room (or the database hiccuped): look again shortly,
+            # and keep the replies queued here alive meanwhile, in case that process is dead.
+            if loop.time() - touched > heartbeat():
+                touched = loop.time()
+                await _touch_queue(bot_key)
             await asyncio.sleep(ROOM_BUSY_POLL)
 
 
-async def _answer_safely(claimed, provider):
+@contextlib.asynccontextmanager
+async def _streaming_slot(bot_key):
+    """Hold one of this process's streaming slots; while waiting for one, keep the room's queue alive."""
+    slots = streaming_slot()
+    while True:
+        try:
+            await asyncio.wait_for(slots.acquire(), timeout=heartbeat())
+            break
+        except TimeoutError:
+            await _touch_queue(bot_key)
     try:
-        await answer(claimed, provider)
+        yield
+    finally:
+        slots.release()
+
+
+async def _answer_safely(claimed, provider):
+    """Answer one claimed reply; whatever goes wrong, it ends in a status a person can read."""
+    started = time.monotonic()
+    writer = Writer(claimed)
+    try:
+        outcome = await writer.run(provider)
     except asyncio.CancelledError:
         raise
     except Exception:  # noqa: BLE001 - one broken reply must not stop the room
         logger.exception("reply %s in %s failed unexpectedly", claimed.pk, claimed.bot)
-        await _transition(claimed.pk, Message.ACTIVE, status=Status.FAILED, error="Parley failed while writing this reply.")
+        await _transition(
+            claimed.pk, Message.ACTIVE, revision=writer.revision,
+            status=Status.FAILED, error="Parley failed while writing this reply.",
+        )
+        outcome = Status.FAILED
+    usage = writer.usage
+    logger.info(
+        "reply room=%s message=%s outcome=%s duration=%.2fs chars=%d prompt_tokens=%s completion_tokens=%s model=%s",
+        claimed.bot, claimed.pk, outcome, time.monotonic() - started, writer.offset,
+        usage.prompt_tokens if usage else "-", usage.completion_tokens if usage else "-", provider.model,
+    )
 
 
 _claim_next = sync_to_async(claim_next)
+_touch_queue = sync_to_async(touch_queue)
+_transition = sync_to_async(Message.transition)
+_build_prompt = sync_to_async(build_prompt)
 
 
 @sync_to_async
@@ -148,173 +194,74 @@ def _fail_pending(bot_key, error):
 
 
 @sync_to_async
-def _heartbeat(pk, bot_key):
-    """Touch a silent streaming reply and its queue; False when it was stopped meanwhile."""
-    alive = Message.objects.filter(pk=pk, status=Status.STREAMING).update(updated_at=timezone.now())
+def _heartbeat(pk, revision, bot_key):
+    """Touch a streaming reply and its room's queue; False when it is no longer this job's."""
+    alive = Message.objects.filter(pk=pk, status=Status.STREAMING, revision=revision).update(updated_at=timezone.now())
     touch_queue(bot_key)
     return bool(alive)
 
 
 @sync_to_async
-def _still_streaming(pk):
-    return Message.objects.filter(pk=pk, status=Status.STREAMING).exists()
-
-
-class Checkpoints:
-    """The growth writes of every reply streaming on this event loop, gathered into batches.
-
-    Replies flushing at the same moment share one trip to the database thread and one commit,
-    instead of queueing behind each other there one by one.
-    """
-
-    def __init__(self):
-        self.waiting = []  # ((pk, bot, offset, text), future) not yet written
-        self.writer = None
-
-    async def append(self, pk, bot_key, offset, text):
-        """Write one reply's new text; False when it is no longer streaming (stopped)."""
-        future = asyncio.get_running_loop().create_future()
-        self.waiting.append(((pk, bot_key, offset, text), future))
-        if self.writer is None or self.writer.done():
-            self.writer = asyncio.get_running_loop().create_task(self._write(), context=contextvars.Context())
-        return await future
-
-    async def _write(self):
-        while self.waiting:
-            batch, self.waiting = self.waiting, []
-            growths = [growth for growth, _ in batch]
-            try:
-                try:
-                    results = await _append(growths)
-                except DatabaseError:
-                    # One bad write must not fail the others: write them one at a time instead.
-                    results = [await _append_alone(growth) for growth in growths]
-            except BaseException as exc:  # noqa: BLE001 - every waiting reply hears of it
-                results = [exc] * len(batch)
-                if isinstance(exc, asyncio.CancelledError):
-                    self._settle(batch, results)
-                    raise
-            self._settle(batch, results)
-
-    @staticmethod
-    def _settle(batch, results):
-        for (_, future), result in zip(batch, results):
-            if future.done():
-                continue  # its reply was cancelled meanwhile
-            if isinstance(result, BaseException):
-                future.set_exception(result)
-            else:
-                future.set_result(result)
-
-
-async def _append_alone(growth):
-    try:
-        (grown,) = await _append([growth])
-        return grown
-    except DatabaseError as exc:
-        return exc
-
-
-_append = sync_to_async(Message.append)
-_checkpoints = {}  # event loop -> its Checkpoints
-
-
-def checkpoints():
-    loop = asyncio.get_running_loop()
-    if loop not in _checkpoints:
-        _checkpoints.clear()  # a new loop (a test's): the old one is gone
-        _checkpoints[loop] = Checkpoints()
-    return _checkpoints[loop]
-
-
-_transition = sync_to_async(Message.transition)
-
-
-async def answer(reply, provider):
-    """Stream one claimed reply to its end status."""
-    max_tokens = settings.REPLY_MAX_TOKENS
-    prompt = await sync_to_async(build_prompt)(
-        get_bot(reply.bot), reply, context_tokens=provider.context_tokens, max_tokens=max_tokens
-    )
-    started = time.monotonic()
-    writer = Writer(reply.pk, reply.bot)
-    outcome = await writer.run(provider.stream(prompt, max_tokens=max_tokens))
-    usage = writer.usage
-    logger.info(
-        "reply room=%s message=%s outcome=%s duration=%.2fs chars=%d prompt_tokens=%s completion_tokens=%s model=%s",
-        reply.bot, reply.pk, outcome, time.monotonic() - started, writer.offset,
-        usage.prompt_tokens if usage else "-", usage.completion_tokens if usage else "-", provider.model,
-    )
-
-
-class Pump:
-    """Reads the provider's stream into a buffer as fast as it comes."""
-
-    def __init__(self):
-        self.pieces = []
-        self.usage = None
-        self.arrived = asyncio.Event()
-
-    async def run(self, stream):
-        try:
-            async for chunk in stream:
-                if chunk.usage:
-                    self.usage = chunk.usage
-                if chunk.text:
-                    self.pieces.append(chunk.text)
-                    self.arrived.set()
-        finally:
-            # Cancelled (Stop, shutdown): closing the generator closes the upstream connection now.
-            await stream.aclose()
-            self.arrived.set()
-
-    def take(self):
-        """All text read since the last take, as one piece."""
-        return "".join(self.take_each())
-
-    def take_each(self):
-        """The chunks read since the last take, as they came."""
-        pieces, self.pieces = self.pieces, []
-        return pieces
+def _still_streaming(pk, revision):
+    return Message.objects.filter(pk=pk, status=Status.STREAMING, revision=revision).exists()
 
 
 class Writer:
-    """Moves buffered text into the row once per flush interval and writes the end status."""
+    """Streams one claimed reply into its row: a write per flush interval, then its end status.
 
-    def __init__(self, pk, bot_key):
-        self.pk = pk
-        self.bot_key = bot_key
+    Every write is conditional on the revision the job last wrote, so a Stop, the sweep or a
+    Retry claimed by another process in between makes the next write match no row.
+    """
+
+    def __init__(self, reply):
+        self.reply = reply
+        self.pk = reply.pk
+        self.bot_key = reply.bot
+        self.revision = reply.revision
         self.written = []  # text already in the row
         self.unwritten = []  # text taken from the stream and on its way to the row
+        self.writing = None  # the write on its way, if any
         self.offset = 0
         self.usage = None
 
-    async def run(self, stream):
-        pump_state = Pump()
-        pump = asyncio.create_task(pump_state.run(stream), name=f"upstream:{self.pk}")
-        _pumps[self.pk] = (asyncio.get_running_loop(), pump)
+    async def run(self, provider):
+        """Build the prompt, stream the reply, and return the status it ended in."""
+        state, pump = Pump(), None
         try:
-            stopped = await self._flush_until_done(pump, pump_state)
+            max_tokens = settings.REPLY_MAX_TOKENS
+            prompt = await _build_prompt(
+                get_bot(self.bot_key), self.reply, context_tokens=provider.context_tokens, max_tokens=max_tokens
+            )
+            pump = asyncio.create_task(state.run(provider.stream(prompt, max_tokens=max_tokens)), name=f"upstream:{self.pk}")
+            _pumps[self.pk] = (asyncio.get_running_loop(), pump)
+            stopped = await self._flush_until_done(pump, state)
         except asyncio.CancelledError:
             # Shutdown: the reply is cut short; keep what streamed and say so.
-            pump.cancel()
-            content = "".join(self.written) + "".join(self.unwritten) + pump_state.take()
-            await asyncio.shield(
-                _transition(
-                    self.pk, Message.ACTIVE, status=Status.INTERRUPTED, content=content,
-                    error=Message.INTERRUPTED_ERROR,
-                )
-            )
+            if pump is not None:
+                pump.cancel()
+            await asyncio.shield(self._interrupt(state))
             raise
         finally:
             _pumps.pop(self.pk, None)
-            if not pump.done():
+            if pump is not None and not pump.done():
                 pump.cancel()  # whatever went wrong here, stop paying for tokens nobody will see
+        self.usage = state.usage
         if stopped or pump.cancelled():
             pump.cancel()
             await asyncio.gather(pump, return_exceptions=True)
             return Status.CANCELLED
-        return await self._finish(pump, pump_state)
+        return await self._finish(pump, state)
+
+    async def _write(self, text):
+        """Append text to the row; False when the reply is no longer this job's to write."""
+        self.writing = checkpoints().append(self.pk, self.revision, self.bot_key, self.offset, text)
+        # Shielded: cancelled meanwhile (shutdown), the write still lands and _interrupt counts it.
+        grown = await asyncio.shield(self.writing)
+        self.writing = None
+        if grown:
+            self.revision += 1
+            self.offset += len(text)
+        return grown
 
     async def _flush_until_done(self, pump, state):
         """Flush what arrived on a steady beat of one interval; True if the row says it was stopped.
@@ -324,18 +271,19 @@ class Writer:
         """
         loop = asyncio.get_running_loop()
         interval = settings.REPLY_FLUSH_INTERVAL
-        last_write = loop.time()
+        touched = loop.time()
         beat = None  # when the text gathered since the last flush goes out
         # An interval of 0 writes every chunk, even those still buffered when the stream ends.
         while not pump.done() or (interval == 0 and state.pieces):
+            if loop.time() - touched > heartbeat():
+                touched = loop.time()
+                if not await _heartbeat(self.pk, self.revision, self.bot_key):
+                    return True
             try:
                 await asyncio.wait_for(state.arrived.wait(), timeout=IDLE_CHECK)
             except TimeoutError:
-                if loop.time() - last_write > HEARTBEAT:
-                    last_write = loop.time()
-                    if not await _heartbeat(self.pk, self.bot_key):
-                        return True
-                elif not await _still_streaming(self.pk):
+                # Silent upstream: Stop from another process shows only in the row.
+                if not await _still_streaming(self.pk, self.revision):
                     return True
                 continue
             now = loop.time()
@@ -351,31 +299,39 @@ class Writer:
             # An interval of 0 buffers nothing: every chunk is its own write (the demo's design).
             self.unwritten = [text for text in (state.take_each() if interval == 0 else [state.take()]) if text]
             while self.unwritten:
-                text = self.unwritten[0]
-                if not await checkpoints().append(self.pk, self.bot_key, self.offset, text):
+                if not await self._write(self.unwritten[0]):
                     return True
-                last_write = loop.time()
                 self.written.append(self.unwritten.pop(0))
-                self.offset += len(text)
         return False
+
+    async def _interrupt(self, state):
+        """Shutdown: mark the reply interrupted with all the text it got, if it is still this job's."""
+        if self.writing is not None:
+            # A write still on its way may land and move the revision on: wait for it.
+            done, _ = await asyncio.wait([self.writing], timeout=5)
+            if done and not self.writing.cancelled() and self.writing.exception() is None and self.writing.result():
+                self.revision += 1
+        content = "".join(self.written) + "".join(self.unwritten) + state.take(final=True)
+        await _transition(
+            self.pk, Message.ACTIVE, revision=self.revision,
+            status=Status.INTERRUPTED, content=content, error=Message.INTERRUPTED_ERROR,
+        )
 
     async def _finish(self, pump, state):
         """The stream ended: write the whole text with complete, or failed with the error."""
-        content = "".join(self.written) + state.take()
+        content = "".join(self.written) + state.take(final=True)
         error = pump.exception()
-        self.usage = state.usage
         if error is None and not content.strip():
             # Some servers end a stream early without an error (llama.cpp's, when interrupted).
             fields = {"status": Status.FAILED, "content": content, "error": "The model sent an empty reply."}
         elif error is None:
-            usage = state.usage
             fields = {"status": Status.COMPLETE, "content": content}
-            if usage:
-                fields.update(prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens)
+            if state.usage:
+                fields.update(prompt_tokens=state.usage.prompt_tokens, completion_tokens=state.usage.completion_tokens)
         elif isinstance(error, ProviderError):
             fields = {"status": Status.FAILED, "content": content, "error": str(error)}
         else:
             logger.error("reply %s: unexpected error from the provider", self.pk, exc_info=error)
             fields = {"status": Status.FAILED, "content": content, "error": "Parley failed while writing this reply."}
-        finished = await _transition(self.pk, [Status.STREAMING], **fields)
+        finished = await _transition(self.pk, [Status.STREAMING], revision=self.revision, **fields)
         return fields["status"] if finished else Status.CANCELLED

@@ -26,8 +26,10 @@ def sweep_stale_replies(exclude=(), older_than=None):
     )
     swept = 0
     for pk in list(stale):
-        # Conditional: a reply that came back to life or was stopped meanwhile is left alone.
-        if Message.transition(pk, Message.ACTIVE, status=Message.Status.INTERRUPTED, error=Message.INTERRUPTED_ERROR):
+        # Conditional: a reply touched, claimed or stopped since the query above is left alone.
+        if Message.transition(
+            pk, Message.ACTIVE, untouched_since=cutoff, status=Message.Status.INTERRUPTED, error=Message.INTERRUPTED_ERROR
+        ):
             swept += 1
     if swept:
         logger.warning("sweep: marked %d stale replies interrupted", swept)

@@ -38,7 +38,8 @@ def claim_next(bot_key, model):
             return None
         claimed = Message.transition(pk, [Status.PENDING], status=Status.STREAMING, model=model)
         touch_queue(bot_key)
-        return claimed
+        # Lost to a Stop in between: the queue is not empty for that, so look again.
+        return claimed or BUSY
 
 
 def touch_queue(bot_key):

@@ -2,7 +2,8 @@
 
 The SDK makes the request (authentication, retries, timeouts, status errors); the streamed body
 is read as raw server-sent events and each chunk parsed as plain JSON: building the SDK's typed
-chunk objects cost about five times the CPU per token, on the event loop every room shares.
+chunk objects more than doubled the CPU per token (measured against the scripted upstream: about
+0.17 ms against 0.07 ms per chunk), on the one event loop every room shares.
 """
 
 import contextlib
