@@ -53,6 +53,10 @@ def _send(bot_key, frame):
 
 
 _sending = None  # (event loop, queue, task): frames waiting for the channel layer, in order
+_resyncing = set()  # rooms whose pages are to be told to catch up, once the layer takes messages again
+
+# Pauses between tries of a frame the channel layer refused, in seconds; then it is given up.
+SEND_RETRIES = (0.1, 0.5, 1.0, 2.0)
 
 
 def _outbox(bot_key, frame):
@@ -70,9 +74,44 @@ async def _send_in_order(queue):
     while True:
         bot_key, frame = await queue.get()
         try:
-            await abroadcast(bot_key, frame)
-        except Exception:  # noqa: BLE001 - pages repair growth gaps; the rest comes on reconnect
-            logger.exception("could not send a frame to %s", bot_key)
+            await _send_with_retries(bot_key, frame)
+        finally:
+            queue.task_done()
+
+
+async def _send_with_retries(bot_key, frame):
+    for pause in (*SEND_RETRIES, None):
+        try:
+            return await abroadcast(bot_key, frame)
+        except Exception:  # noqa: BLE001 - the layer's server is away; try again, then resync
+            if pause is None:
+                logger.exception("could not send a frame to %s; its pages will catch up instead", bot_key)
+                if bot_key not in _resyncing:
+                    _resyncing.add(bot_key)
+                    asyncio.get_running_loop().create_task(_resync(bot_key), context=contextvars.Context())
+                return None
+            await asyncio.sleep(pause)
+
+
+async def _resync(bot_key):
+    """A frame of the room was lost: when the layer is back, every page of the room reconnects and
+    catches up from the database (growth gaps repair themselves, a lost final frame would not)."""
+    group = get_bot(bot_key).group
+    try:
+        while True:
+            try:
+                return await get_channel_layer().group_send(group, {"type": "turbo.stream", "group": group, "resync": True})
+            except Exception:  # noqa: BLE001 - still away
+                await asyncio.sleep(1)
+    finally:
+        _resyncing.discard(bot_key)
+
+
+async def flush(timeout):
+    """Wait until this process's queued frames have gone out (shutdown), at most timeout seconds."""
+    if _sending is not None and _sending[0] is asyncio.get_running_loop() and not _sending[2].done():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(_sending[1].join(), timeout)
 
 
 async def abroadcast(bot_key, frame):

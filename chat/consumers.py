@@ -13,7 +13,7 @@ from bots.registry import get_bot
 
 from . import fanout, frames, presence
 from .broadcast import abroadcast
-from .room import catch_up
+from .room import catch_up, recent_messages
 
 # A page sends nothing; a client sending more than this many frames in the window, or one frame
 # larger than this, is closed with 4008 (1008, policy violation, in the
@@ -54,18 +54,27 @@ class RoomConsumer(AsyncWebsocketConsumer):
             await self.close()  # before accept: the handshake is refused (403)
             return
         await self.accept()
-        await fanout.rooms().join(self.bot.group, self)
-        self.present = True
-        await self._count_presence()
-        since = parse_since(self.scope.get("query_string", b""))
-        if since is not None:
-            # Joined first, then read: whatever changed meanwhile arrives at least once.
-            await self.send(text_data=await self._catch_up(since - CLOCK_SLACK))
+        try:
+            await fanout.rooms().join(self.bot.group, self)
+            self.present = True
+            await self._count_presence()
+            since = parse_since(self.scope.get("query_string", b""))
+            if since is not None:
+                # Joined first, then read: whatever changed meanwhile arrives at least once.
+                await self.send(text_data=await self._catch_up(since - CLOCK_SLACK))
+        except Exception:
+            # Channels calls no disconnect() after a failed connect(): leave here, or the fan-out
+            # keeps handing frames to a dead socket.
+            fanout.rooms().leave(self.bot.group, self)
+            raise
 
     @database_sync_to_async
     def _catch_up(self, since):
         now = timezone.now()
-        return "".join(frames.prepend(message) for message in catch_up(self.bot.key, since)) + frames.synced(now)
+        changed = catch_up(self.bot.key, since)
+        if changed is None:  # more changed than a page shows: the whole list anew
+            return frames.messages(recent_messages(self.bot.key)) + frames.synced(now)
+        return "".join(frames.prepend(message) for message in changed) + frames.synced(now)
 
     async def disconnect(self, code):
         if getattr(self, "present", False):

@@ -90,6 +90,9 @@ class Fanout:
                 await asyncio.sleep(RETRY_AFTER)
                 await self.lost()
                 return
+            if message.get("resync"):
+                self.loop.create_task(self.resync(message["group"]), context=contextvars.Context())
+                continue
             self.pending.setdefault(message.get("group"), []).append(message["frame"])
             self.arrived.set()
 
@@ -109,6 +112,14 @@ class Fanout:
                 await socket.base_send(send)
             except Exception:  # noqa: BLE001 - one broken socket must not starve the others
                 logger.debug("room frames: a socket of %s could not be sent to", group, exc_info=True)
+
+    async def resync(self, group):
+        """A frame of the room was lost on its way here: its pages reconnect and catch up."""
+        for socket in list(self.rooms.get(group, ())):
+            try:
+                await socket.close(code=RECONNECT)
+            except Exception:  # noqa: BLE001 - already gone
+                pass
 
     async def lost(self):
         """Frames may have been lost (the layer failed or reconnected). Close every page so each

@@ -19,6 +19,11 @@ def prepend(message):
     return stream("prepend", "messages", render_message(message))
 
 
+def messages(newest_first):
+    """The room's whole list anew, for a page too far behind to catch up message by message."""
+    return stream("update", "messages", "".join(render_message(message) for message in newest_first))
+
+
 def replace(message):
     """A message's status changed or it finished: swap in the whole partial."""
     return stream("replace", message.dom_id, render_message(message))

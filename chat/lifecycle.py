@@ -8,7 +8,7 @@ from channels.db import database_sync_to_async
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.conf import settings
 
-from . import fanout, presence, reply
+from . import broadcast, fanout, presence, reply
 from .sweep import rooms_waiting, sweep_stale_replies
 
 logger = logging.getLogger(__name__)
@@ -36,6 +36,8 @@ async def sweep_forever():
 async def shut_down():
     """Mark this process's streaming replies interrupted and take back its presence counts."""
     await reply.interrupt_all()
+    # The interrupted replies' frames are on their way: let them reach the other processes' pages.
+    await broadcast.flush(timeout=5)
     try:
         await database_sync_to_async(presence.withdraw)(list(fanout.local_counts()))
     except Exception:  # noqa: BLE001 - the shares expire on their own

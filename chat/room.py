@@ -12,7 +12,8 @@ def recent_messages(bot_key, limit=None):
 
 
 def catch_up(bot_key, since):
-    """Messages a page must (re)apply after `since`, oldest first so prepends keep the order.
+    """Messages a page must (re)apply after `since`, oldest first so prepends keep the order, or
+    None when they are more than a page shows (the page then gets its whole list anew).
 
     Every message from the oldest one changed since then (or still unfinished) onward: prepending
     them in order moves each to its right place, as Turbo replaces an element of the same id.
@@ -23,6 +24,9 @@ def catch_up(bot_key, since):
     )
     if first is None:
         return []
-    newest = list(rooms.filter(id__gte=first).order_by("-id")[: settings.ROOM_PAGE_MESSAGES])
+    limit = settings.ROOM_PAGE_MESSAGES
+    newest = list(rooms.filter(id__gte=first).order_by("-id")[: limit + 1])
+    if len(newest) > limit:
+        return None
     newest.reverse()
     return newest

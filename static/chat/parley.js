@@ -32,10 +32,10 @@ class RoomStream extends HTMLElement {
     const url = `${scheme}://${location.host}${this.getAttribute("socket")}?since=${encodeURIComponent(since)}`;
     const socket = (this.socket = new WebSocket(url));
     Turbo.connectStreamSource(socket);
-    socket.addEventListener("open", () => {
-      this.retries = 0;
-      document.body.classList.remove("offline");
-    });
+    socket.addEventListener("open", () => document.body.classList.remove("offline"));
+    // Back-off starts over only once the server has sent something: a socket it accepts and then
+    // drops at once (its database down, say) must not make every page reconnect in a tight loop.
+    socket.addEventListener("message", () => (this.retries = 0), { once: true });
     socket.addEventListener("close", () => {
       Turbo.disconnectStreamSource(socket);
       if (this.closed) return;
@@ -54,6 +54,22 @@ class RoomStream extends HTMLElement {
   }
 }
 customElements.define("room-stream", RoomStream);
+
+// Messages carry their row's revision: a replace or prepend older than what the page shows (a
+// repair answer that crossed the final frame, frames of two processes crossing) is dropped.
+document.addEventListener("turbo:before-stream-render", (event) => {
+  const action = event.target.getAttribute("action");
+  if (action !== "replace" && action !== "prepend") return;
+  const incoming = event.target.templateContent.firstElementChild;
+  if (!incoming?.id || incoming.dataset.revision === undefined) return;
+  const render = event.detail.render;
+  // Compared when it renders, not when it arrives: frames that arrive together render in turn.
+  event.detail.render = (stream) => {
+    const shown = document.getElementById(incoming.id);
+    if (shown && Number(shown.dataset.revision) > Number(incoming.dataset.revision)) return;
+    return render(stream);
+  };
+});
 
 // Growth frames carry the offset of their text: repeats are trimmed, gaps are repaired.
 document.addEventListener("turbo:before-stream-render", (event) => {

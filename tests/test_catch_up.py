@@ -1,0 +1,50 @@
+"""Catch-up on (re)connect: what changed since the page was last in step, or the whole list anew."""
+
+from datetime import timedelta
+from urllib.parse import quote
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.utils import timezone
+
+from chat.models import Message
+from tests.rooms import parse_frames, subscribe
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@sync_to_async
+def conversation(count):
+    """count finished messages in the PirateBot room, oldest first."""
+    return [Message.objects.create(bot="PirateBot", role="user", content=f"line {i}", author="Ann") for i in range(count)]
+
+
+async def catch_up_frames(since):
+    page = await subscribe(query=f"?since={quote(since.isoformat())}")
+    frames = []
+    while not frames or frames[-1][1] != "room_synced":
+        frames += parse_frames(await page.receive_from(timeout=10))
+    return frames
+
+
+async def test_a_page_a_little_behind_gets_what_changed_oldest_first(settings):
+    settings.ROOM_PAGE_MESSAGES = 5
+    before = timezone.now() - timedelta(minutes=10)
+    messages = await conversation(3)
+    frames = await catch_up_frames(before)
+    assert [(action, target) for action, target, _, _ in frames] == [("prepend", "messages")] * 3 + [("replace", "room_synced")]
+    for (_, _, _, html), message in zip(frames, messages):
+        assert f'id="message_{message.pk}"' in html and f"line {messages.index(message)}" in html
+
+
+async def test_a_page_too_far_behind_gets_the_whole_list_anew(settings):
+    settings.ROOM_PAGE_MESSAGES = 5
+    before = timezone.now() - timedelta(minutes=10)
+    messages = await conversation(8)
+    frames = await catch_up_frames(before)
+    assert [(action, target) for action, target, _, _ in frames] == [("update", "messages"), ("replace", "room_synced")]
+    html = frames[0][3]
+    shown = [message for message in messages if f'id="message_{message.pk}"' in html]
+    assert shown == messages[-5:]
+    # Newest first in the DOM, as the room page renders it.
+    assert html.index(f'id="message_{messages[-1].pk}"') < html.index(f'id="message_{messages[-5].pk}"')
