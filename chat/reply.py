@@ -266,8 +266,9 @@ class Writer:
     async def _flush_until_done(self, pump, state):
         """Flush what arrived on a steady beat of one interval; True if the row says it was stopped.
 
-        The beat starts one interval after the first text (and again after a pause), so no text
-        waits longer than an interval and a reply of D seconds makes at most D / interval writes.
+        The first text (and the first after a pause) goes out at once, so a page shows the reply
+        starting as soon as the model does; then the beat keeps one interval, so no text waits
+        longer than that and a reply of D seconds makes at most D / interval + 1 writes.
         """
         loop = asyncio.get_running_loop()
         interval = settings.REPLY_FLUSH_INTERVAL
@@ -288,7 +289,7 @@ class Writer:
                 continue
             now = loop.time()
             if beat is None or beat < now - interval:
-                beat = now + interval
+                beat = now
             if beat > now:
                 # Let more text gather, but finish at once if the stream ends meanwhile.
                 await asyncio.wait([pump], timeout=beat - now)
