@@ -1,7 +1,9 @@
-"""Helpers for room tests: socket clients, frame parsing, the row-write counter."""
+"""What room tests share: socket clients, frame parsing, the text a page shows, the row-write counter."""
 
 import asyncio
+import html
 import re
+from html.parser import HTMLParser
 
 from channels.testing import WebsocketCommunicator
 from django.db import connection
@@ -66,14 +68,72 @@ def finished(pk, status="complete"):
 
 def grown_text(frames, pk):
     """The text a page builds from the growth frames of message pk, honouring their offsets."""
-    import html
-
     text = ""
     for action, target, attrs, body in frames:
         if action == "append" and target == f"message_{pk}_content":
             offset = int(re.search(r'data-offset="(\d+)"', attrs)[1])
             assert offset == len(text), f"growth frame at offset {offset} after {len(text)} characters"
             text += html.unescape(body)
+    return text
+
+
+VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
+
+
+class ElementText(HTMLParser):
+    """The text content of one element of an HTML fragment, found by id, nested elements included."""
+
+    def __init__(self, element_id=None):
+        super().__init__(convert_charrefs=True)
+        self.element_id = element_id
+        self.depth = 0 if element_id else 1  # open elements inside the one wanted; no id: the whole fragment
+        self.found = element_id is None
+        self.parts = []
+
+    def handle_starttag(self, tag, attrs):
+        if self.depth:
+            self.depth += tag not in VOID
+        elif not self.found and dict(attrs).get("id") == self.element_id:
+            self.found, self.depth = True, 1
+
+    def handle_startendtag(self, tag, attrs):
+        pass  # <br/> and the like hold no text
+
+    def handle_endtag(self, tag):
+        if self.depth and tag not in VOID:
+            self.depth -= 1
+
+    def handle_data(self, data):
+        if self.depth:
+            self.parts.append(data)
+
+
+def element_text(fragment, element_id=None):
+    """The textContent of the element with element_id in fragment (None if absent), or of the whole fragment."""
+    parser = ElementText(element_id)
+    parser.feed(fragment)
+    parser.close()
+    return "".join(parser.parts) if parser.found else None
+
+
+def shown_text(frames, pk):
+    """The text a page shows for message pk after applying frames in order, as parley.js does.
+
+    A prepend or replace carrying #message_<pk>_content sets the text; an append with data-offset
+    adds only what is new past the page's text, and must not leave a gap (the page would repair it).
+    """
+    content = f"message_{pk}_content"
+    text = None
+    for action, target, attrs, body in frames:
+        if action in ("prepend", "replace") and (found := element_text(body, content)) is not None:
+            text = found
+        elif action == "append" and target == content and (offset := re.search(r'data-offset="(\d+)"', attrs)):
+            assert text is not None, f"growth of message {pk} before the page had it"
+            offset = int(offset[1])
+            assert offset <= len(text), f"a gap: growth at offset {offset} after {len(text)} characters"
+            text += element_text(body)[len(text) - offset:]
+        elif action == "remove" and target == f"message_{pk}":
+            text = None
     return text
 
 

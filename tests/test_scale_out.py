@@ -15,7 +15,7 @@ from django.db import connection
 
 from chat.models import Message
 from tests.conftest import ci
-from tests.rooms import finished, grown_text
+from tests.rooms import finished, grown_text, shown_text
 from tests.servers import Browser, Daphne, free_port
 from tests.test_end_to_end import provider_env, read_frames, room_rows
 
@@ -77,7 +77,9 @@ async def test_both_processes_see_the_same_frames_and_stop_works_from_either(pai
         seen = await asyncio.gather(*(read_frames(ws, finished(reply.pk)) for ws in (one, two)))
         assert seen[0] == seen[1] and len(seen[0]) > 5
         (saved,) = [m for m in await room_rows() if m.pk == reply.pk]
-        assert saved.status == "complete" and saved.content.startswith(grown_text(seen[0], reply.pk))
+        growth = grown_text(seen[0], reply.pk)
+        assert saved.status == "complete" and growth and saved.content.startswith(growth)
+        assert shown_text(seen[0], reply.pk).strip() == saved.content.strip()
 
         await sync_to_async(post)(first, "Now a long tale")
         long_reply = await until(lambda: (r := latest_reply()).pk != reply.pk and len(r.content) > 30 and r)
