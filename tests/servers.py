@@ -118,9 +118,16 @@ class Browser:
     def get(self, path):
         return self.request("GET", path)
 
-    def post_form(self, page, action, fields):
-        """GET the page, take its CSRF token, POST the form: what a person's browser does."""
+    def form_token(self, page):
+        """GET the page and take its form's CSRF token (the cookie comes along)."""
         status, _, html = self.get(page)
         assert status == 200, html
-        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', html)[1]
+        return re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', html)[1]
+
+    def submit(self, page, action, token, fields):
+        """POST a form of page with its CSRF token."""
         return self.request("POST", action, {"csrfmiddlewaretoken": token, **fields}, {"Referer": self.base_url + page})
+
+    def post_form(self, page, action, fields):
+        """GET the page, take its CSRF token, POST the form: what a person's browser does."""
+        return self.submit(page, action, self.form_token(page), fields)

@@ -5,7 +5,8 @@ import time
 from urllib.parse import quote
 
 import pytest
-from asgiref.sync import sync_to_async
+from asgiref.sync import ThreadSensitiveContext, sync_to_async
+from django.db import connections
 from django.test import AsyncClient
 
 from chat.models import Message
@@ -148,22 +149,38 @@ async def test_stop_from_a_second_connection_closes_the_upstream(upstream, setti
     assert 'class="retry"' in frames[-1][3] and 'class="stop"' not in frames[-1][3]
 
 
+async def post_on_a_thread_of_its_own(content):
+    """Post as Django's ASGI handler serves each request: the sync view on a thread of its own."""
+    async with ThreadSensitiveContext():
+        try:
+            return await post(content)
+        finally:
+            # That thread's connection: left open, it keeps the test database in use.
+            await sync_to_async(connections.close_all)()
+
+
 async def test_messages_posted_together_are_answered_in_turn(upstream):
-    upstream.will(text="First answer, matey.", rate=100)
+    first_answer = " ".join(f"Arr{i}" for i in range(48))  # 1.2 s at 40 tokens/s: the other post lands meanwhile
+    upstream.will(text=first_answer, rate=40)
     upstream.will(text="Second answer, matey.", rate=100)
     page = await subscribe()
-    await asyncio.gather(post("First question"), post("Second question"))
+    await asyncio.gather(post_on_a_thread_of_its_own("First question"), post_on_a_thread_of_its_own("Second question"))
+    replies = [m for m in await rows(bot="PirateBot") if m.role == "assistant"]
+    frames = await frames_until(page, finished(replies[1].pk))
+
     messages = await rows(bot="PirateBot")
     replies = [m for m in messages if m.role == "assistant"]
-    await frames_until(page, finished(replies[1].pk))
-
-    first, second = upstream.exchanges
+    assert [r.content for r in replies] == [first_answer, "Second answer, matey."]
+    # Both questions reached the room while the first reply was still streaming.
+    first_done = next(i for i, f in enumerate(frames) if finished(replies[0].pk)(f))
+    questions = [i for i, f in enumerate(frames) if f[0] == "prepend" and 'class="message user"' in f[3]]
+    assert len(questions) == 2 and max(questions) < first_done
     # One at a time: the second request began only after the first answer was finished.
+    first, second = upstream.exchanges
     assert second.opened_at >= first.finished_at
-    questions = [m.content for m in messages if m.role == "user"]
-    assert first.messages[-1] == {"role": "user", "content": questions[0]}
-    assert [m["content"] for m in second.messages[1:]] == [questions[0], "First answer, matey.", questions[1]]
-    assert [m.content for m in await rows(pk__in=[r.pk for r in replies])] == ["First answer, matey.", "Second answer, matey."]
+    # Each reply saw every message before it in the room, in order.
+    for reply, exchange in zip(replies, (first, second)):
+        assert [m["content"] for m in exchange.messages[1:]] == [m.content for m in messages if m.pk < reply.pk]
 
 
 async def test_a_page_that_reconnects_mid_reply_catches_up(upstream):

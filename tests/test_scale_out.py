@@ -4,6 +4,7 @@ import asyncio
 import shutil
 import signal
 import subprocess
+import threading
 import time
 import urllib.parse
 
@@ -34,14 +35,25 @@ def _needs_services():
     pytest.skip(f"{missing}: start PostgreSQL and Redis and run ./parley test (its second pass runs this file)")
 
 
-@pytest.fixture
-def pair(upstream):
+def two_processes(upstream, **extra):
     """Two Daphne processes, each its own event loop and connections, sharing the database and Redis."""
-    env = provider_env(upstream, REDIS_URL=settings.REDIS_URL, REPLY_STALE_AFTER="1", REPLY_SWEEP_INTERVAL="0.5")
+    env = provider_env(upstream, REDIS_URL=settings.REDIS_URL, **extra)
     servers = [Daphne(env), Daphne(env)]
     yield servers
     for server in servers:
         server.stop()
+
+
+@pytest.fixture
+def pair(upstream):
+    """Two processes with the default sweep: a queued reply is not taken for an orphan."""
+    yield from two_processes(upstream)
+
+
+@pytest.fixture
+def quickly_sweeping_pair(upstream):
+    """Two processes that take a reply silent for 1 s for an orphan, and sweep every 0.5 s."""
+    yield from two_processes(upstream, REPLY_STALE_AFTER="1", REPLY_SWEEP_INTERVAL="0.5")
 
 
 def post(server, content):
@@ -97,8 +109,8 @@ async def test_both_processes_see_the_same_frames_and_stop_works_from_either(pai
     assert saved.status == "cancelled" and saved.content
 
 
-async def test_a_killed_process_s_reply_is_swept_by_the_other(pair, upstream):
-    first, second = pair
+async def test_a_killed_process_s_reply_is_swept_by_the_other(quickly_sweeping_pair, upstream):
+    first, second = quickly_sweeping_pair
     upstream.will(tokens=LONG, rate=100)
     async with subscribe(second) as watcher:
         await sync_to_async(post)(first, "Tell me a long tale")
@@ -112,20 +124,38 @@ async def test_a_killed_process_s_reply_is_swept_by_the_other(pair, upstream):
     assert saved.status == "interrupted" and saved.content and 'class="retry"' in frames[-1][3]
 
 
+def post_at_once(*posts):
+    """POST (server, content) pairs from threads of their own, released together once each has its form."""
+    barrier = threading.Barrier(len(posts))
+
+    def send(server, content):
+        browser = Browser(server.url)
+        token = browser.form_token("/rooms/PirateBot/")
+        barrier.wait(timeout=20)
+        status, _, _ = browser.submit("/rooms/PirateBot/", "/rooms/PirateBot/messages", token, {"content": content})
+        return status
+
+    return asyncio.gather(*(sync_to_async(send, thread_sensitive=False)(server, content) for server, content in posts))
+
+
 async def test_messages_posted_at_once_through_two_processes_are_answered_in_turn(pair, upstream):
     first, second = pair
-    upstream.will(text="First answer.", rate=30)
+    first_answer = " ".join(f"Aye{i}" for i in range(48))  # 1.6 s at 30 tokens/s: the other post lands meanwhile
+    upstream.will(text=first_answer, rate=30)
     upstream.will(text="Second answer.", rate=30)
-    await asyncio.gather(sync_to_async(post)(first, "Question one"), sync_to_async(post)(second, "Question two"))
-    await until(lambda: Message.objects.filter(role="assistant", status="complete").count() == 2)
+    assert await post_at_once((first, "Question one"), (second, "Question two")) == [303, 303]
+    await until(lambda: Message.objects.filter(role="assistant", status="complete").count() == 2, timeout=20)
+
     one, two = upstream.exchanges
     assert two.opened_at >= one.finished_at
     messages = await room_rows()
     replies = [m for m in messages if m.role == "assistant"]
-    assert [r.content for r in replies] == ["First answer.", "Second answer."]
+    assert [r.content for r in replies] == [first_answer, "Second answer."]
+    # Both questions were in the room before the first reply finished.
+    assert max(m.created_at for m in messages if m.role == "user") < replies[0].updated_at
     # Each reply saw every message before it, in the order they were saved.
-    before_second = [m.content for m in messages if m.pk < replies[1].pk]
-    assert [m["content"] for m in two.messages[1:]] == before_second
+    for reply, exchange in zip(replies, (one, two)):
+        assert [m["content"] for m in exchange.messages[1:]] == [m.content for m in messages if m.pk < reply.pk]
 
 
 async def reconnect_and_catch_up(server, since, attempts=20):
