@@ -76,3 +76,24 @@ def test_sigkill_mid_reply_is_interrupted_at_restart_and_retry_completes(upstrea
         assert upstream.exchanges[-1].messages[-1] == {"role": "user", "content": "Tell me a long tale"}
     finally:
         restarted.stop()
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "application bug: while a reply streams, nothing touches the replies queued behind it (touch_queue "
+    "runs only at a claim and on an idle heartbeat), so the sweep takes one that waits longer than "
+    "REPLY_STALE_AFTER for an orphan and marks it interrupted"
+))
+def test_a_reply_queued_behind_a_long_one_is_not_taken_for_an_orphan(upstream):
+    upstream.will(tokens=[f"plank{i} " for i in range(130)], rate=10)  # 13 s of steady streaming
+    upstream.will(text="Second answer, matey.", rate=100)
+    # Stale after 11 s: longer than the 10 s heartbeat a live worker keeps its rows fresh with.
+    server = Daphne(provider_env(upstream, REPLY_STALE_AFTER="11", REPLY_SWEEP_INTERVAL="0.5"))
+    try:
+        post(server, "Tell me a long tale")
+        post(server, "Then a short one")
+        wait_for(lambda: not Message.objects.filter(status__in=Message.ACTIVE).exists(), timeout=30, every=0.2)
+    finally:
+        server.stop()
+    replies = list(Message.objects.filter(role="assistant").order_by("id"))
+    assert [(r.status, r.error) for r in replies] == [("complete", ""), ("complete", "")]
+    assert replies[1].content == "Second answer, matey."
