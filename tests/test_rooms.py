@@ -199,6 +199,13 @@ async def test_a_page_that_reconnects_mid_reply_catches_up(upstream):
     assert [f'id="message_{reply.pk - 1}"' in replayed[0][3], f'id="message_{reply.pk}"' in replayed[1][3]] == [True, True]
     assert 'data-status="streaming"' in replayed[1][3]
     frames += await frames_until(again, finished(reply.pk))
+    (saved,) = await rows(pk=reply.pk)
+    assert saved.status == "complete" and saved.content == "".join(f"yo{i} " for i in range(200))
+    # Before the final replace, the catch-up and the live growth after it (repeats dropped, no
+    # gap) build the start of the row; at the end the reconnected page shows the row.
+    streamed = shown_text(frames[:-1], reply.pk)
+    assert streamed and saved.content.startswith(streamed)
+    assert shown_text(frames, reply.pk).strip() == saved.content.strip()
 
 
 async def test_unknown_bot_socket_is_refused():
