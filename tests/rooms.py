@@ -48,13 +48,15 @@ async def disconnect_all():
             pass
 
 
-async def frames_until(communicator, done, timeout=20):
-    """Collect parsed frames until done(frame) holds for one of them."""
+async def frames_until(communicator, done, timeout=20, raw=None):
+    """Collect parsed frames until done(frame) holds for one of them (and each text as sent into raw, if given)."""
     collected = []
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while True:
         text = await communicator.receive_from(timeout=max(0.01, deadline - loop.time()))
+        if raw is not None:
+            raw.append(text)
         for frame in parse_frames(text):
             collected.append(frame)
             if done(frame):

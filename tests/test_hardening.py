@@ -16,7 +16,7 @@ from chat.models import Message
 from tests.rooms import communicator, finished, frames_until, parse_frames, subscribe
 from tests.servers import ROOT
 from tests.test_rooms import rows
-from tests.xss import PAYLOADS, executable_markup, stream_count
+from tests.xss import PAYLOADS, assert_inert_socket_text, executable_markup, messages_html, stream_count
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -64,6 +64,10 @@ def test_the_checker_catches_what_it_must():
     assert executable_markup('<img src=x onerror="alert(1)">') == ["<img>", "img[onerror]"]
     assert executable_markup('<a href=" JavaScript:alert(1)">x</a>') == ["a[href=javascript:alert(1)]"]
     assert executable_markup("<p>fine <strong>text</strong></p>") == []
+    presence = '<turbo-stream action="update" target="presence"><template>1 here</template></turbo-stream>'
+    assert_inert_socket_text([presence])
+    with pytest.raises(AssertionError):  # a stream element the frame parser does not see
+        assert_inert_socket_text([presence + "<turbo-stream action=remove target=messages></turbo-stream>"])
 
 
 async def test_hostile_user_messages_are_inert_in_frames_and_pages(upstream):
@@ -75,15 +79,16 @@ async def test_hostile_user_messages_are_inert_in_frames_and_pages(upstream):
         assert response.status_code == 303
     messages = [m for m in await rows(bot="ChatBot") if m.role == "user"]
     assert [m.content for m in messages] == [p.strip() for p in PAYLOADS]  # stored as sent
-    received = []
+    received, texts = [], []
     while len([f for f in received if f[0] == "prepend" and 'class="message user"' in f[3]]) < len(PAYLOADS):
-        received += parse_frames(await page.receive_from(timeout=10))
+        texts.append(await page.receive_from(timeout=10))
+        received += parse_frames(texts[-1])
     for action, target, attrs, html in received:
         assert executable_markup(html) == [], html
         assert stream_count(html) == 0, f"a message smuggled a turbo-stream element: {html}"
+    assert_inert_socket_text(texts)
     room = (await client.get("/rooms/ChatBot/")).text
-    messages_html = room[room.index('<div id="messages"'):room.index('<form id="new_message"')]
-    assert executable_markup(messages_html) == []
+    assert executable_markup(messages_html(room)) == []
 
 
 @pytest.mark.parametrize("payload", PAYLOADS)
@@ -91,14 +96,21 @@ async def test_hostile_model_output_split_across_chunks_is_inert(upstream, paylo
     cut = [payload[: len(payload) // 3], payload[len(payload) // 3: 2 * len(payload) // 3], payload[2 * len(payload) // 3:]]
     upstream.will(tokens=["Here you go: ", *cut, " done."], rate=100)
     page = await subscribe("BelleBot")
-    await AsyncClient().post("/rooms/BelleBot/messages", {"content": "Say something dangerous"})
+    client = AsyncClient()
+    await client.post("/rooms/BelleBot/messages", {"content": "Say something dangerous"})
     _, reply = await rows(bot="BelleBot")
-    received = await frames_until(page, finished(reply.pk))
+    texts = []
+    received = await frames_until(page, finished(reply.pk), raw=texts)
     for action, target, attrs, html in received:
         assert executable_markup(html) == [], html
         assert stream_count(html) == 0
+    assert_inert_socket_text(texts)
     (saved,) = await rows(pk=reply.pk)
     assert saved.content == "Here you go: " + payload + " done."
+    # The room page renders the finished reply again, from the row: inert there too.
+    room = (await client.get("/rooms/BelleBot/")).text
+    assert f'id="message_{reply.pk}"' in room
+    assert executable_markup(messages_html(room)) == []
 
 
 async def test_a_socket_from_a_foreign_origin_is_refused():

@@ -84,6 +84,22 @@ def executable_markup(html):
 
 
 def stream_count(html):
+    """How many <turbo-stream> elements a browser would find in html."""
     inspector = Inspector()
     inspector.feed(html)
     return inspector.turbo_streams
+
+
+def assert_inert_socket_text(texts):
+    """Each text a room socket sent, as a whole: nothing in it could run, and every <turbo-stream>
+    a browser would find in it is one of the frames the tests parse (none smuggled past them)."""
+    from tests.rooms import parse_frames
+
+    for text in texts:
+        assert executable_markup(text) == [], text
+        assert stream_count(text) == len(parse_frames(text, presence=True)), text
+
+
+def messages_html(page):
+    """The #messages part of a room page."""
+    return page[page.index('<div id="messages"'):page.index('<form id="new_message"')]
