@@ -173,7 +173,8 @@ async def test_the_per_room_limit_answers_429_and_other_rooms_keep_working(setti
         response = await as_client(ip(8, i)).post("/rooms/ChatBot/messages", {"content": "hi"})
         assert response.status_code == 303
     refused = await as_client(ip(8, "99")).post("/rooms/ChatBot/messages", {"content": "hi"})
-    assert refused.status_code == 429 and "room is busy" in refused.text and refused["Retry-After"]
+    assert refused.status_code == 429 and "room is busy" in refused.text
+    assert 1 <= int(refused["Retry-After"]) <= 61  # at most until the next counting window
     assert (await as_client(ip(8, "99")).post("/rooms/BelleBot/messages", {"content": "hi"})).status_code == 303
 
 
