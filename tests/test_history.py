@@ -1,9 +1,13 @@
 """History and operations: the admin panel, export, prune, the sweep command, health."""
 
+import asyncio
 import io
 import json
+import re
+import time
 import tracemalloc
-from datetime import timedelta
+from datetime import datetime, timedelta
+from datetime import timezone as dt_timezone
 
 import pytest
 from django.core.management import call_command
@@ -41,9 +45,17 @@ def test_non_staff_are_refused_everywhere(client, django_user_model, history):
         assert response.status_code == 302 and "/admin/login/" in response["Location"]
 
 
+def listed(staff, query=""):
+    """The ids of the messages the admin's list shows for a query string, in its order."""
+    response = staff.get(f"/admin/chat/message/{query}")
+    assert response.status_code == 200
+    return [int(pk) for pk in re.findall(r'name="_selected_action" value="(\d+)"', response.text)]
+
+
 def test_list_filters_and_search(staff, history):
     page = staff.get("/admin/chat/message/").text
-    assert all(f"?id={m.pk}" not in page for m in history)  # sanity: ids show as links below
+    assert listed(staff) == [m.pk for m in reversed(history)]  # newest first
+    assert all(f'<a href="/admin/chat/message/{m.pk}/change/">{m.pk}</a>' in page for m in history)
     assert all(m.content[:20] in page for m in history)
     failed = staff.get("/admin/chat/message/?status__exact=failed").text
     assert "Partial" in failed and "In the hold" not in failed
@@ -54,6 +66,45 @@ def test_list_filters_and_search(staff, history):
     by_author = staff.get("/admin/chat/message/?q=Anne").text
     assert "Where be the rum?" in by_author and "Sweet tea?" not in by_author
     assert "12 + 5" in page  # usage shown
+
+
+def test_role_filter(staff, history):
+    anne, pirate_reply, bo, belle_reply = history
+    assert listed(staff, "?role__exact=user") == [bo.pk, anne.pk]
+    assert listed(staff, "?role__exact=assistant") == [belle_reply.pk, pirate_reply.pk]
+
+
+def test_status_filter(staff, history):
+    anne, pirate_reply, bo, belle_reply = history
+    assert listed(staff, "?status__exact=failed") == [belle_reply.pk]
+    assert listed(staff, "?status__exact=complete") == [bo.pk, pirate_reply.pk, anne.pk]
+    assert listed(staff, "?status__exact=streaming") == []
+
+
+def test_room_and_author_filters_and_search_by_author(staff, history):
+    anne, pirate_reply, bo, belle_reply = history
+    assert listed(staff, "?bot__exact=BelleBot") == [belle_reply.pk, bo.pk]
+    assert listed(staff, "?author__exact=Anne") == [anne.pk]
+    assert listed(staff, "?q=Bo") == [bo.pk]
+    assert listed(staff, "?q=anne") == [anne.pk]  # search ignores case
+    assert listed(staff, "?role__exact=user&q=Bo") == [bo.pk]
+
+
+def test_date_hierarchy_drills_down_by_year_month_and_day(staff, history):
+    def dated(content, year, month, day):
+        message = Message.objects.create(bot="ChatBot", role="user", content=content)
+        Message.objects.filter(pk=message.pk).update(created_at=datetime(year, month, day, 12, tzinfo=dt_timezone.utc))
+        return message.pk
+
+    march_5, march_20, july_9 = dated("a", 2024, 3, 5), dated("b", 2024, 3, 20), dated("c", 2024, 7, 9)
+
+    assert 'href="?created_at__year=2024"' in staff.get("/admin/chat/message/").text
+    year = staff.get("/admin/chat/message/?created_at__year=2024").text
+    assert 'href="?created_at__month=3&amp;created_at__year=2024"' in year
+    assert listed(staff, "?created_at__year=2024") == [july_9, march_20, march_5]
+    assert listed(staff, "?created_at__year=2024&created_at__month=3") == [march_20, march_5]
+    assert listed(staff, "?created_at__year=2024&created_at__month=3&created_at__day=5") == [march_5]
+    assert listed(staff, f"?created_at__year={timezone.now().year}") == [m.pk for m in reversed(history)]
 
 
 def test_transcript_shows_a_room_in_order(staff, history):
@@ -68,14 +119,31 @@ def test_usage_table_and_chart(staff, history):
     assert "<svg" in page and "PirateBot" in page and "<td>12</td><td>5</td>" in page.replace("\n", "")
 
 
-def test_retry_action_requeues_only_retryable_replies(staff, history):
-    failed, complete = history[3], history[1]
-    response = staff.post("/admin/chat/message/", {"action": "retry_replies", "_selected_action": [failed.pk, complete.pk]})
+async def settled(pk, timeout=10):
+    """Message pk once it is no longer pending or streaming."""
+    deadline = time.monotonic() + timeout
+    while (message := await Message.objects.aget(pk=pk)).is_active:
+        assert time.monotonic() < deadline, f"message {pk} still {message.status} after {timeout}s"
+        await asyncio.sleep(0.05)
+    return message
+
+
+@pytest.mark.django_db(transaction=True)  # committed, so the reply job starts after the action
+async def test_retry_action_answers_retryable_replies_again(upstream, async_client, admin_user, history):
+    upstream.will(text="Sweet tea it is, sugar.", rate=100)
+    await async_client.aforce_login(admin_user)
+    _, complete, _, failed = history
+    response = await async_client.post(
+        "/admin/chat/message/", {"action": "retry_replies", "_selected_action": [failed.pk, complete.pk]}
+    )
     assert response.status_code == 302
-    failed.refresh_from_db()
-    complete.refresh_from_db()
-    assert (failed.status, failed.content, failed.error) == ("pending", "", "")
-    assert complete.status == "complete"
+    retried = await settled(failed.pk)
+    assert (retried.status, retried.content, retried.error) == ("complete", "Sweet tea it is, sugar.", "")
+    untouched = await Message.objects.aget(pk=complete.pk)
+    assert (untouched.status, untouched.content) == ("complete", "In the hold, matey.")
+    # Only the failed reply was answered again, from its room's history.
+    (exchange,) = upstream.exchanges
+    assert exchange.messages[-1] == {"role": "user", "content": "Sweet tea?"}
 
 
 def test_delete_action_removes_messages_and_tells_the_room(staff, history, django_capture_on_commit_callbacks):
