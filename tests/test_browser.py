@@ -7,6 +7,7 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from chat.models import Message
+from tests.browser import own_presence, present
 from tests.servers import daphne
 from tests.test_end_to_end import provider_env
 
@@ -26,11 +27,12 @@ async def text_lengths(page, selector, samples=4, every=0.15):
 
 async def test_a_reply_streams_into_two_browser_pages(upstream, browser):
     upstream.will(text=TALE, rate=40)
-    with daphne(provider_env(upstream)) as server:
+    with daphne(provider_env(upstream, **own_presence())) as server:
         pages = [await (await browser.new_context()).new_page() for _ in range(2)]
         for page in pages:
             await page.goto(f"{server.url}/rooms/PirateBot/")
-        await asyncio.sleep(0.5)  # let both sockets connect
+        for page in pages:
+            await present(page, 2)
         await pages[0].fill("#content", "Tell me about your ship")
         await pages[0].keyboard.press("Enter")
 
@@ -52,10 +54,10 @@ async def test_a_reply_streams_into_two_browser_pages(upstream, browser):
 async def test_stop_and_retry_from_the_page(upstream, browser):
     upstream.will(text=TALE * 5, rate=30)
     upstream.will(text="A fresh answer, matey.", rate=50)
-    with daphne(provider_env(upstream)) as server:
+    with daphne(provider_env(upstream, **own_presence())) as server:
         page = await (await browser.new_context()).new_page()
         await page.goto(f"{server.url}/rooms/PirateBot/")
-        await asyncio.sleep(0.3)
+        await present(page, 1)
         await page.fill("#content", "Tell me a long tale")
         await page.click("button[type=submit]")
         await page.wait_for_function(
@@ -99,7 +101,7 @@ async def test_the_direct_page_streams_over_get_then_post_when_long(upstream, br
 
 async def test_a_page_that_loses_growth_frames_repairs_itself(upstream, browser):
     upstream.will(text=TALE * 3, rate=60)
-    with daphne(provider_env(upstream)) as server:
+    with daphne(provider_env(upstream, **own_presence())) as server:
         page = await (await browser.new_context()).new_page()
         dropped, repairs = [], []
 
@@ -119,7 +121,7 @@ async def test_a_page_that_loses_growth_frames_repairs_itself(upstream, browser)
         await page.route_web_socket("**/ws/rooms/**", lossy)
         page.on("request", lambda r: repairs.append(r.url) if "/messages/" in r.url and r.method == "GET" else None)
         await page.goto(f"{server.url}/rooms/PirateBot/")
-        await asyncio.sleep(0.3)
+        await present(page, 1)
         await page.fill("#content", "Tell me a tale")
         await page.keyboard.press("Enter")
         await page.wait_for_selector('.message.assistant[data-status="streaming"]', timeout=10000)
