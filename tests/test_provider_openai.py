@@ -1,5 +1,8 @@
 """The provider contract on the openai provider, against the scripted upstream."""
 
+import asyncio
+import time
+
 import pytest
 
 from bots.providers import get_provider
@@ -9,8 +12,19 @@ from tests.provider_contract import ProviderContract
 class TestOpenAIProviderOnScriptedUpstream(ProviderContract):
     @pytest.fixture
     def provider(self, upstream):
-        upstream.default.rate = 200
+        # 0.4 s a reply: still streaming when the contract closes a stream after its first chunk.
+        upstream.default.text = " ".join(f"Ahoy{i}" for i in range(40))
+        upstream.default.rate = 100
+        self.upstream = upstream
         return get_provider()
+
+    async def assert_upstream_closed(self, since):
+        exchange = self.upstream.exchanges[0]
+        while exchange.closed_at is None and time.monotonic() - since < 1.0:
+            await asyncio.sleep(0.01)
+        assert exchange.closed_at is not None, "the upstream connection stayed open after aclose()"
+        assert exchange.closed_at - since < 1.0
+        assert len(exchange.sent) < 40, "the upstream sent the whole reply anyway"
 
 
 async def test_a_server_that_refuses_stream_options_is_asked_again_without(upstream):
