@@ -7,7 +7,7 @@ import urllib.parse
 import pytest
 from asgiref.sync import async_to_sync
 from channels.testing import WebsocketCommunicator
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, event, given, settings, strategies as st
 
 from chat.models import Message
 from project.asgi import application
@@ -16,7 +16,7 @@ from tests.xss import PAYLOADS, assert_inert_socket_text, executable_markup, mes
 
 pytestmark = pytest.mark.django_db
 
-FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 garbage = st.one_of(
     st.text(max_size=300),
@@ -34,14 +34,38 @@ messages = st.lists(
     max_size=4,
 )
 bots = st.one_of(st.sampled_from(["ChatBot", "BelleBot", "PirateBot"]), st.text(max_size=30))
+# Well-formed conversations of anything, ending with the user's turn: these get answered (200).
+answerable = st.builds(
+    lambda history, last: [*history, {"role": "user", "content": last}],
+    st.lists(st.fixed_dictionaries({"role": st.sampled_from(["user", "assistant"]), "content": garbage.filter(str.strip)}), max_size=3),
+    garbage.filter(str.strip),
+)
 
 
 def quoted(text):
     return urllib.parse.quote(text, safe="")
 
 
+async def _body(response):
+    return "".join([chunk.decode() async for chunk in response.streaming_content])
+
+
+def assert_answered(response, upstream):
+    """Read a 200 from /chat to its end: text events that carry the scripted answer, then done."""
+    assert response["Content-Type"].startswith("text/event-stream")
+    blocks = [b for b in async_to_sync(_body)(response).split("\n\n") if b and not b.startswith(":")]
+    events = []
+    for block in blocks:
+        fields = dict(line.split(": ", 1) for line in block.split("\n"))
+        events.append((fields["event"], json.loads(fields["data"])))
+    assert events[-1] == ("done", {}), events
+    assert {name for name, _ in events[:-1]} == {"text"}, events
+    assert "".join(data["text"] for _, data in events[:-1]) == upstream.default.text
+
+
 @FUZZ
-@given(bot=bots, content=garbage)
+# NUL is left out here: on PostgreSQL it is a known 500 that test_hardening pins down on its own.
+@given(bot=bots, content=garbage.map(lambda text: text.replace("\x00", "")))
 def test_posting_anything_to_a_room(client, bot, content):
     before = Message.objects.count()
     response = client.post(f"/rooms/{quoted(bot)}/messages", {"content": content})
@@ -71,10 +95,13 @@ def test_any_page_path(client, path):
 
 
 @FUZZ
-@given(bot=bots, raw=st.one_of(garbage, messages.map(json.dumps), json_values.map(json.dumps)))
+@given(bot=bots, raw=st.one_of(garbage, messages.map(json.dumps), json_values.map(json.dumps), answerable.map(json.dumps)))
 def test_sse_get_with_anything(client, upstream, bot, raw):
     response = client.get("/chat", {"bot": bot, "messages": raw})
-    if response.status_code != 200:
+    event(f"status {response.status_code}")
+    if response.status_code == 200:
+        assert_answered(response, upstream)
+    else:
         assert 400 <= response.status_code < 500
         assert isinstance(response.json()["error"], str) and response.json()["error"]
 
@@ -84,13 +111,16 @@ def test_sse_get_with_anything(client, upstream, bot, raw):
     body=st.one_of(
         st.binary(max_size=400),
         json_values.map(lambda v: json.dumps(v).encode()),
-        st.builds(lambda b, m: json.dumps({"bot": b, "messages": m}).encode(), bots, messages),
+        st.builds(lambda b, m: json.dumps({"bot": b, "messages": m}).encode(), bots, st.one_of(messages, answerable)),
     ),
-    content_type=st.sampled_from(["application/json", "text/plain", "application/x-www-form-urlencoded", ""]),
+    content_type=st.sampled_from(["application/json", "application/json", "text/plain", "application/x-www-form-urlencoded", ""]),
 )
 def test_sse_post_with_anything(client, upstream, body, content_type):
     response = client.post("/chat", body, content_type=content_type)
-    if response.status_code != 200:
+    event(f"status {response.status_code}")
+    if response.status_code == 200:
+        assert_answered(response, upstream)
+    else:
         assert 400 <= response.status_code < 500, response.content
         assert response.json()["error"]
 
@@ -111,7 +141,7 @@ async def _socket_session(path, query, frames):
     return connected, outputs
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     path=st.one_of(bots, st.text(max_size=20)),
     query=st.one_of(st.just(""), st.text(max_size=60).map(lambda t: "since=" + quoted(t)), st.datetimes().map(lambda d: "since=" + quoted(d.isoformat()))),
