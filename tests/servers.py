@@ -35,7 +35,7 @@ def database_url():
 
 
 class Daphne:
-    """One real Daphne process serving Parley on a loopback port."""
+    """One real Daphne process serving Parley on a loopback port; env adds settings (None unsets one)."""
 
     def __init__(self, env=None, port=None, app="project.asgi:application"):
         self.port = port or free_port()
@@ -44,6 +44,7 @@ class Daphne:
         self.log = tempfile.NamedTemporaryFile(prefix="daphne-", suffix=".log", delete=False)
         environment = {**os.environ, "DATABASE_URL": database_url(), "DEBUG": "true", "PYTHONUNBUFFERED": "1"}
         environment.update(env or {})
+        environment = {name: value for name, value in environment.items() if value is not None}
         self.process = subprocess.Popen(
             [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), app],
             cwd=ROOT, env=environment, stdout=self.log, stderr=subprocess.STDOUT,

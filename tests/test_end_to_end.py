@@ -6,8 +6,10 @@ import pytest
 import websockets
 from asgiref.sync import sync_to_async
 
+from bots.providers.local import default_model_path
+from chat.markdown import render_markdown
 from chat.models import Message
-from tests.rooms import finished, grown_text, parse_frames, shown_text
+from tests.rooms import element_text, finished, grown_text, parse_frames, shown_text
 from tests.servers import Browser, daphne
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -86,3 +88,32 @@ async def test_a_socket_for_an_unknown_bot_is_refused(upstream):
             async with websockets.connect(f"{server.ws_url}/ws/rooms/NoSuchBot/", origin=server.url):
                 pass
     assert refused.value.response.status_code == 403
+
+
+@pytest.mark.slow
+async def test_the_embedded_model_answers_in_a_room_served_by_daphne():
+    # The default provider: no provider named, no API key, SmolLM2 run in the server process.
+    env = {"LLM_PROVIDER": None, "OPENAI_API_KEY": None, "OPENAI_BASE_URL": None, "LOCAL_MODEL_PATH": None,
+           "REPLY_MAX_TOKENS": "48", "REPLY_FLUSH_INTERVAL": "0.05"}
+    with daphne(env) as server:
+        room = f"{server.ws_url}/ws/rooms/PirateBot/"
+        async with websockets.connect(room, origin=server.url) as one, websockets.connect(room, origin=server.url) as two:
+            status, _, _ = await sync_to_async(Browser(server.url).post_form)(
+                "/rooms/PirateBot/", "/rooms/PirateBot/messages", {"content": "Tell me about your ship"}
+            )
+            assert status == 303
+            user, reply = await room_rows()
+            seen = await asyncio.gather(*(read_frames(ws, finished(reply.pk), timeout=60) for ws in (one, two)))
+
+    assert seen[0] == seen[1]
+    frames = seen[0]
+    assert (frames[-1][0], frames[-1][1]) == ("replace", f"message_{reply.pk}") and 'data-status="complete"' in frames[-1][3]
+    (saved,) = [m for m in await room_rows() if m.pk == reply.pk]
+    assert saved.status == "complete" and saved.content.strip() and saved.model == default_model_path().stem
+    assert 0 < saved.completion_tokens <= 48
+    growth = grown_text(frames, reply.pk)
+    print(f"{len(frames)} frames; SmolLM2 said: {saved.content!r}")
+    assert growth and saved.content.startswith(growth)
+    # The model may write Markdown, which the finished message shows rendered: the page's text is
+    # the saved content as rendered.
+    assert shown_text(frames, reply.pk).strip() == element_text(render_markdown(saved.content)).strip()
