@@ -2,6 +2,8 @@
 
 from html.parser import HTMLParser
 
+from tests.rooms import parse_frames
+
 PAYLOADS = [
     "<script>alert(1)</script>",
     "<img src=x onerror=alert(1)>",
@@ -93,8 +95,6 @@ def stream_count(html):
 def assert_inert_socket_text(texts):
     """Each text a room socket sent, as a whole: nothing in it could run, and every <turbo-stream>
     a browser would find in it is one of the frames the tests parse (none smuggled past them)."""
-    from tests.rooms import parse_frames
-
     for text in texts:
         assert executable_markup(text) == [], text
         assert stream_count(text) == len(parse_frames(text, presence=True)), text
