@@ -18,7 +18,7 @@ from bots.registry import get_bot
 from . import conversation, limits
 from .capacity import streaming_slot
 from .prompt import fit
-from .pump import Seams
+from .text import Seams
 
 logger = logging.getLogger(__name__)
 
@@ -60,11 +60,12 @@ async def reply_events(bot, messages):
         yield event("done", {})
         return
     max_tokens = settings.REPLY_MAX_TOKENS
-    prompt = fit(
-        bot, ((m["role"], m["content"]) for m in reversed(messages[:-1])),
-        context_tokens=provider.context_tokens, max_tokens=max_tokens,
+    # The question itself counts too: a long one is cut to its end rather than overflow the model.
+    # Off the event loop: the local model's tokenizer counts every message.
+    prompt = await sync_to_async(fit, thread_sensitive=False)(
+        bot, [(m["role"], m["content"]) for m in reversed(messages)],
+        context_tokens=provider.context_tokens, max_tokens=max_tokens, count_tokens=provider.count_tokens,
     )
-    prompt.append(messages[-1])
     queue = asyncio.Queue()
     pump = asyncio.get_running_loop().create_task(
         _pump(provider, prompt, max_tokens, queue), context=contextvars.Context()

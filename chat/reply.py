@@ -230,7 +230,8 @@ class Writer:
         try:
             max_tokens = settings.REPLY_MAX_TOKENS
             prompt = await _build_prompt(
-                get_bot(self.bot_key), self.reply, context_tokens=provider.context_tokens, max_tokens=max_tokens
+                get_bot(self.bot_key), self.reply, context_tokens=provider.context_tokens, max_tokens=max_tokens,
+                count_tokens=provider.count_tokens,
             )
             pump = asyncio.create_task(state.run(provider.stream(prompt, max_tokens=max_tokens)), name=f"upstream:{self.pk}")
             _pumps[self.pk] = (asyncio.get_running_loop(), pump)
@@ -266,9 +267,10 @@ class Writer:
     async def _flush_until_done(self, pump, state):
         """Flush what arrived on a steady beat of one interval; True if the row says it was stopped.
 
-        The first text (and the first after a pause) goes out at once, so a page shows the reply
-        starting as soon as the model does; then the beat keeps one interval, so no text waits
-        longer than that and a reply of D seconds makes at most D / interval + 1 writes.
+        The beat starts one interval after the first text (and again after a pause), so no text
+        waits longer than an interval and a reply of D seconds makes at most D / interval writes,
+        with an interval to spare for jitter. (Writing the first text at once would save a page
+        that wait, and cost one more write than the D / interval + 3 a reply may make in all.)
         """
         loop = asyncio.get_running_loop()
         interval = settings.REPLY_FLUSH_INTERVAL
@@ -289,7 +291,7 @@ class Writer:
                 continue
             now = loop.time()
             if beat is None or beat < now - interval:
-                beat = now
+                beat = now + interval
             if beat > now:
                 # Let more text gather, but finish at once if the stream ends meanwhile.
                 await asyncio.wait([pump], timeout=beat - now)

@@ -175,6 +175,8 @@ OPENAI_BASE_URL = os.environ.get("OPENAI_BASE_URL", "")
 OPENAI_MODEL = os.environ.get("OPENAI_MODEL", "gpt-4o-mini")
 OPENAI_TIMEOUT = float(os.environ.get("OPENAI_TIMEOUT", "30"))
 OPENAI_MAX_RETRIES = int(os.environ.get("OPENAI_MAX_RETRIES", "2"))
+# The served model's context window in tokens: prompts are cut to fit it beside the reply.
+OPENAI_CONTEXT_TOKENS = int(os.environ.get("OPENAI_CONTEXT_TOKENS", "8192"))
 LOCAL_MODEL_PATH = os.environ.get("LOCAL_MODEL_PATH", "")
 LOCAL_CONTEXT_TOKENS = int(os.environ.get("LOCAL_CONTEXT_TOKENS", "2048"))
 

@@ -55,4 +55,5 @@ class TestOpenAIProviderOnLlamaCppServer(ProviderContract):
         settings.OPENAI_MODEL = "smollm2"
         settings.OPENAI_MAX_RETRIES = 0
         settings.OPENAI_TIMEOUT = 60
+        settings.OPENAI_CONTEXT_TOKENS = 2048  # what the server was started with
         return get_provider()

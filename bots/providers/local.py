@@ -35,6 +35,20 @@ def load_model(path, context_tokens):
     return llama
 
 
+@functools.cache
+def load_vocabulary(path):
+    """The GGUF's tokenizer alone (no weights, no context): counts prompt tokens in a quarter second's
+    load, quietly; llama-cpp-python's Llama class always makes a context, which warns on a vocabulary."""
+    import llama_cpp
+    from llama_cpp._internals import LlamaModel
+
+    params = llama_cpp.llama_model_default_params()
+    params.vocab_only = True
+    vocabulary = LlamaModel(path_model=str(path), params=params, verbose=False)
+    atexit.register(vocabulary.close)
+    return vocabulary
+
+
 class LocalProvider(Provider):
     """Runs SmolLM2 (or LOCAL_MODEL_PATH) in this process; one generation at a time per process."""
 
@@ -50,6 +64,10 @@ class LocalProvider(Provider):
         self.context_tokens = settings.LOCAL_CONTEXT_TOKENS
         # llama.cpp contexts are not thread-safe: replies in several rooms take turns.
         self._lock = threading.Lock()
+
+    def count_tokens(self, text):
+        """The model's own count, so a room's prompt never overflows its small context."""
+        return len(load_vocabulary(self.path).tokenize(text.encode("utf-8", "replace"), add_bos=False, special=False))
 
     def _generate(self, messages, max_tokens, emit, stop):
         """Worker thread: run the model, hand each delta to emit, end with usage or the error."""

@@ -73,6 +73,7 @@ class OpenAIProvider(Provider):
                 "such as Ollama), or unset LLM_PROVIDER to run on the embedded local model."
             )
         self.model = settings.OPENAI_MODEL
+        self.context_tokens = settings.OPENAI_CONTEXT_TOKENS
         self.client = openai.AsyncOpenAI(
             api_key=settings.OPENAI_API_KEY,
             base_url=settings.OPENAI_BASE_URL or None,
