@@ -6,6 +6,8 @@ from django.conf import settings
 
 from bots.registry import BOTS, get_bot
 
+from .text import tidy
+
 ROLES = ("user", "assistant")
 
 
@@ -32,6 +34,8 @@ def parse(bot_key, messages):
         if not isinstance(message, dict) or set(message) != {"role", "content"}:
             raise BadConversation(f'messages[{index}] must be an object with exactly "role" and "content".')
         role, content = message["role"], message["content"]
+        if isinstance(content, str):
+            content = tidy(content)
         if role not in ROLES:
             raise BadConversation(f'messages[{index}].role must be "user" or "assistant", not {str(role)[:20]!r}.')
         if not isinstance(content, str) or not content.strip():

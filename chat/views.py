@@ -18,6 +18,7 @@ from . import frames, limits, presence, reply
 from .authors import author_name
 from .models import Message
 from .room import recent_messages
+from .text import tidy
 
 TURBO_STREAM = "text/vnd.turbo-stream.html"
 
@@ -77,7 +78,7 @@ def room(request, bot):
 def post_message(request, bot):
     """Save the person's message and a pending reply, start the reply job, answer at once."""
     bot = _bot_or_404(bot)
-    content = request.POST.get("content", "").strip()
+    content = tidy(request.POST.get("content", "")).strip()
     problem = ""
     if not content:
         problem = "Write a message before sending."

@@ -64,15 +64,15 @@ def assert_answered(response, upstream):
 
 
 @FUZZ
-# NUL is left out here: on PostgreSQL it is a known 500 that test_hardening pins down on its own.
-@given(bot=bots, content=garbage.map(lambda text: text.replace("\x00", "")))
+@given(bot=bots, content=garbage)
 def test_posting_anything_to_a_room(client, bot, content):
     before = Message.objects.count()
     response = client.post(f"/rooms/{quoted(bot)}/messages", {"content": content})
     assert response.status_code in {303, 404, 422}
     if response.status_code == 303:
         user = Message.objects.filter(role="user").latest("id")
-        assert user.content == content.strip()  # stored exactly as sent, never altered
+        # Stored as sent but for what no row or page can keep as it is: NUL, and CR newlines.
+        assert user.content == content.replace("\x00", "").replace("\r\n", "\n").replace("\r", "\n").strip()
         page = client.get(f"/rooms/{quoted(bot)}/").content.decode()
         assert executable_markup(messages_html(page)) == []
     else:
