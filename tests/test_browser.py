@@ -99,6 +99,38 @@ async def test_the_direct_page_streams_over_get_then_post_when_long(upstream, br
         assert [m["content"][:5] for m in upstream.exchanges[1].messages[1:]] == ["Hello", "Why, ", "Tell "]
 
 
+async def test_stop_on_the_direct_page_ends_the_reply_and_its_upstream(upstream, browser):
+    upstream.will(tokens=[f"word{i} " for i in range(2000)], rate=50)
+    upstream.will(text="Short and sweet.", rate=50)
+    with daphne(provider_env(upstream)) as server:
+        page = await (await browser.new_context()).new_page()
+        await page.goto(f"{server.url}/direct/BelleBot/")
+        await page.fill("#content", "Talk for a long while")
+        await page.keyboard.press("Enter")
+        reply = page.locator(".message.assistant")
+        await page.wait_for_function(
+            "document.querySelector('.message.assistant .content').textContent.length > 20", timeout=10000
+        )
+        assert await page.locator("direct-chat button[type=submit]").is_disabled()  # one reply at a time
+        await reply.locator("button.stop").click()
+        stopped_at = asyncio.get_running_loop().time()
+        assert await reply.get_attribute("data-status") == "cancelled"
+        assert await reply.locator("button.stop").count() == 0
+        exchange = upstream.exchanges[0]
+        while exchange.closed_at is None and asyncio.get_running_loop().time() - stopped_at < 2:
+            await asyncio.sleep(0.02)
+        assert exchange.closed_at is not None and len(exchange.sent) < 2000
+
+        # The stopped text stays in the conversation, and the next turn streams as usual.
+        await page.fill("#content", "Now briefly")
+        await page.keyboard.press("Enter")
+        await page.wait_for_selector('.message.assistant[data-status="complete"]', timeout=10000)
+        assert await reply.first.locator(".content").inner_text() == "Short and sweet."
+        sent = upstream.exchanges[1].messages
+        assert [m["role"] for m in sent[1:]] == ["user", "assistant", "user"]
+        assert sent[2]["content"].startswith("word0 word1")
+
+
 async def test_a_page_that_loses_growth_frames_repairs_itself(upstream, browser):
     upstream.will(text=TALE * 3, rate=60)
     with daphne(provider_env(upstream, **own_presence())) as server:
