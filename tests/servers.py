@@ -41,7 +41,7 @@ class Daphne:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.ws_url = f"ws://127.0.0.1:{self.port}"
-        self.log = tempfile.NamedTemporaryFile(prefix="daphne-", suffix=".log", delete=False)
+        self.log = tempfile.TemporaryFile(prefix="daphne-", suffix=".log")  # gone when the test run ends
         environment = {**os.environ, "DATABASE_URL": database_url(), "DEBUG": "true", "PYTHONUNBUFFERED": "1"}
         environment.update(env or {})
         environment = {name: value for name, value in environment.items() if value is not None}
@@ -65,7 +65,9 @@ class Daphne:
         raise RuntimeError(f"daphne did not answer /healthz within {timeout}s:\n{self.output()}")
 
     def output(self):
-        return Path(self.log.name).read_text(errors="replace")
+        """What the server has logged so far (read in place: the process keeps writing at its offset)."""
+        fd = self.log.fileno()
+        return os.pread(fd, os.fstat(fd).st_size, 0).decode(errors="replace")
 
     def stop(self, sig=signal.SIGTERM, timeout=10):
         if self.process.poll() is None:
