@@ -53,7 +53,7 @@ def _send(bot_key, frame):
 
 
 _sending = None  # (event loop, queue, task): frames waiting for the channel layer, in order
-_resyncing = set()  # rooms whose pages are to be told to catch up, once the layer takes messages again
+_resyncing = {}  # bot key -> the task that tells the room's pages to catch up once the layer is back
 
 # Pauses between tries of a frame the channel layer refused, in seconds; then it is given up.
 SEND_RETRIES = (0.1, 0.5, 1.0, 2.0)
@@ -81,14 +81,16 @@ async def _send_in_order(queue):
 
 async def _send_with_retries(bot_key, frame):
     for pause in (*SEND_RETRIES, None):
+        if bot_key in _resyncing:
+            return None  # the room's pages will catch up from the database: this frame is moot
         try:
             return await abroadcast(bot_key, frame)
         except Exception:  # noqa: BLE001 - the layer's server is away; try again, then resync
             if pause is None:
                 logger.exception("could not send a frame to %s; its pages will catch up instead", bot_key)
-                if bot_key not in _resyncing:
-                    _resyncing.add(bot_key)
-                    asyncio.get_running_loop().create_task(_resync(bot_key), context=contextvars.Context())
+                _resyncing[bot_key] = asyncio.get_running_loop().create_task(
+                    _resync(bot_key), context=contextvars.Context()
+                )
                 return None
             await asyncio.sleep(pause)
 
@@ -100,18 +102,21 @@ async def _resync(bot_key):
     try:
         while True:
             try:
-                return await get_channel_layer().group_send(group, {"type": "turbo.stream", "group": group, "resync": True})
+                # An empty frame rides along: a process of the previous release hands it out as nothing.
+                message = {"type": "turbo.stream", "group": group, "frame": "", "resync": True}
+                return await get_channel_layer().group_send(group, message)
             except Exception:  # noqa: BLE001 - still away
                 await asyncio.sleep(1)
     finally:
-        _resyncing.discard(bot_key)
+        _resyncing.pop(bot_key, None)
 
 
 async def flush(timeout):
-    """Wait until this process's queued frames have gone out (shutdown), at most timeout seconds."""
+    """Wait until this process's queued frames are sent or given up (shutdown), at most timeout seconds."""
     if _sending is not None and _sending[0] is asyncio.get_running_loop() and not _sending[2].done():
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(_sending[1].join(), timeout)
+            async with asyncio.timeout(timeout):
+                await _sending[1].join()
 
 
 async def abroadcast(bot_key, frame):

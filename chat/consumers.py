@@ -47,6 +47,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
 
     window_start = 0.0
     received = 0
+    held = None  # room frames that came while the catch-up was being read, sent after it
 
     async def connect(self):
         self.bot = get_bot(self.scope["url_route"]["kwargs"]["bot"])
@@ -54,14 +55,21 @@ class RoomConsumer(AsyncWebsocketConsumer):
             await self.close()  # before accept: the handshake is refused (403)
             return
         await self.accept()
+        since = parse_since(self.scope.get("query_string", b""))
+        if since is not None:
+            self.held = []
         try:
             await fanout.rooms().join(self.bot.group, self)
             self.present = True
             await self._count_presence()
-            since = parse_since(self.scope.get("query_string", b""))
             if since is not None:
-                # Joined first, then read: whatever changed meanwhile arrives at least once.
+                # Joined first, then read: whatever changed meanwhile arrives at least once, and
+                # after the catch-up, which must not paint over it. Older repeats are dropped by
+                # the page (revisions, offsets).
                 await self.send(text_data=await self._catch_up(since - CLOCK_SLACK))
+                while self.held:
+                    await self.base_send(self.held.pop(0))
+                self.held = None
         except Exception:
             # Channels calls no disconnect() after a failed connect(): leave here, or the fan-out
             # keeps handing frames to a dead socket.
@@ -75,6 +83,13 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if changed is None:  # more changed than a page shows: the whole list anew
             return frames.messages(recent_messages(self.bot.key)) + frames.synced(now)
         return "".join(frames.prepend(message) for message in changed) + frames.synced(now)
+
+    async def forward(self, message):
+        """A room frame from the fan-out: sent now, or after the catch-up while one is on its way."""
+        if self.held is not None:
+            self.held.append(message)
+        else:
+            await self.base_send(message)
 
     async def disconnect(self, code):
         if getattr(self, "present", False):

@@ -45,10 +45,30 @@ async def chat(request):
         response = JsonResponse({"error": refusal.message}, status=429)
         response["Retry-After"] = str(refusal.retry_after)
         return response
-    response = StreamingHttpResponse(reply_events(bot, messages), content_type="text/event-stream")
-    response["Cache-Control"] = "no-cache"
-    response["X-Accel-Buffering"] = "no"  # nginx and friends: hand each event on as it comes
-    return response
+    return EventStream(reply_events(bot, messages))
+
+
+class EventStream(StreamingHttpResponse):
+    """A text/event-stream response whose events end the moment the client goes away.
+
+    On a disconnect Django cancels the response, which reaches the events generator only if it is
+    waiting on its queue; cancelled while Django sends an event, Django closes just the outermost
+    generator it iterates, and this one, with the model's stream it reads, would be left to the
+    garbage collector, paying for tokens nobody reads. This response closes it itself.
+    """
+
+    def __init__(self, events):
+        super().__init__(events, content_type="text/event-stream")
+        self.events = events
+        self["Cache-Control"] = "no-cache"
+        self["X-Accel-Buffering"] = "no"  # nginx and friends: hand each event on as it comes
+
+    async def __aiter__(self):
+        try:
+            async for part in super().__aiter__():
+                yield part
+        finally:
+            await self.events.aclose()
 
 
 async def reply_events(bot, messages):
@@ -73,7 +93,10 @@ async def reply_events(bot, messages):
     try:
         while True:
             try:
-                item = await asyncio.wait_for(queue.get(), timeout=settings.SSE_KEEPALIVE)
+                # asyncio.timeout, never wait_for: on Python 3.11 wait_for can swallow a cancellation
+                # that lands as the wait ends, and a client's disconnect was lost so (seen here).
+                async with asyncio.timeout(settings.SSE_KEEPALIVE):
+                    item = await queue.get()
             except TimeoutError:
                 yield ": keep-alive\n\n"  # a comment: proxies keep the connection, clients ignore it
                 continue

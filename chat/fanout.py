@@ -91,7 +91,7 @@ class Fanout:
                 await self.lost()
                 return
             if message.get("resync"):
-                self.loop.create_task(self.resync(message["group"]), context=contextvars.Context())
+                await self.resync(message["group"])
                 continue
             self.pending.setdefault(message.get("group"), []).append(message["frame"])
             self.arrived.set()
@@ -109,7 +109,7 @@ class Fanout:
         """One text frame to every local page of the room: the same message object for all of them."""
         for socket in list(self.rooms.get(group, ())):
             try:
-                await socket.base_send(send)
+                await socket.forward(send)
             except Exception:  # noqa: BLE001 - one broken socket must not starve the others
                 logger.debug("room frames: a socket of %s could not be sent to", group, exc_info=True)
 

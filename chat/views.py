@@ -118,11 +118,7 @@ def retry_message(request, bot, pk):
     """Answer again, in place, after a failed, cancelled or interrupted reply."""
     bot = _bot_or_404(bot)
     message = get_object_or_404(Message, pk=pk, bot=bot.key, role=Message.Role.ASSISTANT)
-    retried = Message.transition(
-        message.pk, Message.RETRYABLE, status=Message.Status.PENDING, content="", error="",
-        prompt_tokens=None, completion_tokens=None,
-    )
-    if retried:
+    if Message.retry(message.pk):
         reply.request_reply(bot.key)
     return _answer(request, bot)
 
@@ -144,7 +140,8 @@ async def healthz(request):
     except Exception as exc:  # noqa: BLE001 - any failure is a failed check
         checks["database"] = f"down: {type(exc).__name__}"
     try:
-        await asyncio.wait_for(_ping_channel_layer(), timeout=3)
+        async with asyncio.timeout(3):
+            await _ping_channel_layer()
         checks["channel_layer"] = "ok"
     except Exception as exc:  # noqa: BLE001
         checks["channel_layer"] = f"down: {type(exc).__name__}"

@@ -131,6 +131,39 @@ async def test_stop_on_the_direct_page_ends_the_reply_and_its_upstream(upstream,
         assert sent[2]["content"].startswith("word0 word1")
 
 
+async def test_the_direct_page_says_why_a_turn_was_refused_and_starts_over_mid_reply(upstream, browser):
+    upstream.will(text="First answer.", rate=50)
+    upstream.will(tokens=[f"word{i} " for i in range(2000)], rate=50)
+    with daphne(provider_env(upstream, SSE_MAX_MESSAGES="2")) as server:
+        page = await (await browser.new_context()).new_page()
+        await page.goto(f"{server.url}/direct/PirateBot/")
+        await page.fill("#content", "Hello")
+        await page.keyboard.press("Enter")
+        await page.wait_for_selector('.message.assistant[data-status="complete"]', timeout=10000)
+
+        # A third message is one too many: refused before any token is paid for.
+        long_question = "Tell me everything. " * 200  # long enough to go as a POST
+        await page.fill("#content", long_question)
+        await page.keyboard.press("Enter")
+        await page.wait_for_function("document.querySelector('direct-chat [data-role=error]').textContent.length > 0")
+        assert "Too many messages" in await page.locator("direct-chat [data-role=error]").inner_text()
+        assert await page.input_value("#content") == long_question.strip()
+        assert await page.locator("direct-chat .message").count() == 2  # the refused turn left no bubbles
+        assert len(upstream.exchanges) == 1
+
+        # Start over while a reply streams: the page is ready for a new conversation at once.
+        await page.click("[data-role=clear]")
+        await page.fill("#content", "Talk a while")
+        await page.click("direct-chat button[type=submit]")
+        await page.wait_for_function(
+            "document.querySelector('.message.assistant .content')?.textContent.length > 20", timeout=10000
+        )
+        await page.click("[data-role=clear]")
+        assert await page.locator("direct-chat .message").count() == 0
+        assert not await page.locator("direct-chat button[type=submit]").is_disabled()
+        assert await page.evaluate("sessionStorage.getItem('parley-direct-PirateBot')") == "[]"
+
+
 async def test_a_page_that_loses_growth_frames_repairs_itself(upstream, browser):
     upstream.will(text=TALE * 3, rate=60)
     with daphne(provider_env(upstream, **own_presence())) as server:

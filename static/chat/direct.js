@@ -25,7 +25,7 @@ class DirectChat extends HTMLElement {
       }
     });
     this.querySelector('[data-role="clear"]').addEventListener("click", () => {
-      this.stop();
+      this.finish?.();
       this.conversation = [];
       this.save();
       this.list.replaceChildren();
@@ -33,7 +33,7 @@ class DirectChat extends HTMLElement {
   }
 
   disconnectedCallback() {
-    this.stop();
+    this.finish?.();
   }
 
   save() {
@@ -64,7 +64,7 @@ class DirectChat extends HTMLElement {
     this.error.textContent = "";
     this.conversation.push({ role: "user", content: text });
     this.save();
-    this.show("user", text);
+    const asked = this.show("user", text);
     this.form.reset();
     this.box.focus();
     const reply = this.show("assistant", "", "streaming");
@@ -100,6 +100,7 @@ class DirectChat extends HTMLElement {
         if (!this.busy) return;
         this.stop();
         this.busy = false;
+        this.finish = null;
         send.disabled = false;
         stop.remove();
         if (reply.dataset.status === "streaming") reply.dataset.status = "complete";
@@ -109,6 +110,8 @@ class DirectChat extends HTMLElement {
         }
       },
     };
+    // Whatever ends the reply (its last event, Stop, Start over, leaving the page) ends it here.
+    this.finish = handlers.done;
     const body = JSON.stringify({ bot: this.bot, messages: this.conversation });
     const query = `bot=${encodeURIComponent(this.bot)}&messages=${encodeURIComponent(JSON.stringify(this.conversation))}`;
     const endpoint = this.getAttribute("endpoint");
@@ -133,18 +136,25 @@ class DirectChat extends HTMLElement {
         openWhenHidden: true,
         onopen: async (response) => {
           if (!response.ok) {
-            // Refused (too long, too many): nothing was answered, so the message goes back in the box.
+            // Refused (too long, too many): nothing was sent, so the message goes back in the box
+            // and its bubbles go, and the form says why.
             const problem = await response.json().catch(() => ({ error: response.statusText }));
             this.conversation.pop();
             this.save();
             this.box.value = text;
+            asked.remove();
+            reply.remove();
+            handlers.done();
+            this.error.textContent = problem.error;
             throw new Error(problem.error);
           }
         },
         onmessage: (message) => handlers[message.event]?.(message.data),
         onerror: (error) => {
-          handlers.error(JSON.stringify({ error: error.message || "The connection to Parley was lost." }));
-          handlers.done();
+          if (this.busy) {
+            handlers.error(JSON.stringify({ error: error.message || "The connection to Parley was lost." }));
+            handlers.done();
+          }
           throw error; // do not retry: a reply is not resumable
         },
       }).catch(() => {});
