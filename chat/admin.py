@@ -93,8 +93,7 @@ class MessageAdmin(admin.ModelAdmin):
     def retry_replies(self, request, queryset):
         rooms, retried = set(), 0
         for message in queryset.filter(role=Message.Role.ASSISTANT, status__in=Message.RETRYABLE):
-            if Message.transition(message.pk, Message.RETRYABLE, status=Message.Status.PENDING, content="", error="",
-                                  prompt_tokens=None, completion_tokens=None):
+            if Message.retry(message.pk):
                 rooms.add(message.bot)
                 retried += 1
         for bot_key in rooms:

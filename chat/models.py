@@ -41,9 +41,10 @@ class Message(models.Model):
     completion_tokens = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
-    # Bumped by every change a page can see. Pages drop a frame older than what they show, and a
-    # reply job writes only while the row is still at the revision it last wrote: a Stop, a sweep
-    # or a Retry claimed elsewhere in between makes its next write match nothing.
+    # Bumped by every transition() and append(), the changes of a live row. Pages drop a replace
+    # older than what they show, and a reply job writes only while the row is still at the
+    # revision it last wrote: a Stop, a sweep or a Retry claimed elsewhere in between makes its
+    # next write match no row.
     revision = models.PositiveIntegerField(default=0, editable=False)
 
     class Meta:
@@ -70,6 +71,18 @@ class Message(models.Model):
     @property
     def is_retryable(self):
         return self.role == self.Role.ASSISTANT and self.status in self.RETRYABLE
+
+    @classmethod
+    def streaming(cls, pk, revision):
+        """Row pk while it streams at revision: what a reply job may still write to."""
+        return cls.objects.filter(pk=pk, status=cls.Status.STREAMING, revision=revision)
+
+    @classmethod
+    def retry(cls, pk):
+        """Make a failed, cancelled or interrupted reply pending again, emptied; the fresh row or None."""
+        return cls.transition(
+            pk, cls.RETRYABLE, status=cls.Status.PENDING, content="", error="", prompt_tokens=None, completion_tokens=None
+        )
 
     @classmethod
     def transition(cls, pk, from_statuses, *, revision=None, untouched_since=None, **fields):
@@ -104,7 +117,7 @@ class Message(models.Model):
                 with connection.cursor() as cursor:
                     cursor.execute("SET LOCAL synchronous_commit TO OFF")
             for pk, revision, bot, offset, text in growths:
-                updated = cls.objects.filter(pk=pk, status=cls.Status.STREAMING, revision=revision).update(
+                updated = cls.streaming(pk, revision).update(
                     content=Concat(models.F("content"), models.Value(text), output_field=models.TextField()),
                     revision=models.F("revision") + 1,
                     updated_at=timezone.now(),

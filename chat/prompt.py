@@ -24,8 +24,8 @@ def fit(bot, newest_first, *, context_tokens, max_tokens, count_tokens=estimate_
     chars = settings.PROMPT_HISTORY_CHARS
     history = []
     for role, content in newest_first:
-        cost = count_tokens(content) + MESSAGE_TOKENS
-        if cost > tokens or len(content) > chars:
+        fits = len(content) <= chars and (cost := count_tokens(content) + MESSAGE_TOKENS) <= tokens
+        if not fits:
             if not history:
                 # The newest message alone is over budget: keep its end, the part nearest the reply.
                 history.append({"role": role, "content": _tail(content, tokens - MESSAGE_TOKENS, chars, count_tokens)})
@@ -41,24 +41,38 @@ def fit(bot, newest_first, *, context_tokens, max_tokens, count_tokens=estimate_
 
 
 def _tail(content, tokens, chars, count_tokens):
-    """The longest end of content within tokens and chars."""
-    if tokens <= 0 or chars <= 0:
-        return ""
-    tail = content[-chars:]
-    while tail and count_tokens(tail) > tokens:
-        tail = tail[max(1, len(tail) * (count_tokens(tail) - tokens) // count_tokens(tail)):]
-    return tail
+    """The longest end of content within tokens and chars (a binary search over where it starts)."""
+    shortest, longest = 0, min(len(content), max(chars, 0))  # lengths of tail known to fit / to try
+    while shortest < longest:
+        length = (shortest + longest + 1) // 2
+        if count_tokens(content[-length:]) <= tokens:
+            shortest = length
+        else:
+            longest = length - 1
+    return content[len(content) - shortest:]
 
 
-def build_prompt(bot, reply, *, context_tokens, max_tokens, count_tokens=estimate_tokens):
-    """The prompt for a room's reply: what the room said before it (the reply itself left out)."""
+def recent_history(bot_key, before_pk):
+    """The room's messages before before_pk, newest first, as (role, content): no more than a prompt
+    can take in characters (and one more, which fit may cut to its end)."""
     earlier = (
-        Message.objects.filter(bot=bot.key, id__lt=reply.pk)
+        Message.objects.filter(bot=bot_key, id__lt=before_pk)
         .exclude(content="")
         .order_by("-id")
         .values_list("role", "content")
     )
+    history, chars = [], settings.PROMPT_HISTORY_CHARS
+    for role, content in earlier.iterator(chunk_size=50):
+        history.append((role, content))
+        chars -= len(content)
+        if chars < 0:
+            break
+    return history
+
+
+def build_prompt(bot, reply, *, context_tokens, max_tokens, count_tokens=estimate_tokens):
+    """The prompt for a room's reply: what the room said before it (the reply itself left out)."""
     return fit(
-        bot, earlier.iterator(chunk_size=50), context_tokens=context_tokens, max_tokens=max_tokens,
+        bot, recent_history(bot.key, reply.pk), context_tokens=context_tokens, max_tokens=max_tokens,
         count_tokens=count_tokens,
     )

@@ -17,6 +17,7 @@ from asgiref.sync import SyncToAsync, async_to_sync, sync_to_async
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError
+from django.db.models.functions import Length
 from django.utils import timezone
 
 from bots.providers import ProviderError, get_provider
@@ -25,7 +26,7 @@ from bots.registry import get_bot
 from .capacity import streaming_slot
 from .checkpoints import checkpoints
 from .models import Message
-from .prompt import build_prompt
+from .prompt import fit, recent_history
 from .pump import Pump
 from .turns import BUSY, claim_next, touch_queue
 
@@ -80,8 +81,8 @@ def answer_waiting(bot_keys):
 
 
 def heartbeat():
-    """How often a live worker touches the rows it owns, streaming or queued: well inside
-    REPLY_STALE_AFTER, so the sweep never takes them for a dead process's."""
+    """How often a live worker touches its streaming reply and the replies queued in its room:
+    well inside REPLY_STALE_AFTER, so the sweep never takes them for a dead process's."""
     return settings.REPLY_STALE_AFTER / 3
 
 
@@ -148,7 +149,8 @@ async def _streaming_slot(bot_key):
     slots = streaming_slot()
     while True:
         try:
-            await asyncio.wait_for(slots.acquire(), timeout=heartbeat())
+            async with asyncio.timeout(heartbeat()):
+                await slots.acquire()
             break
         except TimeoutError:
             await _touch_queue(bot_key)
@@ -168,11 +170,14 @@ async def _answer_safely(claimed, provider):
         raise
     except Exception:  # noqa: BLE001 - one broken reply must not stop the room
         logger.exception("reply %s in %s failed unexpectedly", claimed.pk, claimed.bot)
-        await _transition(
-            claimed.pk, Message.ACTIVE, revision=writer.revision,
-            status=Status.FAILED, error="Parley failed while writing this reply.",
-        )
         outcome = Status.FAILED
+        try:
+            await _transition(
+                claimed.pk, Message.ACTIVE, revision=writer.revision,
+                status=Status.FAILED, error="Parley failed while writing this reply.",
+            )
+        except DatabaseError:  # the database itself is away: the sweep will mark it interrupted
+            logger.exception("reply %s: could not mark it failed", claimed.pk)
     usage = writer.usage
     logger.info(
         "reply room=%s message=%s outcome=%s duration=%.2fs chars=%d prompt_tokens=%s completion_tokens=%s model=%s",
@@ -182,9 +187,18 @@ async def _answer_safely(claimed, provider):
 
 
 _claim_next = sync_to_async(claim_next)
-_touch_queue = sync_to_async(touch_queue)
 _transition = sync_to_async(Message.transition)
-_build_prompt = sync_to_async(build_prompt)
+_recent_history = sync_to_async(recent_history)
+# Off the database thread: counting tokens with a local model's tokenizer takes a while.
+_fit = sync_to_async(fit, thread_sensitive=False)
+
+
+async def _touch_queue(bot_key):
+    """Keep the room's queued replies alive for the sweep; after a database hiccup, the next beat will."""
+    try:
+        await sync_to_async(touch_queue)(bot_key)
+    except DatabaseError:
+        logger.warning("room %s: could not touch its queued replies", bot_key, exc_info=True)
 
 
 @sync_to_async
@@ -195,15 +209,21 @@ def _fail_pending(bot_key, error):
 
 @sync_to_async
 def _heartbeat(pk, revision, bot_key):
-    """Touch a streaming reply and its room's queue; False when it is no longer this job's."""
-    alive = Message.objects.filter(pk=pk, status=Status.STREAMING, revision=revision).update(updated_at=timezone.now())
+    """Touch a streaming reply and its room's queued replies; False when it is no longer this job's."""
+    alive = Message.streaming(pk, revision).update(updated_at=timezone.now())
     touch_queue(bot_key)
     return bool(alive)
 
 
 @sync_to_async
 def _still_streaming(pk, revision):
-    return Message.objects.filter(pk=pk, status=Status.STREAMING, revision=revision).exists()
+    return Message.streaming(pk, revision).exists()
+
+
+@sync_to_async
+def _landed(pk, revision, length):
+    """Whether a write whose answer was lost (a dropped connection after COMMIT) did land."""
+    return Message.streaming(pk, revision).annotate(length=Length("content")).filter(length=length).exists()
 
 
 class Writer:
@@ -229,9 +249,9 @@ class Writer:
         state, pump = Pump(), None
         try:
             max_tokens = settings.REPLY_MAX_TOKENS
-            prompt = await _build_prompt(
-                get_bot(self.bot_key), self.reply, context_tokens=provider.context_tokens, max_tokens=max_tokens,
-                count_tokens=provider.count_tokens,
+            prompt = await _fit(
+                get_bot(self.bot_key), await _recent_history(self.bot_key, self.pk),
+                context_tokens=provider.context_tokens, max_tokens=max_tokens, count_tokens=provider.count_tokens,
             )
             pump = asyncio.create_task(state.run(provider.stream(prompt, max_tokens=max_tokens)), name=f"upstream:{self.pk}")
             _pumps[self.pk] = (asyncio.get_running_loop(), pump)
@@ -259,10 +279,22 @@ class Writer:
         # Shielded: cancelled meanwhile (shutdown), the write still lands and _interrupt counts it.
         grown = await asyncio.shield(self.writing)
         self.writing = None
+        if not grown:
+            # After a failed batch each growth is written again alone: one whose first commit went
+            # through finds the row a revision on, which is not a Stop. The row tells them apart.
+            grown = await _landed(self.pk, self.revision + 1, self.offset + len(text))
         if grown:
             self.revision += 1
             self.offset += len(text)
         return grown
+
+    async def _still_mine(self, check):
+        """check() of the row, or True while the database is away (the next look will tell)."""
+        try:
+            return await check
+        except DatabaseError:
+            logger.warning("reply %s: could not look at its row; looking again shortly", self.pk, exc_info=True)
+            return True
 
     async def _flush_until_done(self, pump, state):
         """Flush what arrived on a steady beat of one interval; True if the row says it was stopped.
@@ -280,13 +312,14 @@ class Writer:
         while not pump.done() or (interval == 0 and state.pieces):
             if loop.time() - touched > heartbeat():
                 touched = loop.time()
-                if not await _heartbeat(self.pk, self.revision, self.bot_key):
+                if not await self._still_mine(_heartbeat(self.pk, self.revision, self.bot_key)):
                     return True
             try:
-                await asyncio.wait_for(state.arrived.wait(), timeout=IDLE_CHECK)
+                async with asyncio.timeout(IDLE_CHECK):
+                    await state.arrived.wait()
             except TimeoutError:
                 # Silent upstream: Stop from another process shows only in the row.
-                if not await _still_streaming(self.pk, self.revision):
+                if not await self._still_mine(_still_streaming(self.pk, self.revision)):
                     return True
                 continue
             now = loop.time()
@@ -300,10 +333,15 @@ class Writer:
             beat += interval
             state.arrived.clear()
             # An interval of 0 buffers nothing: every chunk is its own write (the demo's design).
-            self.unwritten = [text for text in (state.take_each() if interval == 0 else [state.take()]) if text]
+            self.unwritten += [text for text in (state.take_each() if interval == 0 else [state.take()]) if text]
             while self.unwritten:
-                if not await self._write(self.unwritten[0]):
-                    return True
+                try:
+                    if not await self._write(self.unwritten[0]):
+                        return True
+                except DatabaseError:
+                    # Kept for the next beat: the row only ever holds the text in order.
+                    logger.warning("reply %s: could not write its text; trying again next beat", self.pk, exc_info=True)
+                    break
                 self.written.append(self.unwritten.pop(0))
         return False
 
@@ -322,7 +360,7 @@ class Writer:
 
     async def _finish(self, pump, state):
         """The stream ended: write the whole text with complete, or failed with the error."""
-        content = "".join(self.written) + state.take(final=True)
+        content = "".join(self.written) + "".join(self.unwritten) + state.take(final=True)
         error = pump.exception()
         if error is None and not content.strip():
             # Some servers end a stream early without an error (llama.cpp's, when interrupted).

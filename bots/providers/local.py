@@ -2,7 +2,6 @@
 
 import asyncio
 import atexit
-import functools
 import threading
 from pathlib import Path
 
@@ -24,9 +23,23 @@ def default_model_path():
     return found[0] if found else None
 
 
-@functools.cache
-def load_model(path, context_tokens):
-    """Load a GGUF once per process; llama-cpp-python is imported only when a reply needs it."""
+# Loading with verbose=False points the process's stdout and stderr at /dev/null for a moment:
+# two loads at once could leave them there for good, so loads take turns.
+_loading = threading.Lock()
+_loaded = {}
+
+
+def _once(key, load):
+    """load(), run once per process for key, and never beside another load."""
+    if (found := _loaded.get(key)) is not None:
+        return found
+    with _loading:
+        if key not in _loaded:
+            _loaded[key] = load()
+        return _loaded[key]
+
+
+def _load_model(path, context_tokens):
     from llama_cpp import Llama
 
     llama = Llama(model_path=str(path), n_ctx=context_tokens, verbose=False)
@@ -35,10 +48,9 @@ def load_model(path, context_tokens):
     return llama
 
 
-@functools.cache
-def load_vocabulary(path):
-    """The GGUF's tokenizer alone (no weights, no context): counts prompt tokens in a quarter second's
-    load, quietly; llama-cpp-python's Llama class always makes a context, which warns on a vocabulary."""
+def _load_vocabulary(path):
+    # No weights and no context: a quarter second's load. (llama-cpp-python's Llama class always
+    # makes a context, and on a vocabulary alone llama.cpp warns about it on stderr.)
     import llama_cpp
     from llama_cpp._internals import LlamaModel
 
@@ -47,6 +59,16 @@ def load_vocabulary(path):
     vocabulary = LlamaModel(path_model=str(path), params=params, verbose=False)
     atexit.register(vocabulary.close)
     return vocabulary
+
+
+def load_model(path, context_tokens):
+    """The GGUF's model, loaded once per process; llama-cpp-python is imported only when a reply needs it."""
+    return _once(("model", path, context_tokens), lambda: _load_model(path, context_tokens))
+
+
+def load_vocabulary(path):
+    """The GGUF's tokenizer alone, loaded once per process, for counting prompt tokens."""
+    return _once(("vocabulary", path), lambda: _load_vocabulary(path))
 
 
 class LocalProvider(Provider):
