@@ -2,6 +2,7 @@
 
 import asyncio
 import atexit
+import secrets
 import threading
 from pathlib import Path
 
@@ -98,7 +99,10 @@ class LocalProvider(Provider):
                 llama = load_model(self.path, self.context_tokens)
                 completion_tokens = 0
                 for part in llama.create_chat_completion(
-                    messages=messages, max_tokens=max_tokens, stream=True, temperature=0.7, repeat_penalty=1.15
+                    messages=messages, max_tokens=max_tokens, stream=True, temperature=0.7, repeat_penalty=1.15,
+                    # Without a seed llama-cpp-python draws each reply's from a fixed one: every
+                    # process would give the same first answer, and Retry the answer it gave before.
+                    seed=secrets.randbits(32),
                 ):
                     if stop.is_set():
                         break
