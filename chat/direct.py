@@ -17,7 +17,7 @@ from bots.registry import get_bot
 
 from . import conversation, limits
 from .capacity import streaming_slot
-from .prompt import fit
+from .prompt import afit
 from .text import Seams
 
 logger = logging.getLogger(__name__)
@@ -81,8 +81,7 @@ async def reply_events(bot, messages):
         return
     max_tokens = settings.REPLY_MAX_TOKENS
     # The question itself counts too: a long one is cut to its end rather than overflow the model.
-    # Off the event loop: the local model's tokenizer counts every message.
-    prompt = await sync_to_async(fit, thread_sensitive=False)(
+    prompt = await afit(
         bot, [(m["role"], m["content"]) for m in reversed(messages)],
         context_tokens=provider.context_tokens, max_tokens=max_tokens, count_tokens=provider.count_tokens,
     )

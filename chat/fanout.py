@@ -115,11 +115,7 @@ class Fanout:
 
     async def resync(self, group):
         """A frame of the room was lost on its way here: its pages reconnect and catch up."""
-        for socket in list(self.rooms.get(group, ())):
-            try:
-                await socket.close(code=RECONNECT)
-            except Exception:  # noqa: BLE001 - already gone
-                pass
+        await _reconnect(list(self.rooms.get(group, ())))
 
     async def lost(self):
         """Frames may have been lost (the layer failed or reconnected). Close every page so each
@@ -128,11 +124,16 @@ class Fanout:
             sockets = [socket for group in self.rooms.values() for socket in group]
             self.rooms.clear()
             self.joined.clear()
-        for socket in sockets:
-            try:
-                await socket.close(code=RECONNECT)
-            except Exception:  # noqa: BLE001 - already gone
-                pass
+        await _reconnect(sockets)
+
+
+async def _reconnect(sockets):
+    """Close pages so that each reconnects and catches up."""
+    for socket in sockets:
+        try:
+            await socket.close(code=RECONNECT)
+        except Exception:  # noqa: BLE001 - already gone
+            pass
 
 
 _current = None

@@ -1,5 +1,6 @@
 """Prompt building, in one place: system prompt plus recent history within a budget of tokens."""
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
 
 from bots.providers.base import estimate_tokens
@@ -70,9 +71,6 @@ def recent_history(bot_key, before_pk):
     return history
 
 
-def build_prompt(bot, reply, *, context_tokens, max_tokens, count_tokens=estimate_tokens):
-    """The prompt for a room's reply: what the room said before it (the reply itself left out)."""
-    return fit(
-        bot, recent_history(bot.key, reply.pk), context_tokens=context_tokens, max_tokens=max_tokens,
-        count_tokens=count_tokens,
-    )
+# fit for async callers: off the event loop, and off the database thread too, since counting with
+# a local model's tokenizer takes a while.
+afit = sync_to_async(fit, thread_sensitive=False)

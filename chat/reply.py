@@ -26,7 +26,7 @@ from bots.registry import get_bot
 from .capacity import streaming_slot
 from .checkpoints import checkpoints
 from .models import Message
-from .prompt import fit, recent_history
+from .prompt import afit, recent_history
 from .pump import Pump
 from .turns import BUSY, claim_next, touch_queue
 
@@ -189,8 +189,6 @@ async def _answer_safely(claimed, provider):
 _claim_next = sync_to_async(claim_next)
 _transition = sync_to_async(Message.transition)
 _recent_history = sync_to_async(recent_history)
-# Off the database thread: counting tokens with a local model's tokenizer takes a while.
-_fit = sync_to_async(fit, thread_sensitive=False)
 
 
 async def _touch_queue(bot_key):
@@ -249,7 +247,7 @@ class Writer:
         state, pump = Pump(), None
         try:
             max_tokens = settings.REPLY_MAX_TOKENS
-            prompt = await _fit(
+            prompt = await afit(
                 get_bot(self.bot_key), await _recent_history(self.bot_key, self.pk),
                 context_tokens=provider.context_tokens, max_tokens=max_tokens, count_tokens=provider.count_tokens,
             )
@@ -289,7 +287,7 @@ class Writer:
         return grown
 
     async def _still_mine(self, check):
-        """check() of the row, or True while the database is away (the next look will tell)."""
+        """What the awaited look at the row says, or True while the database is away (the next look will tell)."""
         try:
             return await check
         except DatabaseError:

@@ -10,7 +10,6 @@ import time
 
 import pytest
 from asgiref.sync import sync_to_async
-from django.db import connection
 from django.test import AsyncClient
 
 from chat.models import Message

@@ -6,11 +6,16 @@ from bots.providers.local import LocalProvider, default_model_path
 from bots.registry import BOTS
 from chat.models import Message
 from bots.providers.base import estimate_tokens
-from chat.prompt import build_prompt
+from chat.prompt import fit, recent_history
 
 pytestmark = pytest.mark.django_db
 
 PIRATE = BOTS["PirateBot"]
+
+
+def build_prompt(bot, reply, **budget):
+    """The prompt the reply job builds for reply: the room's history before it, fitted."""
+    return fit(bot, recent_history(bot.key, reply.pk), **budget)
 
 
 def say(role, content, bot="PirateBot", **fields):

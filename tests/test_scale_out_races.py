@@ -1,6 +1,5 @@
 """Races between processes: a reply stopped and retried elsewhere is no longer its first job's to write."""
 
-import asyncio
 import time
 
 import pytest

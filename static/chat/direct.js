@@ -60,7 +60,7 @@ class DirectChat extends HTMLElement {
 
   send() {
     const text = this.box.value.trim();
-    if (!text || this.busy) return;
+    if (!text || this.finish) return;
     this.error.textContent = "";
     this.conversation.push({ role: "user", content: text });
     this.save();
@@ -80,7 +80,6 @@ class DirectChat extends HTMLElement {
     });
     reply.append(stop);
     let answer = "";
-    this.busy = true;
     // One reply at a time in a private chat: Send waits until this one ends or is stopped.
     const send = this.form.querySelector('button[type="submit"]');
     send.disabled = true;
@@ -97,9 +96,8 @@ class DirectChat extends HTMLElement {
         reply.append(error);
       },
       done: () => {
-        if (!this.busy) return;
+        if (this.finish !== handlers.done) return; // already ended
         this.stop();
-        this.busy = false;
         this.finish = null;
         send.disabled = false;
         stop.remove();
@@ -122,7 +120,7 @@ class DirectChat extends HTMLElement {
       }
       // An EventSource reconnects by itself; a reply is not resumable, so a failure ends it.
       this.source.onerror = () => {
-        if (!this.busy) return;
+        if (this.finish !== handlers.done) return;
         handlers.error(JSON.stringify({ error: "The connection to Parley was lost." }));
         handlers.done();
       };
@@ -151,7 +149,7 @@ class DirectChat extends HTMLElement {
         },
         onmessage: (message) => handlers[message.event]?.(message.data),
         onerror: (error) => {
-          if (this.busy) {
+          if (this.finish === handlers.done) {
             handlers.error(JSON.stringify({ error: error.message || "The connection to Parley was lost." }));
             handlers.done();
           }
