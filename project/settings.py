@@ -163,7 +163,8 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.channels.server": {"level": "WARNING"}},
+    # httpx2 logs every request to the model at INFO: one line per reply is enough (the reply log).
+    "loggers": {"django.channels.server": {"level": "WARNING"}, "httpx2": {"level": "WARNING"}},
 }
 
 # --- Parley -------------------------------------------------------------------------------------
@@ -179,6 +180,11 @@ OPENAI_MAX_RETRIES = int(os.environ.get("OPENAI_MAX_RETRIES", "2"))
 OPENAI_CONTEXT_TOKENS = int(os.environ.get("OPENAI_CONTEXT_TOKENS", "8192"))
 LOCAL_MODEL_PATH = os.environ.get("LOCAL_MODEL_PATH", "")
 LOCAL_CONTEXT_TOKENS = int(os.environ.get("LOCAL_CONTEXT_TOKENS", "2048"))
+# Seconds the local model's process may stay silent (it sends a keep-alive every 5 s, even while
+# it waits its turn) before it is taken for hung, the reply fails, and the process is replaced.
+LOCAL_MODEL_TIMEOUT = float(os.environ.get("LOCAL_MODEL_TIMEOUT", "20"))
+# The model process's niceness: it computes below the web process, so pages and sockets stay quick.
+LOCAL_MODEL_NICE = int(os.environ.get("LOCAL_MODEL_NICE", "5"))
 
 # How often a streaming reply's row is written and its growth broadcast, in seconds. Each flush is
 # a row write and a frame to every page: 0.3 s keeps a 400-token reply to about 30 of each (a

@@ -58,6 +58,9 @@ class Provider:
     #: The model's context window in tokens; prompts are built to fit it.
     context_tokens = 8192
 
+    def start(self):
+        """Start what the provider needs before its first reply (the local model's process); nothing by default."""
+
     def count_tokens(self, text):
         """How many tokens text costs this model; a safe estimate unless the provider knows better."""
         return estimate_tokens(text)

