@@ -37,7 +37,7 @@ def database_url():
 class Daphne:
     """One real Daphne process serving Parley on a loopback port; env adds settings (None unsets one)."""
 
-    def __init__(self, env=None, port=None, app="project.asgi:application"):
+    def __init__(self, env=None, port=None, app="project.asgi:application", cwd=ROOT):
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.ws_url = f"ws://127.0.0.1:{self.port}"
@@ -47,7 +47,7 @@ class Daphne:
         environment = {name: value for name, value in environment.items() if value is not None}
         self.process = subprocess.Popen(
             [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), app],
-            cwd=ROOT, env=environment, stdout=self.log, stderr=subprocess.STDOUT,
+            cwd=cwd, env=environment, stdout=self.log, stderr=subprocess.STDOUT,
         )
         self._wait_ready()
 

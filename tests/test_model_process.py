@@ -1,0 +1,211 @@
+"""The embedded model in a supervised process of its own: a crash, a hang or a Stop of the model
+costs one reply at most, never the server; shutting the server down leaves no model behind."""
+
+import asyncio
+import os
+import re
+import signal
+import time
+from pathlib import Path
+
+import pytest
+import websockets
+from asgiref.sync import sync_to_async
+
+from bots.providers.local import CRASHED, LocalProvider
+from chat.models import Message
+from tests.rooms import finished, parse_frames
+from tests.servers import Browser, daphne
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+# The embedded defaults (no provider named, no API key), with replies long enough to hurt mid-way.
+LOCAL = {"LLM_PROVIDER": None, "OPENAI_API_KEY": None, "OPENAI_BASE_URL": None, "LOCAL_MODEL_PATH": None,
+         "REPLY_MAX_TOKENS": "400", "REPLY_FLUSH_INTERVAL": "0.05",
+         "RATE_LIMIT_PER_CLIENT": "10000", "RATE_LIMIT_PER_ROOM": "10000"}
+
+
+def model_pids(server):
+    """The model processes the server has started, in order, as its log names them."""
+    return [int(pid) for pid in re.findall(r"local model process (\d+) answers", server.output())]
+
+
+def model_processes_of(parent_pid):
+    """Live model processes whose parent was parent_pid, from the process table."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            command = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"bots.providers.model_server" in command and str(parent_pid).encode() in command and alive(int(proc.name)):
+            found.append(int(proc.name))
+    return found
+
+
+def alive(pid):
+    """True while pid runs (a zombie left for its parent to reap counts as gone)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
+    except OSError:
+        return False
+
+
+def cpu_seconds(pid):
+    """User plus system CPU time pid has used."""
+    fields = Path(f"/proc/{pid}/stat").read_text().split(") ")[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def until(condition, timeout=60, what="the condition"):
+    """Wait until condition() holds, looking every 50 ms."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.05)
+
+
+async def frames_until(socket, done, timeout=60):
+    collected = []
+    async with asyncio.timeout(timeout):
+        async for text in socket:
+            for frame in parse_frames(text):
+                collected.append(frame)
+                if done(frame):
+                    return collected
+
+
+def grew(pk):
+    return lambda f: f[0] == "append" and f[1] == f"message_{pk}_content"
+
+
+@sync_to_async
+def rows(bot="PirateBot"):
+    return list(Message.objects.filter(bot=bot).order_by("id"))
+
+
+@sync_to_async
+def row(pk):
+    return Message.objects.get(pk=pk)
+
+
+async def post(browser, text, bot="PirateBot"):
+    status, _, _ = await sync_to_async(browser.post_form)(f"/rooms/{bot}/", f"/rooms/{bot}/messages", {"content": text})
+    assert status == 303
+
+
+async def retry(browser, pk, bot="PirateBot"):
+    status, _, _ = await sync_to_async(browser.post_form)(f"/rooms/{bot}/", f"/rooms/{bot}/messages/{pk}/retry", {})
+    assert status == 303
+
+
+def sockets(server, *rooms):
+    return [websockets.connect(f"{server.ws_url}/ws/rooms/{room}/", origin=server.url) for room in rooms]
+
+
+async def test_the_model_is_loaded_without_extra_buffer_types_in_its_own_process(settings):
+    """On a CPU that advertises AMX its repacked-weights path crashes; the setting that avoids it is in force."""
+    settings.LLM_PROVIDER, settings.OPENAI_API_KEY, settings.LOCAL_MODEL_PATH = "", "", ""
+    provider = LocalProvider()
+    assert await asyncio.to_thread(provider.process.wait_up, 60)
+    health = await asyncio.to_thread(provider.process.health)
+    assert health == {"pid": provider.process.pid, "model": provider.model, "use_extra_bufts": False}
+    assert provider.process.pid != os.getpid()
+
+
+async def test_a_native_crash_of_the_model_costs_one_reply_and_retry_completes():
+    with daphne(LOCAL) as server:
+        await until(lambda: model_pids(server), what="the model process")
+        (first_model,) = model_pids(server)
+        one, two, belle = sockets(server, "PirateBot", "PirateBot", "BelleBot")
+        async with one as one, two as two, belle as belle:
+            browser = Browser(server.url)
+            await post(browser, "Tell me a long story about your ship")
+            _, reply = await rows()
+            await frames_until(one, grew(reply.pk))  # the model is mid-reply
+
+            os.kill(first_model, signal.SIGSEGV)
+            seen = await asyncio.gather(*(frames_until(ws, finished(reply.pk, "failed")) for ws in (one, two)))
+            assert CRASHED in seen[0][-1][3] and seen[0][-1] == seen[1][-1]
+            failed = await row(reply.pk)
+            assert (failed.status, failed.error) == ("failed", CRASHED)
+            assert failed.content.strip(), "the partial text is kept"
+
+            # The server lives, every socket of every room is still open, and a new model answers.
+            assert server.process.poll() is None
+            await asyncio.gather(*(ws.ping() for ws in (one, two, belle)))
+            await until(lambda: len(model_pids(server)) == 2, what="the restarted model process")
+            assert model_pids(server)[1] != first_model and not alive(first_model)
+            assert len(re.findall(r"local model process \d+ stopped \(SIGSEGV\)", server.output())) == 1
+
+            await retry(browser, reply.pk)
+            await frames_until(one, finished(reply.pk, "complete"))
+            assert (await row(reply.pk)).status == "complete"
+
+
+async def test_a_hung_model_fails_its_reply_after_the_timeout_and_is_replaced():
+    with daphne({**LOCAL, "LOCAL_MODEL_TIMEOUT": "3"}) as server:
+        await until(lambda: model_pids(server), what="the model process")
+        (hung,) = model_pids(server)
+        try:
+            async with sockets(server, "PirateBot")[0] as socket:
+                browser = Browser(server.url)
+                await post(browser, "Tell me a long story about your ship")
+                _, reply = await rows()
+                await frames_until(socket, grew(reply.pk))
+
+                os.kill(hung, signal.SIGSTOP)
+                stopped = time.monotonic()
+                frames = await frames_until(socket, finished(reply.pk, "failed"), timeout=30)
+                assert time.monotonic() - stopped >= 3 - 0.5  # the timeout, not at once
+                assert CRASHED in frames[-1][3]
+
+                await until(lambda: not alive(hung), what="the hung process to be killed")
+                await until(lambda: len(model_pids(server)) == 2, what="its replacement")
+                await retry(browser, reply.pk)
+                await frames_until(socket, finished(reply.pk, "complete"))
+        finally:
+            if alive(hung):
+                os.kill(hung, signal.SIGKILL)
+
+
+async def test_stop_ends_the_computation_in_the_model_process_within_a_second():
+    with daphne(LOCAL) as server:
+        await until(lambda: model_pids(server), what="the model process")
+        (model,) = model_pids(server)
+        async with sockets(server, "PirateBot")[0] as socket:
+            browser = Browser(server.url)
+            await post(browser, "Tell me a long story about your ship")
+            _, reply = await rows()
+            await frames_until(socket, grew(reply.pk))
+            busy = cpu_seconds(model)
+            await until(lambda: cpu_seconds(model) - busy >= 0.2, timeout=10, what="the model computing")
+
+            status, _, _ = await sync_to_async(browser.post_form)(
+                "/rooms/PirateBot/", f"/rooms/PirateBot/messages/{reply.pk}/stop", {}
+            )
+            assert status == 303
+            stop = time.monotonic()
+            await frames_until(socket, finished(reply.pk, "cancelled"))
+            # From one second after Stop on, the model process computes nothing for the reply.
+            await asyncio.sleep(max(0, stop + 1 - time.monotonic()))
+            after = cpu_seconds(model)
+            await asyncio.sleep(1)
+            assert cpu_seconds(model) - after < 0.1, "the model kept computing after Stop"
+            assert (await row(reply.pk)).status == "cancelled"
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+async def test_shutting_the_server_down_leaves_no_model_process(sig):
+    with daphne(LOCAL) as server:
+        await until(lambda: model_pids(server), what="the model process")
+        async with sockets(server, "PirateBot")[0] as socket:
+            await post(Browser(server.url), "Tell me a long story about your ship")
+            _, reply = await rows()
+            await frames_until(socket, grew(reply.pk))  # shut down mid-reply
+            assert model_processes_of(server.process.pid) == model_pids(server)
+            server.stop(sig)
+        assert server.process.returncode is not None
+        assert model_processes_of(server.process.pid) == []
+        assert not any(alive(pid) for pid in model_pids(server))
+        assert (await row(reply.pk)).status == "interrupted"
