@@ -2,6 +2,8 @@
 
 from dataclasses import dataclass
 
+from django.http import Http404
+
 
 @dataclass(frozen=True)
 class Bot:
@@ -57,3 +59,11 @@ def get_bot(key):
     if not isinstance(key, str):
         return None
     return BOTS.get(key)
+
+
+def get_bot_or_404(key):
+    """The bot registered under key, or Http404 saying there is none: for views, like get_object_or_404."""
+    bot = get_bot(key)
+    if bot is None:
+        raise Http404(f"There is no bot called {str(key)[:40]!r}.")
+    return bot

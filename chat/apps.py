@@ -1,4 +1,4 @@
-"""App configuration: wires the broadcaster to Message's signals."""
+"""App configuration: wires the broadcaster to Message's signals, registers the checks and the admin."""
 
 from django.apps import AppConfig
 
@@ -9,4 +9,8 @@ class ChatConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from . import broadcast, checks  # noqa: F401 - connects the signal receivers, registers checks
+        # Imported for what importing them does: signal receivers, system checks, the admin's
+        # registration (the admin lives in chat/history/, where autodiscovery does not look).
+        from chat import checks  # noqa: F401
+        from chat.delivery import broadcast  # noqa: F401
+        from chat.history import admin  # noqa: F401

@@ -4,12 +4,16 @@ import asyncio
 import contextvars
 import logging
 
-from channels.db import database_sync_to_async
+from asgiref.sync import sync_to_async
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.conf import settings
+from django.db import close_old_connections
 
-from . import broadcast, fanout, presence, reply
-from .sweep import rooms_waiting, sweep_stale_replies
+from chat import loops
+from chat.delivery import broadcast, fanout, presence
+from chat.loops import per_loop
+from chat.replies import workers
+from chat.replies.sweep import rooms_waiting, sweep_stale_replies
 
 logger = logging.getLogger(__name__)
 
@@ -24,10 +28,13 @@ async def sweep_forever():
     while True:
         await asyncio.sleep(settings.REPLY_SWEEP_INTERVAL)
         try:
-            await database_sync_to_async(sweep_stale_replies)(exclude=reply.active_replies())
+            # Every hop from the loop runs on one database thread whose connection is kept: let it go
+            # here if it broke or aged out (CONN_MAX_AGE), so a database restart heals by itself.
+            await sync_to_async(close_old_connections)()
+            await sync_to_async(sweep_stale_replies)(exclude=workers.active_replies())
             # Pending replies saved where no job could start (a shell, a dead process) get answered.
-            reply.answer_waiting(await database_sync_to_async(rooms_waiting)())
-            await database_sync_to_async(presence.refresh)(fanout.local_counts())
+            workers.answer_waiting(await sync_to_async(rooms_waiting)())
+            await sync_to_async(presence.refresh)(fanout.local_counts())
             await fanout.rooms().maintain()
         except Exception:  # noqa: BLE001 - a database hiccup must not end the sweeping
             logger.exception("sweep failed; trying again next interval")
@@ -35,11 +42,11 @@ async def sweep_forever():
 
 async def shut_down():
     """Mark this process's streaming replies interrupted and take back its presence counts."""
-    await reply.interrupt_all()
+    await workers.interrupt_all()
     # The interrupted replies' frames are on their way: let them reach the other processes' pages.
-    await broadcast.flush(timeout=5)
+    await broadcast.outbox().flush(timeout=5)
     try:
-        await database_sync_to_async(presence.withdraw)(list(fanout.local_counts()))
+        await sync_to_async(presence.withdraw)(list(fanout.local_counts()))
     except Exception:  # noqa: BLE001 - the shares expire on their own
         logger.warning("could not withdraw this process's presence counts", exc_info=True)
 
@@ -63,17 +70,16 @@ class ProcessServices:
 
     def __init__(self, app):
         self.app = app
-        self.started = None
+        self.started = per_loop(lambda: asyncio.ensure_future(self._start()))
 
     async def __call__(self, scope, receive, send):
-        if self.started is None or self.started.get_loop() is not asyncio.get_running_loop():
-            self.started = asyncio.ensure_future(self._start())
-        await asyncio.shield(self.started)
+        await asyncio.shield(self.started())
         return await self.app(scope, receive, send)
 
     async def _start(self):
+        loops.serving(asyncio.get_running_loop())
         # A lone process restarting owns every unfinished reply: none can still be alive.
-        await database_sync_to_async(sweep_stale_replies)(older_than=0 if alone() else None)
+        await sync_to_async(sweep_stale_replies)(older_than=0 if alone() else None)
         loop = asyncio.get_running_loop()
         loop.create_task(sweep_forever(), name="sweep", context=contextvars.Context())
         try:

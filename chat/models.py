@@ -1,7 +1,8 @@
 """Message: one line of a room's conversation, a person's or a bot's reply."""
 
+from django.conf import settings
 from django.db import connection, models, transaction
-from django.db.models.functions import Concat
+from django.db.models.functions import Concat, Length
 from django.dispatch import Signal
 from django.utils import timezone
 
@@ -9,6 +10,130 @@ from django.utils import timezone
 content_appended = Signal()
 #: Sent after a conditional update changed a row without save(): sender=Message, instance.
 row_changed = Signal()
+
+
+def dom_id(pk):
+    """The element id of message pk in a room page: the one place it is spelled."""
+    return f"message_{pk}"
+
+
+def content_dom_id(pk):
+    """The element id of message pk's text."""
+    return f"{dom_id(pk)}_content"
+
+
+class MessageQuerySet(models.QuerySet):
+    """Messages, and the row logic of replies: every change of a live reply is a named transition.
+
+    A transition updates a row only while its status allows it (and, for the reply job, only at
+    the revision the job last wrote): that condition is what lets Stop, the sweep, Retry and the
+    job race safely from any process. Each returns the fresh row, or None when it lost the race.
+    """
+
+    def recent(self, bot_key, limit=None):
+        """The room's latest messages, newest first (DOM order: #messages is column-reverse)."""
+        return list(self.filter(bot=bot_key).order_by("-id")[: limit or settings.ROOM_PAGE_MESSAGES])
+
+    def streaming(self, pk, revision):
+        """Row pk while it streams at revision: what a reply job may still write to."""
+        return self.filter(pk=pk, status=Message.Status.STREAMING, revision=revision)
+
+    # --- named transitions ---------------------------------------------------------------------
+
+    def claim(self, pk, model):
+        """pending → streaming, for the job that will write it."""
+        return self._transition(pk, [Message.Status.PENDING], status=Message.Status.STREAMING, model=model)
+
+    def stop(self, pk):
+        """pending or streaming → cancelled: a person pressed Stop (the job sees it in the row)."""
+        return self._transition(pk, Message.ACTIVE, status=Message.Status.CANCELLED)
+
+    def finish(self, pk, revision, *, status, content, error="", usage=None):
+        """streaming → complete or failed, with the whole text: the job's last write."""
+        fields = {"status": status, "content": content, "error": error}
+        if usage is not None:
+            fields.update(prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens)
+        return self._transition(pk, [Message.Status.STREAMING], revision=revision, **fields)
+
+    def fail(self, pk, error, *, revision=None):
+        """pending or streaming → failed, keeping the text: the job broke, or never could start."""
+        return self._transition(pk, Message.ACTIVE, revision=revision, status=Message.Status.FAILED, error=error)
+
+    def interrupt(self, pk, *, revision=None, content=None, untouched_since=None):
+        """pending or streaming → interrupted: its server shut down (with the text it had), or died (the sweep)."""
+        fields = {} if content is None else {"content": content}
+        return self._transition(
+            pk, Message.ACTIVE, revision=revision, untouched_since=untouched_since,
+            status=Message.Status.INTERRUPTED, error=Message.INTERRUPTED_ERROR, **fields,
+        )
+
+    def retry(self, pk):
+        """failed, cancelled or interrupted → pending again, emptied."""
+        return self._transition(
+            pk, Message.RETRYABLE, status=Message.Status.PENDING, content="", error="",
+            prompt_tokens=None, completion_tokens=None,
+        )
+
+    def _transition(self, pk, from_statuses, *, revision=None, untouched_since=None, **fields):
+        rows = self.filter(pk=pk, status__in=from_statuses)
+        if revision is not None:
+            rows = rows.filter(revision=revision)
+        if untouched_since is not None:
+            rows = rows.filter(updated_at__lt=untouched_since)
+        fields.setdefault("updated_at", timezone.now())
+        if not rows.update(revision=models.F("revision") + 1, **fields):
+            return None
+        instance = self.get(pk=pk)
+        row_changed.send(sender=Message, instance=instance)
+        return instance
+
+    # --- the reply job's other row work --------------------------------------------------------
+
+    def fail_pending(self, bot_key, error):
+        """Fail every reply waiting in the room (the model cannot be reached at all)."""
+        for pk in self.filter(bot=bot_key, status=Message.Status.PENDING).values_list("pk", flat=True):
+            self.fail(pk, error)
+
+    def touch_queue(self, bot_key):
+        """Heartbeat for the replies queued in a room (no broadcast: nothing a page shows changed)."""
+        self.filter(bot=bot_key, status=Message.Status.PENDING).update(updated_at=timezone.now())
+
+    def touch_streaming(self, pk, revision, bot_key):
+        """Heartbeat for a streaming reply and the replies queued behind it; False when it is no longer the job's."""
+        alive = self.streaming(pk, revision).update(updated_at=timezone.now())
+        self.touch_queue(bot_key)
+        return bool(alive)
+
+    def still_streaming(self, pk, revision):
+        """Whether the job may still write to reply pk (False: stopped, swept or taken by a Retry)."""
+        return self.streaming(pk, revision).exists()
+
+    def landed(self, pk, revision, length):
+        """Whether a write whose answer was lost (a dropped connection after COMMIT) did land."""
+        return self.streaming(pk, revision).annotate(length=Length("content")).filter(length=length).exists()
+
+    def append(self, growths):
+        """Append text to streaming replies' rows, [(pk, revision, bot, offset, text), ...], in one transaction.
+
+        Returns one bool per growth: False where the reply is no longer the job's to write (stopped).
+        """
+        grown = []
+        with transaction.atomic():
+            if connection.vendor == "postgresql":
+                # Growth is a checkpoint, not the record: the end status is written durably, so
+                # this commit need not wait for the disk (a crash loses at most the last flushes).
+                with connection.cursor() as cursor:
+                    cursor.execute("SET LOCAL synchronous_commit TO OFF")
+            for pk, revision, bot, offset, text in growths:
+                updated = self.streaming(pk, revision).update(
+                    content=Concat(models.F("content"), models.Value(text), output_field=models.TextField()),
+                    revision=models.F("revision") + 1,
+                    updated_at=timezone.now(),
+                )
+                if updated:
+                    content_appended.send(sender=Message, message_id=pk, bot=bot, offset=offset, text=text)
+                grown.append(bool(updated))
+        return grown
 
 
 class Message(models.Model):
@@ -47,6 +172,8 @@ class Message(models.Model):
     # next write match no row.
     revision = models.PositiveIntegerField(default=0, editable=False)
 
+    objects = MessageQuerySet.as_manager()
+
     class Meta:
         ordering = ["-id"]
         indexes = [
@@ -62,7 +189,12 @@ class Message(models.Model):
     @property
     def dom_id(self):
         """The element id of this message in a room page."""
-        return f"message_{self.pk}"
+        return dom_id(self.pk)
+
+    @property
+    def content_dom_id(self):
+        """The element id of this message's text, which streamed text grows."""
+        return content_dom_id(self.pk)
 
     @property
     def is_active(self):
@@ -71,58 +203,3 @@ class Message(models.Model):
     @property
     def is_retryable(self):
         return self.role == self.Role.ASSISTANT and self.status in self.RETRYABLE
-
-    @classmethod
-    def streaming(cls, pk, revision):
-        """Row pk while it streams at revision: what a reply job may still write to."""
-        return cls.objects.filter(pk=pk, status=cls.Status.STREAMING, revision=revision)
-
-    @classmethod
-    def retry(cls, pk):
-        """Make a failed, cancelled or interrupted reply pending again, emptied; the fresh row or None."""
-        return cls.transition(
-            pk, cls.RETRYABLE, status=cls.Status.PENDING, content="", error="", prompt_tokens=None, completion_tokens=None
-        )
-
-    @classmethod
-    def transition(cls, pk, from_statuses, *, revision=None, untouched_since=None, **fields):
-        """Update row pk only while its status is one of from_statuses; return the fresh row or None.
-
-        The condition is what lets Stop, the sweep and the reply job race safely from any process;
-        revision (the job's own) and untouched_since (the sweep's cutoff) narrow it further.
-        """
-        rows = cls.objects.filter(pk=pk, status__in=from_statuses)
-        if revision is not None:
-            rows = rows.filter(revision=revision)
-        if untouched_since is not None:
-            rows = rows.filter(updated_at__lt=untouched_since)
-        fields.setdefault("updated_at", timezone.now())
-        if not rows.update(revision=models.F("revision") + 1, **fields):
-            return None
-        instance = cls.objects.get(pk=pk)
-        row_changed.send(sender=cls, instance=instance)
-        return instance
-
-    @classmethod
-    def append(cls, growths):
-        """Append text to streaming replies' rows, [(pk, revision, bot, offset, text), ...], in one transaction.
-
-        Returns one bool per growth: False where the reply is no longer the job's to write (stopped).
-        """
-        grown = []
-        with transaction.atomic():
-            if connection.vendor == "postgresql":
-                # Growth is a checkpoint, not the record: the end status is written durably, so
-                # this commit need not wait for the disk (a crash loses at most the last flushes).
-                with connection.cursor() as cursor:
-                    cursor.execute("SET LOCAL synchronous_commit TO OFF")
-            for pk, revision, bot, offset, text in growths:
-                updated = cls.streaming(pk, revision).update(
-                    content=Concat(models.F("content"), models.Value(text), output_field=models.TextField()),
-                    revision=models.F("revision") + 1,
-                    updated_at=timezone.now(),
-                )
-                if updated:
-                    content_appended.send(sender=cls, message_id=pk, bot=bot, offset=offset, text=text)
-                grown.append(bool(updated))
-        return grown

@@ -12,8 +12,8 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from bots.providers import require_provider  # noqa: E402
+from chat.delivery.routing import websocket_urlpatterns  # noqa: E402
 from chat.lifecycle import ProcessServices  # noqa: E402
-from chat.routing import websocket_urlpatterns  # noqa: E402
 
 require_provider()  # a misconfigured provider stops the server here, with one line saying why
 

@@ -68,7 +68,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "chat.context_processors.bots_nav",
+                "chat.web.context_processors.bots_nav",
             ],
         },
     },
@@ -91,7 +91,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:
-    from chat.redis_watch import connected
+    from chat.delivery.redis_watch import connected
 
     CHANNEL_LAYERS = {
         "default": {

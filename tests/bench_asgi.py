@@ -21,9 +21,9 @@ get_asgi_application()
 from channels.generic.websocket import AsyncWebsocketConsumer  # noqa: E402
 
 from bots.registry import BOTS, Bot, get_bot  # noqa: E402
-from chat import frames  # noqa: E402
-from chat.broadcast import broadcast, message_grew  # noqa: E402
-from chat.consumers import RoomConsumer  # noqa: E402
+from chat.delivery import frames  # noqa: E402
+from chat.delivery.broadcast import broadcast, message_grew  # noqa: E402
+from chat.delivery.consumers import RoomConsumer  # noqa: E402
 from chat.models import Message, content_appended  # noqa: E402
 
 DESIGN = os.environ.get("BENCH_DESIGN", "parley")
@@ -81,7 +81,7 @@ if DESIGN == "demo":
 if DESIGN in {"per-socket", "per-socket-tuned"}:
     from django.urls import path
 
-    from chat import routing
+    from chat.delivery import routing
 
     consumer = ChannelPerSocketConsumer if DESIGN == "per-socket" else TunedChannelPerSocketConsumer
     routing.websocket_urlpatterns[0] = path("ws/rooms/<str:bot>/", consumer.as_asgi())

@@ -129,7 +129,6 @@ def main():
     from django.test import Client
 
     from chat.models import Message
-    from chat.room import recent_messages
 
     call_command("migrate", verbosity=0)
     total = seed(args.messages)
@@ -154,7 +153,7 @@ def main():
     check_plans("pending replies of a room", plans("pending replies of a room", lambda: list(
         Message.objects.filter(bot="PirateBot", role="assistant", status="pending").order_by("id")[:1]
     )), misses)
-    if len(recent_messages("PirateBot")) != 50:
+    if len(Message.objects.recent("PirateBot")) != 50:
         misses.append("the room page's query did not return 50 messages")
     for label, median in results.items():
         if median > TARGET_MS:

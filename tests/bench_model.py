@@ -11,7 +11,6 @@ environment, so two designs are measured side by side in one run.
 """
 
 import argparse
-import asyncio
 import http.client
 import os
 import sys
@@ -22,7 +21,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.bench_stream import DATABASE_URL, Client, cpu_seconds, percentile, prepare_database, probe  # noqa: E402
+from tests.bench_stream import (  # noqa: E402
+    DATABASE_URL,
+    Client,
+    cpu_seconds,
+    percentile,
+    prepare_database,
+    probe,
+)
 
 ROOM, BUSY_ROOM = "BelleBot", "PirateBot"
 FRAMES_PER_SECOND = 500  # to the room's sockets: 10 group messages a second to 50 sockets

@@ -138,7 +138,7 @@ def clean_slate():
 
 def run_replies(design, args, upstream, rooms):
     """Every room gets one reply of T tokens at U tokens/s at once; what did it cost and how late was it?"""
-    from chat.frames import render_message
+    from chat.delivery.frames import render_message
     from chat.models import Message
     from tests.servers import Browser, Daphne
 
@@ -229,7 +229,7 @@ async def offer(rooms, frames_per_second, per_room, seconds):
     from channels.layers import channel_layers, get_channel_layer
 
     from bots.registry import Bot
-    from chat.frames import grow
+    from chat.delivery.frames import grow
 
     channel_layers.backends.clear()  # a channels-redis layer belongs to one event loop: a new one per step
     layer = get_channel_layer()

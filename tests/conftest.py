@@ -54,11 +54,11 @@ async def _drain_replies(settings):
     from asgiref.sync import sync_to_async
     from django.db import connections
 
-    from chat import reply
+    from chat.replies import workers
     from tests.rooms import disconnect_all
 
     await disconnect_all()
-    await reply.drain()
+    await workers.drain()
     # The worker thread sync_to_async uses keeps its own connections: close them, or the test
     # database cannot be dropped at the end of the run.
     await sync_to_async(connections.close_all)()

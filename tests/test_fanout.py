@@ -3,8 +3,8 @@
 import pytest
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 
-from chat import fanout, frames
-from chat.broadcast import abroadcast
+from chat.delivery import fanout, frames
+from chat.delivery.broadcast import abroadcast
 from tests.rooms import parse_frames, subscribe
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -7,12 +7,18 @@ import urllib.parse
 import pytest
 from asgiref.sync import async_to_sync
 from channels.testing import WebsocketCommunicator
-from hypothesis import HealthCheck, event, given, settings, strategies as st
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
 
 from chat.models import Message
 from project.asgi import application
 from tests.rooms import ORIGIN, parse_frames
-from tests.xss import PAYLOADS, assert_inert_socket_text, executable_markup, messages_html
+from tests.xss import (
+    PAYLOADS,
+    assert_inert_socket_text,
+    executable_markup,
+    messages_html,
+)
 
 pytestmark = pytest.mark.django_db
 

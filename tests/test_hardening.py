@@ -16,7 +16,13 @@ from chat.models import Message
 from tests.rooms import communicator, finished, frames_until, parse_frames, subscribe
 from tests.servers import ROOT
 from tests.test_rooms import rows
-from tests.xss import PAYLOADS, assert_inert_socket_text, executable_markup, messages_html, stream_count
+from tests.xss import (
+    PAYLOADS,
+    assert_inert_socket_text,
+    executable_markup,
+    messages_html,
+    stream_count,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -42,7 +48,7 @@ def _behind_a_proxy(settings):
 
 async def one_window():
     """Wait, if need be, so a limits test runs inside one counting window, not across two."""
-    from chat.limits import WINDOW
+    from chat.web.limits import WINDOW
 
     left = WINDOW - time.time() % WINDOW
     if left < 15:
@@ -169,7 +175,7 @@ async def test_the_per_client_limit_answers_429_and_leaves_others_alone(settings
 async def test_the_per_room_limit_answers_429_and_other_rooms_keep_working(settings, upstream):
     from django.core.cache import cache
 
-    from chat.limits import WINDOW, counter_key
+    from chat.web.limits import WINDOW, counter_key
 
     settings.RATE_LIMIT_PER_ROOM = 4
     await one_window()

@@ -3,7 +3,7 @@
 import pytest
 from asgiref.sync import sync_to_async
 
-from chat import frames
+from chat.delivery import frames
 from chat.models import Message
 from tests.servers import daphne
 from tests.test_end_to_end import provider_env
@@ -15,8 +15,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def finished_reply():
     """A reply that streamed and completed: its row has moved on a few revisions."""
     reply = Message.objects.create(bot="PirateBot", role="assistant", status="pending")
-    Message.transition(reply.pk, ["pending"], status="streaming")
-    return Message.transition(reply.pk, ["streaming"], status="complete", content="The final word.")
+    claimed = Message.objects.claim(reply.pk, "scripted-model")
+    return Message.objects.finish(reply.pk, claimed.revision, status="complete", content="The final word.")
 
 
 def frame_as(reply, revision, content, status):

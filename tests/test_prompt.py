@@ -2,11 +2,11 @@
 
 import pytest
 
+from bots.providers.base import estimate_tokens
 from bots.providers.local import LocalProvider, default_model_path
 from bots.registry import BOTS
 from chat.models import Message
-from bots.providers.base import estimate_tokens
-from chat.prompt import fit, recent_history
+from chat.replies.prompt import fit, recent_history
 
 pytestmark = pytest.mark.django_db
 

@@ -6,8 +6,8 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.test import AsyncClient
 
-from chat import reply
-from chat.sweep import sweep_stale_replies
+from chat.replies import workers
+from chat.replies.sweep import sweep_stale_replies
 from tests.rooms import finished, frames_until, grown_text, subscribe
 from tests.test_rooms import post, rows
 
@@ -17,7 +17,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 async def sweeping(stop):
     """What every live process does: sweep for replies nobody touched lately."""
     while not stop.is_set():
-        await sync_to_async(sweep_stale_replies)(exclude=reply.active_replies())
+        await sync_to_async(sweep_stale_replies)(exclude=workers.active_replies())
         await asyncio.sleep(0.1)
 
 

@@ -4,8 +4,7 @@ from django import template
 from django.utils.safestring import mark_safe
 
 from bots.registry import get_bot
-
-from ..markdown import render_markdown
+from chat.markdown import render_markdown
 
 register = template.Library()
 

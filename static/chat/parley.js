@@ -81,8 +81,7 @@ document.addEventListener("turbo:before-stream-render", (event) => {
     const have = Number(target.dataset.length);
     const offset = Number(frame.dataset.offset);
     if (offset > have) {
-      const id = frame.target.replace(/^message_(\d+)_content$/, "$1");
-      document.querySelector("room-stream")?.repair(id);
+      document.querySelector("room-stream")?.repair(target.closest(".message").dataset.id);
       return;
     }
     const chars = Array.from(frame.templateContent.textContent);

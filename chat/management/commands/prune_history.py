@@ -6,7 +6,7 @@ from datetime import timedelta
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from chat.broadcast import suppressing_broadcasts
+from chat.delivery.broadcast import suppressing_broadcasts
 from chat.models import Message
 
 UNITS = {"d": "days", "h": "hours", "w": "weeks"}

@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand
 
-from chat.sweep import sweep_stale_replies
+from chat.replies.sweep import sweep_stale_replies
 
 
 class Command(BaseCommand):

@@ -3,10 +3,17 @@
 from django.template.loader import render_to_string
 from django.utils.html import escape
 
+from chat.models import content_dom_id
 
-def stream(action, target, html=""):
-    """One <turbo-stream> element."""
-    return f'<turbo-stream action="{action}" target="{target}"><template>{html}</template></turbo-stream>'
+
+def stream(action, target, html="", **attributes):
+    """One <turbo-stream> element, the only place a frame's markup is written.
+
+    html=None sends no template (remove); attributes go on the element, `data_offset` as `data-offset`.
+    """
+    extra = "".join(f' {name.replace("_", "-")}="{escape(value)}"' for name, value in attributes.items())
+    template = "" if html is None else f"<template>{html}</template>"
+    return f'<turbo-stream action="{action}" target="{target}"{extra}>{template}</turbo-stream>'
 
 
 def render_message(message):
@@ -34,15 +41,12 @@ def grow(message_id, offset, text):
 
     Sent to every page once per flush, so it carries nothing more than that.
     """
-    return (
-        f'<turbo-stream action="append" target="message_{message_id}_content" data-offset="{offset}">'
-        f"<template>{escape(text)}</template></turbo-stream>"
-    )
+    return stream("append", content_dom_id(message_id), escape(text), data_offset=offset)
 
 
-def remove(dom_id):
+def remove(message):
     """A deleted message leaves every page."""
-    return f'<turbo-stream action="remove" target="{dom_id}"></turbo-stream>'
+    return stream("remove", message.dom_id, None)
 
 
 def synced(since):

@@ -11,7 +11,7 @@ async def connected(connection):
     await connection.on_connect()
     # redis-py's PubSub registers a connect callback (to subscribe again) on the connection it reads.
     if connection in _seen and getattr(connection, "_connect_callbacks", None):
-        from . import fanout
+        from chat.delivery import fanout
 
         fanout.redis_reconnected()
     _seen.add(connection)

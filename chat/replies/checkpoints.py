@@ -9,9 +9,8 @@ import contextvars
 
 from asgiref.sync import sync_to_async
 
-from .models import Message
-
-_append = sync_to_async(Message.append)
+from chat.loops import per_loop
+from chat.models import Message
 
 
 class Checkpoints:
@@ -36,7 +35,7 @@ class Checkpoints:
             growths = [growth for growth, _ in batch]
             try:
                 try:
-                    results = await _append(growths)
+                    results = await sync_to_async(Message.objects.append)(growths)
                 except Exception:  # noqa: BLE001 - one reply's bad write must not fail the others
                     results = [await _append_alone(growth) for growth in growths]
             except BaseException as exc:  # cancelled: every waiting reply hears of it
@@ -57,19 +56,11 @@ def _settle(batch, results):
 
 async def _append_alone(growth):
     try:
-        (grown,) = await _append([growth])
+        (grown,) = await sync_to_async(Message.objects.append)([growth])
         return grown
     except Exception as exc:  # noqa: BLE001 - goes to the one reply it belongs to
         return exc
 
 
-_current = {}  # event loop -> its Checkpoints
-
-
-def checkpoints():
-    """The checkpoints of the running event loop."""
-    loop = asyncio.get_running_loop()
-    if loop not in _current:
-        _current.clear()  # a new loop (a test's): the old one is gone
-        _current[loop] = Checkpoints()
-    return _current[loop]
+#: The checkpoints of the running event loop.
+checkpoints = per_loop(Checkpoints)

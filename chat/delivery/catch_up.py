@@ -1,14 +1,9 @@
-"""A room: the conversation with one bot, as pages and catch-up see it."""
+"""Catch-up: what a page that reconnects must apply again to be in step with its room."""
 
 from django.conf import settings
 from django.db.models import Q
 
-from .models import Message
-
-
-def recent_messages(bot_key, limit=None):
-    """The room's latest messages, newest first (DOM order: #messages is column-reverse)."""
-    return list(Message.objects.filter(bot=bot_key).order_by("-id")[: limit or settings.ROOM_PAGE_MESSAGES])
+from chat.models import Message
 
 
 def catch_up(bot_key, since):

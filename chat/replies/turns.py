@@ -9,9 +9,8 @@ whose room workers already take turns.
 import hashlib
 
 from django.db import connection, transaction
-from django.utils import timezone
 
-from .models import Message
+from chat.models import Message
 
 Status = Message.Status
 
@@ -36,12 +35,8 @@ def claim_next(bot_key, model):
         pk = room.filter(role=Message.Role.ASSISTANT, status=Status.PENDING).order_by("id").values_list("id", flat=True).first()
         if pk is None:
             return None
-        claimed = Message.transition(pk, [Status.PENDING], status=Status.STREAMING, model=model)
-        touch_queue(bot_key)
+        claimed = Message.objects.claim(pk, model)
+        Message.objects.touch_queue(bot_key)
         # Lost to a Stop in between: the queue is not empty for that, so look again.
         return claimed or BUSY
 
-
-def touch_queue(bot_key):
-    """Heartbeat for the replies queued in a room (no broadcast: nothing a page shows changed)."""
-    Message.objects.filter(bot=bot_key, status=Status.PENDING).update(updated_at=timezone.now())

@@ -6,7 +6,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.utils import timezone
 
-from .models import Message
+from chat.models import Message
 
 logger = logging.getLogger(__name__)
 
@@ -27,9 +27,7 @@ def sweep_stale_replies(exclude=(), older_than=None):
     swept = 0
     for pk in list(stale):
         # Conditional: a reply touched, claimed or stopped since the query above is left alone.
-        if Message.transition(
-            pk, Message.ACTIVE, untouched_since=cutoff, status=Message.Status.INTERRUPTED, error=Message.INTERRUPTED_ERROR
-        ):
+        if Message.objects.interrupt(pk, untouched_since=cutoff):
             swept += 1
     if swept:
         logger.warning("sweep: marked %d stale replies interrupted", swept)

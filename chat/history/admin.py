@@ -3,17 +3,15 @@
 from datetime import timedelta
 
 from django.contrib import admin, messages
-from django.db import models
 from django.db.models import Max, Min, Sum
 from django.db.models.functions import TruncDate
 from django.shortcuts import render
 from django.urls import path, reverse
 
-from bots.registry import BOTS, get_bot
-
-from . import reply
-from .models import Message
-from .usage import usage_chart
+from bots.registry import BOTS, get_bot_or_404
+from chat.history.usage import usage_chart
+from chat.models import Message, MessageQuerySet
+from chat.replies import workers
 
 TRANSCRIPT_LIMIT = 500
 
@@ -31,7 +29,7 @@ class RoomFilter(admin.SimpleListFilter):
         return queryset.filter(bot=self.value()) if self.value() else queryset
 
 
-class HistoryQuerySet(models.QuerySet):
+class HistoryQuerySet(MessageQuerySet):
     """The admin's queryset: date drill-downs from MIN and MAX (two index lookups) instead of a
     DISTINCT over every row; a day without messages may show up as a link that lists nothing."""
 
@@ -72,9 +70,10 @@ class MessageAdmin(admin.ModelAdmin):
     ordering = ["-id"]
 
     def get_queryset(self, request):
-        queryset = super().get_queryset(request)
-        queryset.__class__ = HistoryQuerySet
-        return queryset
+        # The admin's own queryset class, built as ModelAdmin.get_queryset builds the default one.
+        queryset = HistoryQuerySet(self.model, using=self.model.objects.db)
+        ordering = self.get_ordering(request)
+        return queryset.order_by(*ordering) if ordering else queryset
 
     def has_add_permission(self, request):
         return False  # messages come from rooms, not from the admin
@@ -93,11 +92,11 @@ class MessageAdmin(admin.ModelAdmin):
     def retry_replies(self, request, queryset):
         rooms, retried = set(), 0
         for message in queryset.filter(role=Message.Role.ASSISTANT, status__in=Message.RETRYABLE):
-            if Message.retry(message.pk):
+            if Message.objects.retry(message.pk):
                 rooms.add(message.bot)
                 retried += 1
         for bot_key in rooms:
-            reply.request_reply(bot_key)
+            workers.request_reply(bot_key)
         self.message_user(request, f"{retried} replies will be answered again.", messages.SUCCESS)
 
     def get_urls(self):
@@ -114,9 +113,7 @@ class MessageAdmin(admin.ModelAdmin):
 
     def transcript(self, request, bot):
         """A room's conversation in order, as people saw it (the latest TRANSCRIPT_LIMIT messages)."""
-        found = get_bot(bot)
-        if found is None:
-            return render(request, "admin/chat/transcript.html", {"missing": bot, **self.admin_site.each_context(request)}, status=404)
+        found = get_bot_or_404(bot)
         latest = list(Message.objects.filter(bot=bot).order_by("-id")[:TRANSCRIPT_LIMIT])
         latest.reverse()
         context = {**self.admin_site.each_context(request), "bot": found, "messages_in_order": latest,

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import direct, views
+from chat.web import direct, views
 
 app_name = "chat"
 

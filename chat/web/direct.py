@@ -7,22 +7,17 @@ import logging
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
-from django.http import Http404, JsonResponse, StreamingHttpResponse
+from django.http import JsonResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_http_methods
 
-from bots.providers import ProviderError, get_provider
-from bots.registry import get_bot
-
-from . import conversation, limits
-from .capacity import streaming_slot
-from .prompt import afit
-from .text import Seams
+from bots.providers import ProviderError
+from bots.registry import get_bot_or_404
+from chat.replies.capacity import streaming_slot
+from chat.replies.stream import Reader, configured_provider
+from chat.web import conversation, limits
 
 logger = logging.getLogger(__name__)
-
-_END = object()
 
 
 def event(name, data):
@@ -74,69 +69,44 @@ class EventStream(StreamingHttpResponse):
 async def reply_events(bot, messages):
     """The event stream; closing it (the client went away) closes the upstream at once."""
     try:
-        provider = get_provider()
-    except ImproperlyConfigured as exc:
-        yield event("error", {"error": f"The model is not configured: {exc}"})
+        reader = Reader(configured_provider())
+    except ProviderError as exc:
+        yield event("error", {"error": str(exc)})
         yield event("done", {})
         return
-    max_tokens = settings.REPLY_MAX_TOKENS
     # The question itself counts too: a long one is cut to its end rather than overflow the model.
-    prompt = await afit(
-        bot, [(m["role"], m["content"]) for m in reversed(messages)],
-        context_tokens=provider.context_tokens, max_tokens=max_tokens, count_tokens=provider.count_tokens,
-    )
-    queue = asyncio.Queue()
-    pump = asyncio.get_running_loop().create_task(
-        _pump(provider, prompt, max_tokens, queue), context=contextvars.Context()
-    )
+    newest_first = [(m["role"], m["content"]) for m in reversed(messages)]
+    reading = asyncio.get_running_loop().create_task(_read(reader, bot, newest_first), context=contextvars.Context())
     try:
-        while True:
+        while not reader.ended:
             try:
                 # asyncio.timeout, never wait_for: on Python 3.11 wait_for can swallow a cancellation
                 # that lands as the wait ends, and a client's disconnect was lost so (seen here).
                 async with asyncio.timeout(settings.SSE_KEEPALIVE):
-                    item = await queue.get()
+                    await reader.arrived.wait()
             except TimeoutError:
                 yield ": keep-alive\n\n"  # a comment: proxies keep the connection, clients ignore it
                 continue
-            if item is _END:
-                break
-            if isinstance(item, ProviderError):
-                yield event("error", {"error": str(item)})
-                break
-            yield event("text", {"text": item})
+            reader.arrived.clear()
+            for text in reader.take_each(final=reader.ended):
+                if text:
+                    yield event("text", {"text": text})
+        if reader.error:
+            yield event("error", {"error": str(reader.error)})
         yield event("done", {})
     finally:
-        pump.cancel()
-        await asyncio.gather(pump, return_exceptions=True)
+        reading.cancel()
+        await asyncio.gather(reading, return_exceptions=True)
 
 
-async def _pump(provider, prompt, max_tokens, queue):
-    """Read the provider's stream into the queue, holding a streaming slot; errors travel as items."""
-    stream = provider.stream(prompt, max_tokens=max_tokens)
-    seams = Seams()
-    try:
-        async with streaming_slot():
-            async for chunk in stream:
-                if chunk.text and (text := seams.feed(chunk.text)):
-                    queue.put_nowait(text)
-            if tail := seams.end():
-                queue.put_nowait(tail)
-    except ProviderError as exc:
-        queue.put_nowait(exc)
-    except Exception as exc:  # noqa: BLE001 - the client gets an error event, never a torn stream
-        logger.exception("direct reply failed")
-        queue.put_nowait(ProviderError(ProviderError.FAILED, f"Parley failed while writing this reply ({type(exc).__name__})."))
-    finally:
-        await stream.aclose()
-        queue.put_nowait(_END)
+async def _read(reader, bot, newest_first):
+    """Read the reply while holding one of this process's streaming slots."""
+    async with streaming_slot():
+        await reader.run(bot, newest_first)
 
 
 @require_GET
 def page(request, bot):
     """The direct chat page of a bot: the conversation lives in the browser, sent with each turn."""
-    found = get_bot(bot)
-    if found is None:
-        raise Http404(f"There is no bot called {bot!r}.")
-    context = {"bot": found, "max_query": settings.SSE_MAX_QUERY, "max_chars": settings.MESSAGE_MAX_CHARS}
+    context = {"bot": get_bot_or_404(bot), "max_query": settings.SSE_MAX_QUERY, "max_chars": settings.MESSAGE_MAX_CHARS}
     return render(request, "chat/direct.html", context)

@@ -5,15 +5,15 @@ from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
 from urllib.parse import parse_qs
 
-from channels.db import database_sync_to_async
+from asgiref.sync import sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.utils import timezone
 
 from bots.registry import get_bot
-
-from . import fanout, frames, presence
-from .broadcast import abroadcast
-from .room import catch_up, recent_messages
+from chat.delivery import fanout, frames, presence
+from chat.delivery.broadcast import abroadcast
+from chat.delivery.catch_up import catch_up
+from chat.models import Message
 
 # A page sends nothing; a client sending more than this many frames in the window, or one frame
 # larger than this, is closed with 4008 (1008, policy violation, in the
@@ -66,7 +66,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 # Joined first, then read: whatever changed meanwhile arrives at least once, and
                 # after the catch-up, which must not paint over it. Older repeats are dropped by
                 # the page (revisions, offsets).
-                await self.send(text_data=await self._catch_up(since - CLOCK_SLACK))
+                await self.send(text_data=await sync_to_async(self._catch_up)(since - CLOCK_SLACK))
                 while self.held:
                     await self.base_send(self.held.pop(0))
                 self.held = None
@@ -76,12 +76,11 @@ class RoomConsumer(AsyncWebsocketConsumer):
             fanout.rooms().leave(self.bot.group, self)
             raise
 
-    @database_sync_to_async
     def _catch_up(self, since):
         now = timezone.now()
         changed = catch_up(self.bot.key, since)
         if changed is None:  # more changed than a page shows: the whole list anew
-            return frames.messages(recent_messages(self.bot.key)) + frames.synced(now)
+            return frames.messages(Message.objects.recent(self.bot.key)) + frames.synced(now)
         return "".join(frames.prepend(message) for message in changed) + frames.synced(now)
 
     async def forward(self, message):
@@ -97,7 +96,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
             await self._count_presence()
 
     async def _count_presence(self):
-        total = await database_sync_to_async(presence.publish)(self.bot.group, fanout.rooms().local(self.bot.group))
+        total = await sync_to_async(presence.publish)(self.bot.group, fanout.rooms().local(self.bot.group))
         await abroadcast(self.bot.key, frames.presence(total))
 
     async def receive(self, text_data=None, bytes_data=None):

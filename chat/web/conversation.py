@@ -5,8 +5,7 @@ import json
 from django.conf import settings
 
 from bots.registry import BOTS, get_bot
-
-from .text import tidy
+from chat.text import tidy
 
 ROLES = ("user", "assistant")
 

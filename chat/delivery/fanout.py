@@ -5,14 +5,22 @@ all of them: a layer round trip and a consumer wake-up per frame per socket. Her
 holds one channel, joins a room's group once while it has a page of that room open, and one
 listener hands each frame, rendered once by the broadcaster, to the room's local sockets in the
 order it came. Every process joins the same groups, so scale-out is unchanged.
+
+The fan-out owns the channel-layer messages it reads: ``publish`` and ``resync`` write them, and
+the listener dispatches each by its type to the method of that name (``room.frame`` to
+``room_frame``), as a Channels consumer does. A socket is anything with two coroutine methods:
+``forward(message)``, which sends it one ASGI ``websocket.send`` message, and ``close(code)``.
 """
 
 import asyncio
 import contextvars
 import logging
+import weakref
 from collections import defaultdict
 
 from channels.layers import get_channel_layer
+
+from chat.loops import per_loop
 
 logger = logging.getLogger(__name__)
 
@@ -90,11 +98,19 @@ class Fanout:
                 await asyncio.sleep(RETRY_AFTER)
                 await self.lost()
                 return
-            if message.get("resync"):
-                await self.resync(message["group"])
+            if message.get("type") not in TYPES:
+                logger.warning("room frames: ignored a layer message of type %r", message.get("type"))
                 continue
-            self.pending.setdefault(message.get("group"), []).append(message["frame"])
-            self.arrived.set()
+            await getattr(self, message["type"].replace(".", "_"))(message)
+
+    async def room_frame(self, message):
+        """A frame for a room's pages: queued for the hand-out, which batches what arrives together."""
+        self.pending.setdefault(message["group"], []).append(message["frame"])
+        self.arrived.set()
+
+    async def room_resync(self, message):
+        """A frame of the room was lost on its way here: its pages reconnect and catch up."""
+        await _reconnect(list(self.rooms.get(message["group"], ())))
 
     async def _hand_out_forever(self, listener):
         """Hand out what arrived: under load several frames of a room go to each page as one message."""
@@ -112,10 +128,6 @@ class Fanout:
                 await socket.forward(send)
             except Exception:  # noqa: BLE001 - one broken socket must not starve the others
                 logger.debug("room frames: a socket of %s could not be sent to", group, exc_info=True)
-
-    async def resync(self, group):
-        """A frame of the room was lost on its way here: its pages reconnect and catch up."""
-        await _reconnect(list(self.rooms.get(group, ())))
 
     async def lost(self):
         """Frames may have been lost (the layer failed or reconnected). Close every page so each
@@ -136,25 +148,38 @@ async def _reconnect(sockets):
             pass
 
 
-_current = None
+TYPES = ("room.frame", "room.resync")
+
+
+async def publish(group, frame):
+    """Send one frame to every page of the room, in every process."""
+    # The group rides along: a process's one fan-out channel receives the frames of every room.
+    await get_channel_layer().group_send(group, {"type": "room.frame", "group": group, "frame": frame})
+
+
+async def resync(group):
+    """Tell every page of the room, in every process, to reconnect and catch up (a frame was lost)."""
+    await get_channel_layer().group_send(group, {"type": "room.resync", "group": group})
+
+
+_fanouts = per_loop(weakref.WeakKeyDictionary)  # channel layer -> its fan-out, on each loop
 
 
 def rooms():
     """This process's fan-out for the running event loop and channel layer."""
-    global _current
-    layer, loop = get_channel_layer(), asyncio.get_running_loop()
-    if _current is None or _current.layer is not layer or _current.loop is not loop:
-        _current = Fanout(layer, loop)
-    return _current
+    layer, fanouts = get_channel_layer(), _fanouts()
+    if layer not in fanouts:
+        fanouts[layer] = Fanout(layer, asyncio.get_running_loop())
+    return fanouts[layer]
 
 
 def redis_reconnected():
     """A Redis connection came back after a drop (called on the event loop by its connect hook)."""
-    if _current is not None and _current.loop is asyncio.get_running_loop():
-        logger.warning("room frames: Redis reconnected; pages reconnect and catch up")
-        _current.loop.create_task(_current.lost(), context=contextvars.Context())
+    logger.warning("room frames: Redis reconnected; pages reconnect and catch up")
+    fanout = rooms()
+    fanout.loop.create_task(fanout.lost(), context=contextvars.Context())
 
 
 def local_counts():
-    """Pages open in this process, by room group (empty before the first page)."""
-    return {group: len(sockets) for group, sockets in _current.rooms.items()} if _current else {}
+    """Pages open in this process, by room group."""
+    return {group: len(sockets) for group, sockets in rooms().rooms.items()}

@@ -1,11 +1,9 @@
 """Prompt building, in one place: system prompt plus recent history within a budget of tokens."""
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 
 from bots.providers.base import estimate_tokens
-
-from .models import Message
+from chat.models import Message
 
 # The chat template's tokens around the whole prompt (a start token, the reply's opening marker).
 TEMPLATE_TOKENS = 16
@@ -70,7 +68,3 @@ def recent_history(bot_key, before_pk):
             break
     return history
 
-
-# fit for async callers: off the event loop, and off the database thread too, since counting with
-# a local model's tokenizer takes a while.
-afit = sync_to_async(fit, thread_sensitive=False)

@@ -3,7 +3,7 @@
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.urls import path, re_path
 
-from .consumers import RoomConsumer
+from chat.delivery.consumers import RoomConsumer
 
 
 class NoSuchSocket(AsyncWebsocketConsumer):

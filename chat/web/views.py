@@ -6,28 +6,21 @@ from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import connection, transaction
-from django.http import Http404, HttpResponse, JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.html import escape
 from django.views.decorators.http import require_GET, require_POST
 
-from bots.registry import BOTS, get_bot
-
-from . import frames, limits, presence, reply
-from .authors import author_name
-from .models import Message
-from .room import recent_messages
-from .text import tidy
+from bots.registry import BOTS, get_bot_or_404
+from chat.delivery import frames, presence
+from chat.models import Message
+from chat.replies import workers
+from chat.text import tidy
+from chat.web import limits
+from chat.web.authors import author_name
 
 TURBO_STREAM = "text/vnd.turbo-stream.html"
-
-
-def _bot_or_404(key):
-    bot = get_bot(key)
-    if bot is None:
-        raise Http404(f"There is no bot called {key!r}.")
-    return bot
 
 
 def _wants_stream(request):
@@ -58,7 +51,7 @@ def _room_page(request, bot, *, error="", content="", status=200):
     context = {
         "author": author_name(request),  # names the guest now, so their posts count under their session
         "bot": bot,
-        "messages": recent_messages(bot.key),
+        "messages": Message.objects.recent(bot.key),
         "since": since.isoformat(),
         "error": error,
         "content": content,
@@ -71,13 +64,13 @@ def _room_page(request, bot, *, error="", content="", status=200):
 @require_GET
 def room(request, bot):
     """A room: its recent messages, the form and the live socket."""
-    return _room_page(request, _bot_or_404(bot))
+    return _room_page(request, get_bot_or_404(bot))
 
 
 @require_POST
 def post_message(request, bot):
     """Save the person's message and a pending reply, start the reply job, answer at once."""
-    bot = _bot_or_404(bot)
+    bot = get_bot_or_404(bot)
     content = tidy(request.POST.get("content", "")).strip()
     problem = ""
     if not content:
@@ -99,34 +92,34 @@ def post_message(request, bot):
     with transaction.atomic():
         Message.objects.create(bot=bot.key, role=Message.Role.USER, content=content, author=author_name(request))
         Message.objects.create(bot=bot.key, role=Message.Role.ASSISTANT, status=Message.Status.PENDING)
-        transaction.on_commit(lambda: reply.request_reply(bot.key))
+        transaction.on_commit(lambda: workers.request_reply(bot.key))
     return _answer(request, bot, frames.stream("update", "form_error"))
 
 
 @require_POST
 def stop_message(request, bot, pk):
     """Stop a pending or streaming reply, whichever process streams it: the row is the signal."""
-    bot = _bot_or_404(bot)
+    bot = get_bot_or_404(bot)
     message = get_object_or_404(Message, pk=pk, bot=bot.key, role=Message.Role.ASSISTANT)
-    if Message.transition(message.pk, Message.ACTIVE, status=Message.Status.CANCELLED):
-        reply.stop_here(message.pk)
+    if Message.objects.stop(message.pk):
+        workers.stop_here(message.pk)
     return _answer(request, bot)
 
 
 @require_POST
 def retry_message(request, bot, pk):
     """Answer again, in place, after a failed, cancelled or interrupted reply."""
-    bot = _bot_or_404(bot)
+    bot = get_bot_or_404(bot)
     message = get_object_or_404(Message, pk=pk, bot=bot.key, role=Message.Role.ASSISTANT)
-    if Message.retry(message.pk):
-        reply.request_reply(bot.key)
+    if Message.objects.retry(message.pk):
+        workers.request_reply(bot.key)
     return _answer(request, bot)
 
 
 @require_GET
 def message_frame(request, bot, pk):
     """One message as a replace frame: a page that missed growth frames repairs itself with it."""
-    bot = _bot_or_404(bot)
+    bot = get_bot_or_404(bot)
     message = get_object_or_404(Message, pk=pk, bot=bot.key)
     return HttpResponse(frames.replace(message), content_type=TURBO_STREAM)
 

@@ -1,0 +1,140 @@
+"""The broadcaster: every change to a Message row becomes one Turbo Stream frame for its room.
+
+Like turbo-rails' Broadcastable, it hangs off the model's signals, fires after commit and funnels
+through one function, ``broadcast``. Views and the reply job never send frames themselves.
+"""
+
+import asyncio
+import contextlib
+import contextvars
+import logging
+
+from asgiref.sync import async_to_sync
+from django.db import transaction
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
+
+from bots.registry import get_bot
+from chat import loops
+from chat.delivery import fanout, frames
+from chat.loops import per_loop
+from chat.models import Message, content_appended, row_changed
+
+logger = logging.getLogger(__name__)
+
+_suppressed = contextvars.ContextVar("parley_broadcasts_suppressed", default=False)
+
+
+@contextlib.contextmanager
+def suppressing_broadcasts():
+    """Change messages inside the block without telling any page (imports, bulk fixes)."""
+    token = _suppressed.set(True)
+    try:
+        yield
+    finally:
+        _suppressed.reset(token)
+
+
+def broadcast(bot_key, frame):
+    """Send one frame to every page of a room once the current transaction commits."""
+    if _suppressed.get() or get_bot(bot_key) is None:
+        return
+    transaction.on_commit(lambda: _send(bot_key, frame), robust=True)
+
+
+def _send(bot_key, frame):
+    # A server: queue it on the event loop and return, so the database thread that wrote the row
+    # never waits on the channel layer. A shell or a command has no server loop: send it now.
+    if not loops.call_soon(lambda: outbox().put(bot_key, frame)):
+        async_to_sync(abroadcast)(bot_key, frame)
+
+
+async def abroadcast(bot_key, frame):
+    """Send one frame to every page of a room now (for changes that are not rows, like presence)."""
+    await fanout.publish(get_bot(bot_key).group, frame)
+
+
+# Pauses between tries of a frame the channel layer refused, in seconds; then it is given up.
+SEND_RETRIES = (0.1, 0.5, 1.0, 2.0)
+
+
+class Outbox:
+    """Frames waiting for the channel layer on one event loop, sent in order by one task."""
+
+    def __init__(self):
+        self.queue = asyncio.Queue()
+        self.sender = None
+        self.resyncing = {}  # bot key -> the task that tells the room's pages to catch up once the layer is back
+
+    def put(self, bot_key, frame):
+        if self.sender is None or self.sender.done():
+            self.sender = asyncio.get_running_loop().create_task(
+                self._send_in_order(), name="broadcasts", context=contextvars.Context()
+            )
+        self.queue.put_nowait((bot_key, frame))
+
+    async def _send_in_order(self):
+        """One task sends every queued frame, one after another: a room's frames keep their order."""
+        while True:
+            bot_key, frame = await self.queue.get()
+            try:
+                await self._send_with_retries(bot_key, frame)
+            finally:
+                self.queue.task_done()
+
+    async def _send_with_retries(self, bot_key, frame):
+        for pause in (*SEND_RETRIES, None):
+            if bot_key in self.resyncing:
+                return  # the room's pages will catch up from the database: this frame is moot
+            try:
+                return await abroadcast(bot_key, frame)
+            except Exception:  # noqa: BLE001 - the layer's server is away; try again, then resync
+                if pause is None:
+                    logger.exception("could not send a frame to %s; its pages will catch up instead", bot_key)
+                    self.resyncing[bot_key] = asyncio.get_running_loop().create_task(
+                        self._resync(bot_key), context=contextvars.Context()
+                    )
+                    return
+                await asyncio.sleep(pause)
+
+    async def _resync(self, bot_key):
+        """A frame of the room was lost: when the layer is back, every page of the room reconnects and
+        catches up from the database (growth gaps repair themselves, a lost final frame would not)."""
+        try:
+            while True:
+                try:
+                    return await fanout.resync(get_bot(bot_key).group)
+                except Exception:  # noqa: BLE001 - still away
+                    await asyncio.sleep(1)
+        finally:
+            self.resyncing.pop(bot_key, None)
+
+    async def flush(self, timeout):
+        """Wait until the queued frames are sent or given up, at most timeout seconds."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                await self.queue.join()
+
+
+#: The frames waiting on the running event loop.
+outbox = per_loop(Outbox)
+
+
+@receiver(post_save, sender=Message)
+def message_saved(sender, instance, created, **kwargs):
+    broadcast(instance.bot, frames.prepend(instance) if created else frames.replace(instance))
+
+
+@receiver(row_changed, sender=Message)
+def message_changed(sender, instance, **kwargs):
+    broadcast(instance.bot, frames.replace(instance))
+
+
+@receiver(content_appended, sender=Message)
+def message_grew(sender, message_id, bot, offset, text, **kwargs):
+    broadcast(bot, frames.grow(message_id, offset, text))
+
+
+@receiver(post_delete, sender=Message)
+def message_deleted(sender, instance, **kwargs):
+    broadcast(instance.bot, frames.remove(instance))

@@ -1,0 +1,1 @@
+"""History for operators: the admin's messages, transcripts and token usage."""

@@ -1,0 +1,1 @@
+"""The reply job: room workers, the writer that streams a reply into its row, and what they lean on."""

@@ -1,0 +1,89 @@
+"""The stream reader: a bot's reply from the provider, read into a buffer as fast as it comes.
+
+Rooms and the direct SSE path both read replies through ``Reader``: it fits the prompt to the
+model's context, reads the provider's chunks as text a row and a page agree on, keeps the usage,
+and turns every failure into a sentence a person can read.
+"""
+
+import asyncio
+import logging
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+from bots.providers import ProviderError, get_provider
+from chat.replies.prompt import fit
+from chat.text import Seams
+
+logger = logging.getLogger(__name__)
+
+PARLEY_FAILED = "Parley failed while writing this reply."
+
+
+def configured_provider():
+    """The provider in force, or ProviderError saying how it is misconfigured."""
+    try:
+        return get_provider()
+    except ImproperlyConfigured as exc:
+        raise ProviderError(ProviderError.FAILED, f"The model is not configured: {exc}") from exc
+
+
+class Reader:
+    """Reads one reply: ``run`` fills ``pieces`` and sets ``arrived``; the caller takes text as it likes.
+
+    ``ended`` is set, then ``arrived``, as the last thing ``run`` does; by then ``error`` is the
+    ProviderError that ended the reply early, if any, and ``usage`` the tokens the provider counted.
+    """
+
+    def __init__(self, provider):
+        self.provider = provider
+        self.pieces = []
+        self.seams = Seams()
+        self.usage = None
+        self.error = None
+        self.ended = False
+        self.arrived = asyncio.Event()
+
+    async def run(self, bot, newest_first):
+        """Fit the prompt (the bot's and the history, newest first, as (role, content)), then read the reply."""
+        provider, max_tokens = self.provider, settings.REPLY_MAX_TOKENS
+        try:
+            # Off the event loop and off the database thread: counting tokens takes a while.
+            prompt = await sync_to_async(fit, thread_sensitive=False)(
+                bot, newest_first, context_tokens=provider.context_tokens, max_tokens=max_tokens,
+                count_tokens=provider.count_tokens,
+            )
+            stream = provider.stream(prompt, max_tokens=max_tokens)
+            try:
+                async for chunk in stream:
+                    if chunk.usage:
+                        self.usage = chunk.usage
+                    if chunk.text:
+                        self.pieces.append(chunk.text)
+                        self.arrived.set()
+            finally:
+                # Cancelled (Stop, shutdown, a client gone): closing the generator closes the upstream now.
+                await stream.aclose()
+        except ProviderError as exc:
+            self.error = exc
+        except Exception as exc:  # noqa: BLE001 - the reply ends with a sentence, never a torn stream
+            logger.exception("reading a reply from %s failed", type(provider).__name__)
+            self.error = ProviderError(ProviderError.FAILED, PARLEY_FAILED)
+            self.error.__cause__ = exc
+        finally:
+            self.ended = True
+            self.arrived.set()
+
+    def take(self, final=False):
+        """All text read since the last take, tidied, as one piece (final: nothing held back)."""
+        text = self.seams.feed("".join(self.pieces))
+        self.pieces = []
+        return text + self.seams.end() if final else text
+
+    def take_each(self, final=False):
+        """The chunks read since the last take, tidied, one by one (the direct path sends each as its
+        own event; the demo's design writes each); final: with what was held back."""
+        pieces, self.pieces = self.pieces, []
+        taken = [self.seams.feed(piece) for piece in pieces]
+        return taken + [self.seams.end()] if final else taken
