@@ -57,12 +57,16 @@ class Subscriber:
         # Only the arrival is noted now; frames are parsed after the run, so the client's own
         # parsing never delays the next frame's timestamp.
         if self.mode == "probe":
-            self.frames += 1
-            start = raw.find("<template>") + 10
-            try:
-                self.latencies.append(now - float(raw[start : raw.index("<", start)]))
-            except ValueError:
-                pass  # not a timestamped frame (a presence count)
+            # Under load the fan-out joins several frames into one socket message: each counts.
+            start = raw.find("<template>")
+            while start != -1:
+                start += len("<template>")
+                self.frames += 1
+                try:
+                    self.latencies.append(now - float(raw[start : raw.index("<", start)]))
+                except ValueError:
+                    pass  # not a timestamped frame (a presence count)
+                start = raw.find("<template>", start)
         elif self.mode == "reply":
             self.received.append((now, raw))
             if any(marker in raw for marker in ENDED_MARKERS):

@@ -81,3 +81,27 @@ async def browser():
         chromium = await playwright.chromium.launch(executable_path=executable, args=FLAGS)
         yield chromium
         await chromium.close()
+
+
+@pytest.fixture
+def staff(client, django_user_model):
+    """The test client, signed in as a staff superuser."""
+    user = django_user_model.objects.create_user("ops", password="pw-ops-123", is_staff=True, is_superuser=True)
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def history():
+    """Four messages in two rooms: a person's and a complete reply, a person's and a failed reply."""
+    from chat.models import Message
+
+    rows = [
+        Message.objects.create(bot="PirateBot", role="user", content="Where be the rum?", author="Anne"),
+        Message.objects.create(bot="PirateBot", role="assistant", content="In the hold, matey.", model="m",
+                               prompt_tokens=12, completion_tokens=5),
+        Message.objects.create(bot="BelleBot", role="user", content="Sweet tea?", author="Bo"),
+        Message.objects.create(bot="BelleBot", role="assistant", content="Partial", status="failed",
+                               error="The model timed out."),
+    ]
+    return rows

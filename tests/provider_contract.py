@@ -45,14 +45,13 @@ class ProviderContract:
         assert first.text
         started = time.monotonic()
         await stream.aclose()
-        assert time.monotonic() - started < 1.0
         await self.assert_upstream_closed(started)
         # The provider is usable again right away.
         assert "".join([c.text async for c in provider.stream(PROMPT, max_tokens=8)])
 
     async def assert_upstream_closed(self, since):
         """Hook: a suite that can watch the upstream asserts here that it saw the connection closed
-        within a second of `since` (a monotonic time); by default there is nothing to watch."""
+        after `since` (a monotonic time) and before the reply's end; by default there is nothing to watch."""
 
     async def test_concurrent_streams_both_finish(self, provider):
         one, two = await asyncio.gather(self.collect(provider), self.collect(provider))

@@ -17,12 +17,14 @@ ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
 TALE = " ".join(f"Yo-ho{i}!" for i in range(60))
 
 
-async def text_lengths(page, selector, samples=4, every=0.15):
-    lengths = []
-    for _ in range(samples):
-        lengths.append(len(await page.locator(selector).inner_text()))
-        await asyncio.sleep(every)
-    return lengths
+# Notes the streaming reply's text length in the page at every change of the message list.
+WATCH_GROWTH = """() => {
+  window.growth = [];
+  new MutationObserver(() => {
+    const reply = document.querySelector('.message.assistant[data-status="streaming"] .content');
+    if (reply) window.growth.push(reply.textContent.length);
+  }).observe(document.getElementById("messages"), { childList: true, subtree: true, characterData: true });
+}"""
 
 
 async def test_a_reply_streams_into_two_browser_pages(upstream, browser):
@@ -33,17 +35,16 @@ async def test_a_reply_streams_into_two_browser_pages(upstream, browser):
             await page.goto(f"{server.url}/rooms/PirateBot/")
         for page in pages:
             await present(page, 2)
+            await page.evaluate(WATCH_GROWTH)
         await pages[0].fill("#content", "Tell me about your ship")
         await pages[0].keyboard.press("Enter")
 
         reply = ".message.assistant"
         for page in pages:
-            await page.wait_for_selector(f'{reply}[data-status="streaming"]', timeout=10000)
-        growth = [await text_lengths(page, f"{reply} .content") for page in pages]
-        for lengths in growth:
-            assert lengths == sorted(lengths) and lengths[-1] > lengths[0], f"text did not grow: {lengths}"
-        for page in pages:
             await page.wait_for_selector(f'{reply}[data-status="complete"]', timeout=15000)
+            # It grew in place, in several steps, never backwards, before it was complete.
+            lengths = await page.evaluate("window.growth")
+            assert lengths == sorted(lengths) and len(set(lengths)) >= 3, f"text did not grow: {lengths}"
             assert (await page.locator(f"{reply} .content").inner_text()).strip() == TALE
             assert await page.locator(".message.user .content").inner_text() == "Tell me about your ship"
         assert await pages[0].input_value("#content") == ""
@@ -191,8 +192,14 @@ async def test_a_page_that_loses_growth_frames_repairs_itself(upstream, browser)
         await page.keyboard.press("Enter")
         await page.wait_for_selector('.message.assistant[data-status="streaming"]', timeout=10000)
         # Mid-stream, the page's text is always the start of the row's text: gaps get repaired, not kept.
+        # Looked at after each of five growths of the text, as the page shows it.
         for _ in range(5):
-            await asyncio.sleep(0.3)
+            shown = await page.locator(".message.assistant .content").inner_text()
+            await page.wait_for_function(
+                "(shown) => { const c = document.querySelector('.message.assistant .content');"
+                " return c.closest('.message').dataset.status !== 'streaming' || c.innerText.length > shown; }",
+                arg=len(shown), timeout=10000,
+            )
             shown = await page.locator(".message.assistant .content").inner_text()
             (row,) = await sync_to_async(list)(Message.objects.filter(role="assistant"))
             assert (TALE * 3).startswith(shown.rstrip()) and len(shown.rstrip()) <= len(row.content) + 200

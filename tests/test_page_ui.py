@@ -131,7 +131,8 @@ async def test_the_view_follows_the_stream_a_reader_can_scroll_up_and_jump_back_
 
         await page.evaluate(f"{scroll} = -400")
         await page.wait_for_selector("#jump", state="visible")
-        await asyncio.sleep(0.5)
+        grown = "document.querySelector('.message.assistant .content').textContent.length"
+        await page.wait_for_function(f"{grown} > {await page.evaluate(grown)} + 200", timeout=15000)
         # The reader stays where they are while the reply grows below them.
         assert await page.evaluate(scroll) < -400
         await page.click("#jump")

@@ -1,0 +1,59 @@
+"""Production settings and access: deploy checks, required settings, the admin for staff, CSRF on every POST."""
+
+import os
+import re
+import secrets
+import subprocess
+import sys
+
+import pytest
+
+from chat.models import Message
+from tests.servers import ROOT
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def production_env(**overrides):
+    env = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL", "REDIS_URL"}}
+    env.update(DEBUG="false", SECRET_KEY=secrets.token_urlsafe(50), ALLOWED_HOSTS="parley.example.com")
+    env.update(overrides)
+    return env
+
+
+def test_deploy_checks_pass_with_production_settings():
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT, env=production_env(), capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "System check identified no issues" in result.stdout
+
+
+@pytest.mark.parametrize("missing", ["SECRET_KEY", "ALLOWED_HOSTS"])
+def test_production_without_a_required_setting_says_which(missing):
+    env = production_env()
+    env.pop(missing)
+    result = subprocess.run([sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert re.search(rf"Set {missing}\b.*required when DEBUG is off", result.stderr)
+
+
+def test_the_admin_is_for_staff_only(client, django_user_model):
+    assert client.get("/admin/chat/message/").status_code == 302
+    user = django_user_model.objects.create_user("pat", password="pw-123-long")
+    client.force_login(user)
+    assert client.get("/admin/chat/message/").status_code == 302
+    user.is_staff, user.is_superuser = True, True
+    user.save()
+    assert client.get("/admin/chat/message/").status_code == 200
+
+
+def test_every_post_needs_a_csrf_token(upstream):
+    from django.test import Client
+
+    reply = Message.objects.create(bot="ChatBot", role="assistant", status="failed")
+    strict = Client(enforce_csrf_checks=True)
+    for path in ["/rooms/ChatBot/messages", f"/rooms/ChatBot/messages/{reply.pk}/stop",
+                 f"/rooms/ChatBot/messages/{reply.pk}/retry", "/chat"]:
+        assert strict.post(path, {"content": "hi"}).status_code == 403, path

@@ -1,0 +1,131 @@
+"""Rate limits and the streaming cap: 429 with Retry-After for the client or room over its limit, nobody else."""
+
+import asyncio
+import secrets
+import time
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.test import AsyncClient
+
+from chat.models import Message
+from tests.rooms import finished, frames_until, subscribe
+from tests.test_rooms import rows
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+RUN = secrets.randbelow(250)  # fresh client addresses each run: counters live a minute in the cache
+
+
+def ip(group, host):
+    """A client address of its own for a limits test."""
+    return f"10.{group}.{RUN}.{host}"
+
+
+def as_client(address):
+    """A test client that a trusted proxy says comes from address."""
+    # AsyncClient's defaults become ASGI headers as they are (its headers= argument prefixes
+    # HTTP_ twice in Django 5.2).
+    return AsyncClient(**{"X-Forwarded-For": address})
+
+
+@pytest.fixture(autouse=True)
+def _behind_a_proxy(settings):
+    settings.TRUST_X_FORWARDED_FOR = True
+
+
+async def one_window():
+    """Wait, if need be, so a limits test runs inside one counting window, not across two."""
+    from chat.web.limits import WINDOW
+
+    left = WINDOW - time.time() % WINDOW
+    if left < 15:
+        await asyncio.sleep(left + 0.1)
+
+
+async def test_the_per_client_limit_answers_429_and_leaves_others_alone(settings, upstream):
+    settings.RATE_LIMIT_PER_CLIENT = 3
+    upstream.default.text = "Aye."
+    await one_window()
+    greedy = as_client(ip(9, "1"))
+    await greedy.get("/rooms/PirateBot/")  # as a browser does: the page gives the guest a session
+    for i in range(3):
+        assert (await greedy.post("/rooms/PirateBot/messages", {"content": f"msg {i}"})).status_code == 303
+    refused = await greedy.post("/rooms/PirateBot/messages", {"content": "one too many"})
+    assert refused.status_code == 429
+    assert 1 <= int(refused["Retry-After"]) <= 61
+    assert "sending messages too fast" in refused.text and "one too many" in refused.text  # kept in the box
+    turbo = await greedy.post("/rooms/PirateBot/messages", {"content": "again"}, headers={"Accept": "text/vnd.turbo-stream.html"})
+    assert turbo.status_code == 429 and '<turbo-stream action="update" target="form_error">' in turbo.text
+    assert await sync_to_async(Message.objects.filter(content__in=["one too many", "again"]).exists)() is False
+    # Someone else, in the same room and in another, is not held up.
+    assert (await as_client(ip(9, "2")).post("/rooms/PirateBot/messages", {"content": "hi"})).status_code == 303
+    assert (await as_client(ip(9, "3")).post("/rooms/BelleBot/messages", {"content": "hi"})).status_code == 303
+
+
+async def test_the_per_room_limit_answers_429_and_other_rooms_keep_working(settings, upstream):
+    from django.core.cache import cache
+
+    from chat.web.limits import WINDOW, counter_key
+
+    settings.RATE_LIMIT_PER_ROOM = 4
+    await one_window()
+    window = int(time.time() // WINDOW) * WINDOW
+    await sync_to_async(cache.delete_many)([counter_key(f"room:{bot}", window) for bot in ("ChatBot", "BelleBot")])
+    upstream.default.text = "Aye."
+    for i in range(4):
+        response = await as_client(ip(8, i)).post("/rooms/ChatBot/messages", {"content": "hi"})
+        assert response.status_code == 303
+    refused = await as_client(ip(8, "99")).post("/rooms/ChatBot/messages", {"content": "hi"})
+    assert refused.status_code == 429 and "room is busy" in refused.text
+    assert 1 <= int(refused["Retry-After"]) <= 61  # at most until the next counting window
+    assert (await as_client(ip(8, "99")).post("/rooms/BelleBot/messages", {"content": "hi"})).status_code == 303
+
+
+async def test_the_sse_path_is_under_the_same_limits(settings, upstream):
+    settings.RATE_LIMIT_PER_CLIENT = 1
+    upstream.default.text = "Aye."
+    await one_window()
+    client = as_client(ip(7, "1"))
+    query = {"bot": "PirateBot", "messages": '[{"role": "user", "content": "hi"}]'}
+    first = await client.get("/chat", query)
+    assert first.status_code == 200, first.content
+    [chunk async for chunk in first.streaming_content]
+    second = await client.get("/chat", query)
+    assert second.status_code == 429 and int(second["Retry-After"]) >= 1
+    assert "too fast" in second.json()["error"]
+
+
+async def test_replies_over_the_streaming_cap_wait_their_turn(settings, upstream):
+    settings.MAX_STREAMING_REPLIES = 1
+    upstream.will(text="Room one answer, slowly given.", rate=20)
+    upstream.will(text="Room two answer.", rate=50)
+    one, two = await subscribe("ChatBot"), await subscribe("BelleBot")
+    await AsyncClient().post("/rooms/ChatBot/messages", {"content": "first"})
+    await AsyncClient().post("/rooms/BelleBot/messages", {"content": "second"})
+    (_, first), (_, second) = await rows(bot="ChatBot"), await rows(bot="BelleBot")
+    await asyncio.gather(frames_until(one, finished(first.pk)), frames_until(two, finished(second.pk)))
+    a, b = upstream.exchanges
+    assert b.opened_at >= a.finished_at  # queued, not dropped, not concurrent
+
+
+async def test_the_per_client_limit_follows_the_session_not_the_address(settings, upstream):
+    settings.RATE_LIMIT_PER_CLIENT = 2
+    upstream.default.text = "Aye."
+    await one_window()
+    greedy, neighbour = as_client(ip(8, "1")), as_client(ip(8, "1"))  # one address, two guests
+    for client in (greedy, neighbour):
+        await client.get("/rooms/BelleBot/")  # the page gives each guest a session of their own
+    assert greedy.cookies["sessionid"].value != neighbour.cookies["sessionid"].value
+    for i in range(2):
+        assert (await greedy.post("/rooms/BelleBot/messages", {"content": f"greedy {i}"})).status_code == 303
+    refused = await greedy.post("/rooms/BelleBot/messages", {"content": "greedy again"})
+    assert refused.status_code == 429 and "sending messages too fast" in refused.text
+    # Same address, another session: not counted against the greedy one.
+    assert (await neighbour.post("/rooms/BelleBot/messages", {"content": "neighbour"})).status_code == 303
+    # The greedy session from another address is still the same client.
+    moved = as_client(ip(8, "2"))
+    moved.cookies = greedy.cookies
+    assert (await moved.post("/rooms/BelleBot/messages", {"content": "greedy moved"})).status_code == 429
+    contents = await sync_to_async(lambda: set(Message.objects.filter(role="user").values_list("content", flat=True)))()
+    assert contents == {"greedy 0", "greedy 1", "neighbour"}

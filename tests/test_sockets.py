@@ -1,0 +1,78 @@
+"""Room sockets under abuse: foreign origins, floods, oversized frames, and a torrent of frames to one page."""
+
+
+import urllib.request
+
+import pytest
+import websockets
+from asgiref.sync import sync_to_async
+from django.test import AsyncClient
+from websockets.exceptions import InvalidStatus
+
+from tests.rooms import communicator, finished, frames_until, subscribe
+from tests.servers import daphne
+from tests.test_end_to_end import provider_env
+from tests.test_rooms import rows
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+async def close_of(client):
+    """Read a socket's output, past room frames (presence), up to its close."""
+    while (output := await client.receive_output(timeout=5))["type"] != "websocket.close":
+        assert output["type"] == "websocket.send"
+    return output
+
+
+async def test_a_socket_from_a_foreign_origin_is_refused():
+    client = communicator("PirateBot")
+    client.scope["headers"] = [(b"origin", b"https://evil.example"), (b"host", b"127.0.0.1:8000")]
+    connected, _ = await client.connect()
+    assert not connected
+
+
+async def test_a_socket_without_an_origin_is_refused(upstream):
+    """Browsers always send Origin; a client that sends none (a script on another site's server
+    replaying a cookie) is refused at the handshake, in process and by a real Daphne."""
+    client = communicator("PirateBot")
+    client.scope["headers"] = [(b"host", b"127.0.0.1:8000")]
+    connected, _ = await client.connect()
+    assert not connected
+    with daphne(provider_env(upstream)) as server:
+        with pytest.raises(InvalidStatus) as refused:
+            async with websockets.connect(f"{server.ws_url}/ws/rooms/PirateBot/"):
+                pass
+    assert refused.value.response.status_code == 403
+
+
+async def test_a_client_that_floods_its_socket_is_closed_and_others_carry_on(upstream):
+    upstream.will(text="Still here, matey.", rate=100)
+    flooder, bystander = await subscribe(), await subscribe()
+    for i in range(10_000):
+        await flooder.send_to(text_data=f"spam {i}")
+    assert await close_of(flooder) == {"type": "websocket.close", "code": 4008}
+    # The server answers the others as before.
+    response = await AsyncClient().post("/rooms/PirateBot/messages", {"content": "Anyone?"})
+    assert response.status_code == 303
+    _, reply = await rows(bot="PirateBot")
+    await frames_until(bystander, finished(reply.pk))
+
+
+async def test_an_oversized_client_frame_closes_the_socket():
+    client = await subscribe()
+    await client.send_to(text_data="x" * 5000)
+    assert await close_of(client) == {"type": "websocket.close", "code": 4008}
+
+
+async def test_ten_thousand_frames_into_a_real_daphne_socket(upstream):
+    with daphne(provider_env(upstream)) as server:
+        async with websockets.connect(f"{server.ws_url}/ws/rooms/PirateBot/", origin=server.url) as flooder:
+            with pytest.raises(websockets.exceptions.ConnectionClosed) as closed:
+                for i in range(10_000):
+                    await flooder.send(f"spam {i}")
+                while True:
+                    await flooder.recv()  # room frames (presence), then the close
+            assert closed.value.rcvd.code == 4008
+        # The server still answers (how fast is the benchmarks' business).
+        status = await sync_to_async(lambda: urllib.request.urlopen(f"{server.url}/healthz", timeout=10).status)()
+        assert status == 200
