@@ -59,7 +59,7 @@ class ChannelPerSocketConsumer(RoomConsumer):
     async def dispatch(self, message):
         await AsyncWebsocketConsumer.dispatch(self, message)
 
-    async def turbo_stream(self, event):
+    async def room_frame(self, event):
         await self.send(text_data=event["frame"])
 
 
@@ -67,7 +67,7 @@ class TunedChannelPerSocketConsumer(ChannelPerSocketConsumer):
     """One channel per socket, minus Channels' per-message close_old_connections hop."""
 
     async def dispatch(self, message):
-        if message["type"] == "turbo.stream":
+        if message["type"] == "room.frame":
             await self.send(text_data=message["frame"])
         else:
             await AsyncWebsocketConsumer.dispatch(self, message)

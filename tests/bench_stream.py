@@ -58,8 +58,9 @@ def prepare_database():
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, check=True)
 
 
-def server_env(design, rooms, upstream, **extra):
+def server_env(design, rooms, upstream, app_dir=ROOT, **extra):
     env = {
+        "PYTHONPATH": str(app_dir),
         "BENCH_DESIGN": design, "BENCH_ROOMS": str(rooms), "DATABASE_URL": DATABASE_URL, "REDIS_URL": REDIS_URL,
         "DEBUG": "false", "SECRET_KEY": "benchmark", "ALLOWED_HOSTS": "127.0.0.1", "SECURE_SSL_REDIRECT": "false",
         "SECURE_COOKIES": "false", "LOG_LEVEL": "WARNING",
@@ -136,7 +137,7 @@ def clean_slate():
 # --- part 1: replies --------------------------------------------------------------------------------
 
 
-def run_replies(design, args, upstream, rooms):
+def run_replies(design, args, upstream, rooms, app_dir=ROOT):
     """Every room gets one reply of T tokens at U tokens/s at once; what did it cost and how late was it?"""
     from chat.delivery.frames import render_message
     from chat.models import Message
@@ -144,7 +145,7 @@ def run_replies(design, args, upstream, rooms):
 
     clean_slate()
     flush = {"demo": {"REPLY_FLUSH_INTERVAL": "0"}}.get(design, {})
-    server = Daphne(server_env(design, len(rooms), upstream, **flush), app="tests.bench_asgi:application")
+    server = Daphne(server_env(design, len(rooms), upstream, app_dir, **flush), app="tests.bench_asgi:application", cwd=app_dir)
     writes_before = row_writes()
     upstream.reset()
     script = tokens(args.tokens)
@@ -224,7 +225,13 @@ def run_replies(design, args, upstream, rooms):
 # --- part 2: capacity -------------------------------------------------------------------------------
 
 
-async def offer(rooms, frames_per_second, per_room, seconds):
+def layer_type(app_dir):
+    """The layer message type the served checkout's fan-out reads: `room.frame` since the fan-out
+    moved to chat/delivery/, `turbo.stream` before (for measuring an older checkout with --before)."""
+    return "room.frame" if (app_dir / "chat" / "delivery" / "fanout.py").exists() else "turbo.stream"
+
+
+async def offer(rooms, frames_per_second, per_room, seconds, app_dir=ROOT):
     """Send timestamped growth frames to the rooms' groups at a steady pace, as another process would."""
     from channels.layers import channel_layers, get_channel_layer
 
@@ -232,7 +239,7 @@ async def offer(rooms, frames_per_second, per_room, seconds):
     from chat.delivery.frames import grow
 
     channel_layers.backends.clear()  # a channels-redis layer belongs to one event loop: a new one per step
-    layer = get_channel_layer()
+    layer, kind = get_channel_layer(), layer_type(app_dir)
     groups = [Bot(key=room, name=room, description="", system_prompt="").group for room in rooms]
     per_second = frames_per_second / per_room  # each group message reaches per_room sockets
     loop = asyncio.get_running_loop()
@@ -242,19 +249,19 @@ async def offer(rooms, frames_per_second, per_room, seconds):
         while sent < due:
             group = groups[sent % len(groups)]
             frame = grow(0, sent, f"{time.monotonic():.6f}")
-            await layer.group_send(group, {"type": "turbo.stream", "group": group, "frame": frame})
+            await layer.group_send(group, {"type": kind, "group": group, "frame": frame})
             sent += 1
         await asyncio.sleep(0.002)
     return sent
 
 
-def probe(server, client, rooms, rate, per_room):
+def probe(server, client, rooms, rate, per_room, app_dir=ROOT):
     """Offer `rate` frames/s for PROBE_SECONDS; what arrived, how late, at what CPU cost."""
     client.process.stdin.write(json.dumps({"cmd": "probe", "seconds": PROBE_SECONDS + 1.5}) + "\n")
     client.process.stdin.flush()
     client.read()
     cpu_before, client_before = cpu_seconds(server.process.pid), cpu_seconds(client.process.pid)
-    sent = asyncio.run(offer(rooms, rate, per_room, PROBE_SECONDS))
+    sent = asyncio.run(offer(rooms, rate, per_room, PROBE_SECONDS, app_dir))
     result = client.read()
     window = PROBE_SECONDS + 1.5
     expected = sent * per_room
@@ -269,20 +276,20 @@ def probe(server, client, rooms, rate, per_room):
     return step
 
 
-def run_capacity(design, args, upstream, rooms, ramp):
+def run_capacity(design, args, upstream, rooms, ramp, app_dir=ROOT):
     """Raise the offered frames/s step by step until p99 passes 100 ms or frames go missing."""
     from tests.servers import Daphne
 
     clean_slate()
-    server = Daphne(server_env(design, len(rooms), upstream), app="tests.bench_asgi:application")
+    server = Daphne(server_env(design, len(rooms), upstream, app_dir), app="tests.bench_asgi:application", cwd=app_dir)
     steps = []
     try:
         client = Client(server, rooms, args.subscribers)
         for rate in ramp:
             # This machine is shared: a step fails only when a second try fails as well.
-            step = probe(server, client, rooms, rate, args.subscribers)
+            step = probe(server, client, rooms, rate, args.subscribers, app_dir)
             if not step["sustained"]:
-                step = probe(server, client, rooms, rate, args.subscribers)
+                step = probe(server, client, rooms, rate, args.subscribers, app_dir)
             steps.append(step)
             print(f"  {design:>10}: {rate:>6} frames/s offered, p50 {step['p50_ms']:6.1f} ms, "
                   f"p99 {step['p99_ms']:7.1f} ms, lost {step['lost']}, server CPU {step['server_cpu_per_s']:.2f}/s, "
@@ -298,6 +305,23 @@ def run_capacity(design, args, upstream, rooms, ramp):
 
 
 # --- report -----------------------------------------------------------------------------------------
+
+
+def compare(name, before, parley, fanout):
+    """Parley as checked out at --before beside Parley now, measured in the same run."""
+    rows = [("added latency p50 (ms)", "latency_p50_ms", "{:.0f}"), ("added latency p99 (ms)", "latency_p99_ms", "{:.0f}"),
+            ("frames per subscriber per reply", "frames_per_subscriber", "{:.0f}"),
+            ("bytes per subscriber per reply", "bytes_per_subscriber", "{:,.0f}"),
+            ("row writes per reply", "row_writes_per_reply", "{:.1f}"), ("server CPU (s)", "server_cpu_seconds", "{:.1f}"),
+            ("server peak memory (MiB)", "server_peak_mib", "{:.0f}")]
+    lines = [f"| | {name} (before) | now | now / before |", "|---|---:|---:|---:|"]
+    for label, key, form in rows:
+        old, new = before["parley"][key], parley[key]
+        lines.append(f"| {label} | {form.format(old)} | {form.format(new)} | {new / old if old else float('nan'):.2f}x |")
+    if "fanout" in before:
+        old, new = before["fanout"]["max_sustained"], fanout["max_sustained"]
+        lines.append(f"| fan-out frames/s with p99 < 100 ms | {old:,} | {new:,} | {new / max(1, old):.2f}x |")
+    return "\n".join(lines)
 
 
 def report(args, parley, demo, fanout, per_socket, tuned, flush):
@@ -361,6 +385,8 @@ def main():
     parser.add_argument("--tokens", type=int, default=400)
     parser.add_argument("--rate", type=float, default=50)
     parser.add_argument("--skip-capacity", action="store_true", help="part 1 only")
+    parser.add_argument("--before", type=Path, help="another checkout of Parley (a worktree of an older commit): "
+                        "Parley's part 1 and its fan-out capacity are measured on it too, in the same run")
     args = parser.parse_args()
 
     import django
@@ -392,14 +418,23 @@ def main():
         ramp = [500, 1000, 1500, 2000, 2500, 3000, 4000, 5000, 6000, 7000, 8000, 10000, 12500, 15000]
         per_socket = run_capacity("per-socket", args, upstream, rooms, ramp)
         tuned = run_capacity("per-socket-tuned", args, upstream, rooms, ramp)
+    before = None
+    if args.before:
+        app_dir = args.before.resolve()
+        print(f"the same for {app_dir.name}:", flush=True)
+        before = {"parley": run_replies("parley", args, upstream, rooms, app_dir)}
+        if not args.skip_capacity:
+            before["fanout"] = run_capacity("parley", args, upstream, rooms, [2500 * i for i in range(1, 17)], app_dir)
     upstream.stop()
 
     flush = settings.REPLY_FLUSH_INTERVAL
     table, passed = report(args, parley, demo, fanout, per_socket, tuned, flush)
     print("\n" + table)
+    if before:
+        print("\n" + compare(args.before.resolve().name, before, parley, fanout))
     (ROOT / "artifacts").mkdir(exist_ok=True)
     results = {"args": vars(args), "parley": parley, "demo": demo, "fanout": fanout, "per_socket": per_socket,
-               "per_socket_tuned": tuned}
+               "per_socket_tuned": tuned, "before": before}
     (ROOT / "artifacts" / "bench-stream.json").write_text(json.dumps(results, indent=1))
     (ROOT / "docs").mkdir(exist_ok=True)
     (ROOT / "docs" / "benchmark-latency.svg").write_text(latency_svg(parley, demo, flush))
