@@ -7,8 +7,10 @@ import logging
 from asgiref.sync import sync_to_async
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.db import close_old_connections
 
+from bots.providers import get_provider
 from chat import loops
 from chat.delivery import broadcast, fanout, presence
 from chat.loops import per_loop
@@ -78,6 +80,10 @@ class ProcessServices:
 
     async def _start(self):
         loops.serving(asyncio.get_running_loop())
+        try:
+            get_provider().start()  # the local model loads while the first page is read, not at the first post
+        except ImproperlyConfigured:
+            logger.exception("the model is not configured: replies will fail saying why")
         # A lone process restarting owns every unfinished reply: none can still be alive.
         await sync_to_async(sweep_stale_replies)(older_than=0 if alone() else None)
         loop = asyncio.get_running_loop()

@@ -18,9 +18,13 @@ import time
 from websockets.asyncio.client import connect
 
 STREAM = re.compile(
-    r'<turbo-stream action="([a-z]+)" target="([^"]+)"([^>]*)>(?:<template>(.*?)</template>)?</turbo-stream>', re.S
+    r'<turbo-stream action="([a-z]+)" target="([^"]+)"([^>]*)>(?:<template>(.*?)</template>|([^<]*))</turbo-stream>', re.S
 )
-OFFSET = re.compile(r'data-offset="(\d+)"')
+# Growth frames: Parley's `grow` action with ` o=`; before it, Turbo's `append` with `data-offset=`
+# (the client reads both, for bench-stream --before an older checkout).
+GROWTH = {"grow", "append"}
+OFFSET = re.compile(r' (?:o|data-offset)="(\d+)"')
+GROWTH_TEXT = re.compile(r'<turbo-stream action="grow" [^>]*>([^<]*)</turbo-stream>')
 ASSISTANT = re.compile(r'<div id="message_(\d+)" class="message assistant"')
 STATUS = re.compile(r'data-status="([a-z]+)"')
 CONTENT = re.compile(r'<div id="message_\d+_content"[^>]*>(.*?)</div>', re.S)
@@ -58,22 +62,18 @@ class Subscriber:
         # parsing never delays the next frame's timestamp.
         if self.mode == "probe":
             # Under load the fan-out joins several frames into one socket message: each counts.
-            start = raw.find("<template>")
-            while start != -1:
-                start += len("<template>")
+            # The probe's frames are growth frames whose text is the time they were sent.
+            for stamp in GROWTH_TEXT.findall(raw):
                 self.frames += 1
-                try:
-                    self.latencies.append(now - float(raw[start : raw.index("<", start)]))
-                except ValueError:
-                    pass  # not a timestamped frame (a presence count)
-                start = raw.find("<template>", start)
+                self.latencies.append(now - float(stamp))
         elif self.mode == "reply":
             self.received.append((now, raw))
             if any(marker in raw for marker in ENDED_MARKERS):
                 self.ended.set()
 
     def _apply(self, match, now):
-        action, target, attrs, body = match.groups()
+        action, target, attrs, html, text = match.groups()
+        body = html if html is not None else text
         if self.reply is None and action == "prepend" and (found := ASSISTANT.search(body or "")):
             self.reply = found[1]
         if self.reply is None or target not in {f"message_{self.reply}", f"message_{self.reply}_content", "messages"}:
@@ -82,7 +82,7 @@ class Subscriber:
             return  # another message's prepend
         self.reply_frames += 1
         self.reply_bytes += len(match[0].encode())
-        if action == "append":
+        if action in GROWTH:
             offset = int(OFFSET.search(attrs)[1])
             if offset <= len(self.text):
                 self.text = self.text[:offset] + html.unescape(body)
@@ -114,20 +114,22 @@ async def listen(url, origin, subscriber, opened, gate):
             subscriber.on_frame(raw, time.monotonic())
 
 
-async def main(base, rooms, per_room):
-    origin = base.replace("ws://", "http://")
+async def main(bases, rooms, per_room):
+    """bases: the servers' ws:// URLs, comma-separated; the sockets are dealt among them in turn."""
+    bases = bases.split(",")
     subscribers = [Subscriber(room) for room in rooms for _ in range(per_room)]
     opened, gate = asyncio.Semaphore(0), asyncio.Semaphore(25)
     failed = []
 
-    async def guarded(subscriber):
+    async def guarded(subscriber, base):
         try:
+            origin = base.replace("ws://", "http://")
             await listen(f"{base}/ws/rooms/{subscriber.room}/", origin, subscriber, opened, gate)
         except Exception as exc:  # noqa: BLE001 - reported, and the run fails on its counts
             failed.append(f"{subscriber.room}: {exc!r}")
             opened.release()
 
-    tasks = [asyncio.create_task(guarded(s)) for s in subscribers]
+    tasks = [asyncio.create_task(guarded(s, bases[i % len(bases)])) for i, s in enumerate(subscribers)]
     for _ in subscribers:
         await opened.acquire()
     say({"ready": len(subscribers) - len(failed), "failed": failed[:5]})

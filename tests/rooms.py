@@ -11,12 +11,29 @@ from django.db import connection
 from project.asgi import application
 
 ORIGIN = [(b"origin", b"http://127.0.0.1:8000"), (b"host", b"127.0.0.1:8000")]
-STREAM = re.compile(r'<turbo-stream action="(?P<action>[a-z]+)" target="(?P<target>[^"]+)"(?P<attrs>[^>]*)>(?:<template>(?P<html>.*?)</template>)?</turbo-stream>', re.S)
+# A frame: its content in a <template>, or (the growth action) its escaped text in the element itself.
+STREAM = re.compile(
+    r'<turbo-stream action="(?P<action>[a-z]+)" target="(?P<target>[^"]+)"(?P<attrs>[^>]*)>'
+    r'(?:<template>(?P<html>.*?)</template>|(?P<text>[^<]*))</turbo-stream>', re.S
+)
+GROW = "grow"  # Parley's growth action (static/chat/parley.js)
+OFFSET = re.compile(r' o="(\d+)"')
+
+
+def offset_of(attrs):
+    """The offset a growth frame's attributes carry, or None."""
+    found = OFFSET.search(attrs)
+    return int(found[1]) if found else None
+
+
+def grows(pk):
+    """A predicate: a growth frame of message pk."""
+    return lambda f: f[0] == GROW and f[1] == f"message_{pk}_content"
 
 
 def parse_frames(text, presence=False):
     """Split a socket text frame into (action, target, attrs, html) tuples (presence counts left out)."""
-    frames = [(m["action"], m["target"], m["attrs"], m["html"] or "") for m in STREAM.finditer(text)]
+    frames = [(m["action"], m["target"], m["attrs"], m["html"] or m["text"] or "") for m in STREAM.finditer(text)]
     return frames if presence else [f for f in frames if f[1] != "presence"]
 
 
@@ -72,8 +89,8 @@ def grown_text(frames, pk):
     """The text a page builds from the growth frames of message pk, honouring their offsets."""
     text = ""
     for action, target, attrs, body in frames:
-        if action == "append" and target == f"message_{pk}_content":
-            offset = int(re.search(r'data-offset="(\d+)"', attrs)[1])
+        if action == GROW and target == f"message_{pk}_content":
+            offset = offset_of(attrs)
             assert offset == len(text), f"growth frame at offset {offset} after {len(text)} characters"
             text += html.unescape(body)
     return text
@@ -121,17 +138,16 @@ def element_text(fragment, element_id=None):
 def shown_text(frames, pk):
     """The text a page shows for message pk after applying frames in order, as parley.js does.
 
-    A prepend or replace carrying #message_<pk>_content sets the text; an append with data-offset
-    adds only what is new past the page's text, and must not leave a gap (the page would repair it).
+    A prepend or replace carrying #message_<pk>_content sets the text; a growth frame adds only
+    what is new past the page's text, and must not leave a gap (the page would repair it).
     """
     content = f"message_{pk}_content"
     text = None
     for action, target, attrs, body in frames:
         if action in ("prepend", "replace") and (found := element_text(body, content)) is not None:
             text = found
-        elif action == "append" and target == content and (offset := re.search(r'data-offset="(\d+)"', attrs)):
+        elif action == GROW and target == content and (offset := offset_of(attrs)) is not None:
             assert text is not None, f"growth of message {pk} before the page had it"
-            offset = int(offset[1])
             assert offset <= len(text), f"a gap: growth at offset {offset} after {len(text)} characters"
             text += element_text(body)[len(text) - offset:]
         elif action == "remove" and target == f"message_{pk}":

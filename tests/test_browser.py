@@ -176,7 +176,7 @@ async def test_a_page_that_loses_growth_frames_repairs_itself(upstream, browser)
 
             def forward(frame):
                 # The channel layer may drop messages under load: lose every third growth frame.
-                if 'action="append"' in frame:
+                if 'action="grow"' in frame:
                     dropped.append(frame)
                     if len(dropped) % 3 == 0:
                         return
@@ -207,3 +207,35 @@ async def test_a_page_that_loses_growth_frames_repairs_itself(upstream, browser)
         (row,) = await sync_to_async(list)(Message.objects.filter(role="assistant"))
         assert (await page.locator(".message.assistant .content").inner_text()).strip() == row.content.strip()
         assert len(dropped) >= 6 and repairs, "no frame was lost, or no repair was asked for"
+
+
+# Notes when the streaming reply's text changed in the page, in milliseconds.
+WATCH_CHANGES = """() => {
+  window.changes = [];
+  let shown = -1;
+  new MutationObserver(() => {
+    const reply = document.querySelector('.message.assistant[data-status="streaming"] .content');
+    if (reply && reply.textContent.length !== shown) {
+      shown = reply.textContent.length;
+      window.changes.push(performance.now());
+    }
+  }).observe(document.getElementById("messages"), { childList: true, subtree: true, characterData: true });
+}"""
+
+
+async def test_a_reply_at_fifty_tokens_a_second_changes_the_page_at_least_five_times_a_second(upstream, browser):
+    upstream.will(tokens=[f" word{i}" for i in range(150)], rate=50)  # 3 seconds of streaming
+    # The default flush interval, as a user runs Parley (the other tests shorten it).
+    with daphne(provider_env(upstream, REPLY_FLUSH_INTERVAL=None, **own_presence())) as server:
+        page = await (await browser.new_context()).new_page()
+        await page.goto(f"{server.url}/rooms/PirateBot/")
+        await present(page, 1)
+        await page.evaluate(WATCH_CHANGES)
+        await page.fill("#content", "Talk to me")
+        await page.keyboard.press("Enter")
+        await page.wait_for_selector('.message.assistant[data-status="complete"]', timeout=20000)
+        changes = await page.evaluate("window.changes")
+    seconds = (changes[-1] - changes[0]) / 1000
+    per_second = (len(changes) - 1) / seconds
+    print(f"{len(changes)} changes of the text in {seconds:.2f} s: {per_second:.1f} a second")
+    assert seconds > 2 and per_second >= 5, f"{len(changes)} changes in {seconds:.2f} s"

@@ -9,7 +9,14 @@ from asgiref.sync import sync_to_async
 from bots.providers.local import default_model_path
 from chat.markdown import render_markdown
 from chat.models import Message
-from tests.rooms import element_text, finished, grown_text, parse_frames, shown_text
+from tests.rooms import (
+    element_text,
+    finished,
+    grown_text,
+    grows,
+    parse_frames,
+    shown_text,
+)
 from tests.servers import Browser, daphne
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -60,7 +67,7 @@ async def test_a_reply_streams_into_two_pages_served_by_daphne(upstream_server, 
         frames = seen[0]
         assert [f[0] for f in frames[:3]] == ["prepend", "prepend", "replace"]
         assert f'id="message_{user.pk}"' in frames[0][3] and f'id="message_{reply.pk}"' in frames[1][3]
-        assert all(f[0] == "append" for f in frames[3:-1]) and len(frames) > 5
+        assert all(grows(reply.pk)(f) for f in frames[3:-1]) and len(frames) > 5
         (saved,) = [m for m in await room_rows() if m.pk == reply.pk]
         assert saved.status == "complete" and saved.content == SHIP
         growth = grown_text(frames, reply.pk)

@@ -5,7 +5,7 @@ from channels.layers import InMemoryChannelLayer, get_channel_layer
 
 from chat.delivery import fanout, frames
 from chat.delivery.broadcast import abroadcast
-from tests.rooms import parse_frames, subscribe
+from tests.rooms import GROW, parse_frames, subscribe
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -31,7 +31,7 @@ async def growth(page, count):
     """The growth texts a page receives until it has count of them (other frames skipped)."""
     texts = []
     while len(texts) < count:
-        texts += [body for action, _, _, body in parse_frames(await page.receive_from(timeout=10)) if action == "append"]
+        texts += [body for action, _, _, body in parse_frames(await page.receive_from(timeout=10)) if action == GROW]
     return texts
 
 
@@ -49,7 +49,7 @@ async def test_a_process_joins_each_room_once_and_every_page_gets_every_frame_in
         assert await growth(page, len(sent)) == sent
     for page in belles:
         while not await page.receive_nothing(timeout=0.2):
-            assert not [f for f in parse_frames(await page.receive_from()) if f[0] == "append"]
+            assert not [f for f in parse_frames(await page.receive_from()) if f[0] == GROW]
 
 
 async def test_a_room_nobody_here_has_open_is_left():

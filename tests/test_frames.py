@@ -66,11 +66,16 @@ def test_a_changed_message_replaces_its_element():
     )
 
 
-def test_growth_appends_only_the_new_text_escaped_with_its_offset():
+def test_growth_carries_only_the_new_text_escaped_with_its_offset_and_no_template():
     assert frames.grow(13, 42, "a <tag> & more") == (
-        '<turbo-stream action="append" target="message_13_content" data-offset="42">'
-        "<template>a &lt;tag&gt; &amp; more</template></turbo-stream>"
+        '<turbo-stream action="grow" target="message_13_content" o="42">a &lt;tag&gt; &amp; more</turbo-stream>'
     )
+
+
+def test_a_growth_frame_carries_a_third_less_markup_than_turbo_s_own_append():
+    markup = len(frames.grow(13, 42, ""))
+    append = len('<turbo-stream action="append" target="message_13_content" data-offset="42"><template></template></turbo-stream>')
+    assert (markup, append) == (78, 111)
 
 
 def test_a_deleted_message_is_removed_with_no_template():

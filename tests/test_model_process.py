@@ -14,7 +14,7 @@ from asgiref.sync import sync_to_async
 
 from bots.providers.local import CRASHED, LocalProvider
 from chat.models import Message
-from tests.rooms import finished, parse_frames
+from tests.rooms import finished, grows, parse_frames
 from tests.servers import Browser, daphne
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -75,10 +75,6 @@ async def frames_until(socket, done, timeout=60):
                     return collected
 
 
-def grew(pk):
-    return lambda f: f[0] == "append" and f[1] == f"message_{pk}_content"
-
-
 @sync_to_async
 def rows(bot="PirateBot"):
     return list(Message.objects.filter(bot=bot).order_by("id"))
@@ -122,7 +118,7 @@ async def test_a_native_crash_of_the_model_costs_one_reply_and_retry_completes()
             browser = Browser(server.url)
             await post(browser, "Tell me a long story about your ship")
             _, reply = await rows()
-            await frames_until(one, grew(reply.pk))  # the model is mid-reply
+            await frames_until(one, grows(reply.pk))  # the model is mid-reply
 
             os.kill(first_model, signal.SIGSEGV)
             seen = await asyncio.gather(*(frames_until(ws, finished(reply.pk, "failed")) for ws in (one, two)))
@@ -152,7 +148,7 @@ async def test_a_hung_model_fails_its_reply_after_the_timeout_and_is_replaced():
                 browser = Browser(server.url)
                 await post(browser, "Tell me a long story about your ship")
                 _, reply = await rows()
-                await frames_until(socket, grew(reply.pk))
+                await frames_until(socket, grows(reply.pk))
 
                 os.kill(hung, signal.SIGSTOP)
                 stopped = time.monotonic()
@@ -177,7 +173,7 @@ async def test_stop_ends_the_computation_in_the_model_process_within_a_second():
             browser = Browser(server.url)
             await post(browser, "Tell me a long story about your ship")
             _, reply = await rows()
-            await frames_until(socket, grew(reply.pk))
+            await frames_until(socket, grows(reply.pk))
             busy = cpu_seconds(model)
             await until(lambda: cpu_seconds(model) - busy >= 0.2, timeout=10, what="the model computing")
 
@@ -202,7 +198,7 @@ async def test_shutting_the_server_down_leaves_no_model_process(sig):
         async with sockets(server, "PirateBot")[0] as socket:
             await post(Browser(server.url), "Tell me a long story about your ship")
             _, reply = await rows()
-            await frames_until(socket, grew(reply.pk))  # shut down mid-reply
+            await frames_until(socket, grows(reply.pk))  # shut down mid-reply
             assert model_processes_of(server.process.pid) == model_pids(server)
             server.stop(sig)
         assert server.process.returncode is not None

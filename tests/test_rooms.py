@@ -11,11 +11,14 @@ from django.test import AsyncClient
 
 from chat.models import Message
 from tests.rooms import (
+    GROW,
     communicator,
     finished,
     frames_until,
     grown_text,
+    grows,
     install_write_counter,
+    offset_of,
     remove_write_counter,
     row_writes,
     shown_text,
@@ -48,13 +51,13 @@ def test_shown_text_applies_frames_as_a_page_does():
     )
     frames = [
         ("prepend", "messages", "", streaming),
-        ("append", "message_7_content", ' data-offset="2"', "oy, m"),
-        ("append", "message_7_content", ' data-offset="4"', ", matey &amp;"),  # a repeat: only the new part counts
+        ("grow", "message_7_content", ' o="2"', "oy, m"),
+        ("grow", "message_7_content", ' o="4"', ", matey &amp;"),  # a repeat: only the new part counts
     ]
     assert shown_text(frames, 7) == "Ahoy, matey &"
     assert shown_text([*frames, ("replace", "message_7", "", final)], 7) == "Ahoy, matey & crew\nonetwo"
     with pytest.raises(AssertionError, match="a gap"):
-        shown_text([*frames, ("append", "message_7_content", ' data-offset="99"', "lost")], 7)
+        shown_text([*frames, ("grow", "message_7_content", ' o="99"', "lost")], 7)
 
 
 async def test_two_pages_get_the_same_frames_in_order(upstream):
@@ -74,7 +77,7 @@ async def test_two_pages_get_the_same_frames_in_order(upstream):
     assert f'id="message_{reply.pk}" class="message assistant" data-status="pending"' in frames[1][3]
     assert frames[2][:2] == ("replace", f"message_{reply.pk}") and 'data-status="streaming"' in frames[2][3]
     growth = frames[3:-1]
-    assert len(growth) >= 2 and all(f[:2] == ("append", f"message_{reply.pk}_content") for f in growth)
+    assert len(growth) >= 2 and all(grows(reply.pk)(f) for f in growth)
     assert finished(reply.pk)(frames[-1])
     (saved,) = await rows(pk=reply.pk)
     assert saved.status == "complete" and saved.content == SHIP
@@ -128,7 +131,7 @@ async def test_stop_from_a_second_connection_closes_the_upstream(upstream, setti
     page = await subscribe()
     await post("Tell me a very long tale")
     _, reply = await rows(bot="PirateBot")
-    frames = await frames_until(page, lambda f: f[0] == "append" and int(f[2].split('data-offset="')[1].split('"')[0]) > 40)
+    frames = await frames_until(page, lambda f: grows(reply.pk)(f) and offset_of(f[2]) > 40)
 
     stopped_at = time.monotonic()
     response = await AsyncClient().post(f"/rooms/PirateBot/messages/{reply.pk}/stop")
@@ -188,7 +191,7 @@ async def test_a_page_that_reconnects_mid_reply_catches_up(upstream):
     page = await subscribe()
     await post("Sing a shanty")
     _, reply = await rows(bot="PirateBot")
-    await frames_until(page, lambda f: f[0] == "append")
+    await frames_until(page, lambda f: f[0] == GROW)
     since = (await rows(pk=reply.pk))[0].created_at.isoformat()
 
     again = await subscribe(query=f"?since={quote(since)}")
@@ -211,3 +214,17 @@ async def test_a_page_that_reconnects_mid_reply_catches_up(upstream):
 async def test_unknown_bot_socket_is_refused():
     connected, _ = await communicator("NoSuchBot").connect()
     assert not connected
+
+
+async def test_the_first_words_go_out_at_once_not_one_interval_later(upstream, settings):
+    settings.REPLY_FLUSH_INTERVAL = 5  # long enough that waiting one interval could not pass
+    upstream.will(tokens=["Ahoy", " there", " matey"], rate=1)
+    page = await subscribe()
+    await post("Hello")
+    _, reply = await rows(bot="PirateBot")
+    await frames_until(page, grows(reply.pk))
+    arrived = time.monotonic()
+    first_sent = upstream.exchanges[0].sent[0][0]
+    # The upstream wrote its first token, then the page had it, well inside the 5-second interval.
+    assert first_sent <= arrived < first_sent + 2.5
+    await frames_until(page, finished(reply.pk), timeout=30)

@@ -42,9 +42,9 @@ def get_provider():
 
 
 def require_provider():
-    """At start-up: build the provider and start it, or print one line saying what to set and exit non-zero."""
+    """At start-up: build the provider, or print one line saying what to set and exit non-zero."""
     try:
-        get_provider().start()
+        get_provider()
     except ImproperlyConfigured as exc:
         sys.stderr.write(f"parley: {exc}\n")
         raise SystemExit(1) from None

@@ -6,14 +6,15 @@ from django.utils.html import escape
 from chat.models import content_dom_id
 
 
-def stream(action, target, html="", **attributes):
+def stream(action, target, html="", *, bare=False, **attributes):
     """One <turbo-stream> element, the only place a frame's markup is written.
 
-    html=None sends no template (remove); attributes go on the element, `data_offset` as `data-offset`.
+    html=None sends no content (remove); bare puts html in the element itself, not in a template
+    (the growth action reads its text there); attributes go on the element, `data_x` as `data-x`.
     """
     extra = "".join(f' {name.replace("_", "-")}="{escape(value)}"' for name, value in attributes.items())
-    template = "" if html is None else f"<template>{html}</template>"
-    return f'<turbo-stream action="{action}" target="{target}"{extra}>{template}</turbo-stream>'
+    content = "" if html is None else html if bare else f"<template>{html}</template>"
+    return f'<turbo-stream action="{action}" target="{target}"{extra}>{content}</turbo-stream>'
 
 
 def render_message(message):
@@ -37,11 +38,14 @@ def replace(message):
 
 
 def grow(message_id, offset, text):
-    """Streamed text: append only what is new; offset lets a page drop repeats and spot gaps.
+    """Streamed text: Parley's own `grow` action appends only what is new; its offset `o` lets a
+    page drop repeats and spot gaps (static/chat/parley.js).
 
-    Sent to every page once per flush, so it carries nothing more than that.
+    Sent to every page ten times a second, so it carries nothing more: no template (the escaped
+    text is the element's own content) and a one-letter attribute: 78 bytes of markup for message
+    13 at offset 42, where Turbo's own `append` with a template and `data-offset` took 111.
     """
-    return stream("append", content_dom_id(message_id), escape(text), data_offset=offset)
+    return stream("grow", content_dom_id(message_id), escape(text), bare=True, o=offset)
 
 
 def remove(message):

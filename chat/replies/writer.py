@@ -102,9 +102,9 @@ class Writer:
     async def _flush_until_done(self, reading, reader):
         """Flush what arrived on a steady beat of one interval; True if the row says it was stopped.
 
-        The beat starts one interval after the first text (and again after a pause), so no text
-        waits longer than an interval and a reply of D seconds makes at most D / interval writes,
-        with an interval to spare for jitter.
+        The first text goes out at once (and the first after a pause), then the beat holds the
+        rest to one write per interval: no text waits longer than an interval, and a reply of D
+        seconds makes at most D / interval + 1 writes of growth, whatever the token rate.
         """
         loop = asyncio.get_running_loop()
         interval = settings.REPLY_FLUSH_INTERVAL
@@ -126,7 +126,7 @@ class Writer:
                 continue
             now = loop.time()
             if beat is None or beat < now - interval:
-                beat = now + interval
+                beat = now  # the first words (or the first after a pause) wait for nothing
             if beat > now:
                 # Let more text gather, but finish at once if the stream ends meanwhile.
                 await asyncio.wait([reading], timeout=beat - now)

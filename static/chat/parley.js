@@ -71,25 +71,23 @@ document.addEventListener("turbo:before-stream-render", (event) => {
   };
 });
 
-// Growth frames carry the offset of their text: repeats are trimmed, gaps are repaired.
-document.addEventListener("turbo:before-stream-render", (event) => {
-  const stream = event.target;
-  if (!stream.hasAttribute("data-offset")) return;
-  event.detail.render = (frame) => {
-    const target = document.getElementById(frame.target);
-    if (!target || target.dataset.length === undefined) return;
-    const have = Number(target.dataset.length);
-    const offset = Number(frame.dataset.offset);
-    if (offset > have) {
-      document.querySelector("room-stream")?.repair(target.closest(".message").dataset.id);
-      return;
-    }
-    const chars = Array.from(frame.templateContent.textContent);
-    const fresh = chars.slice(have - offset).join("");
-    if (fresh) target.append(fresh);
-    target.dataset.length = String(Math.max(have, offset + chars.length));
-  };
-});
+// Parley's growth action: <turbo-stream action="grow" target="message_<pk>_content" o="<offset>">text</turbo-stream>.
+// The text is the element's own (no template, to keep the frame small) and starts at character
+// `o` of the message: repeats are trimmed, and a gap is repaired by fetching the whole message.
+Turbo.StreamActions.grow = function () {
+  const target = document.getElementById(this.target);
+  if (!target || target.dataset.length === undefined) return;
+  const have = Number(target.dataset.length);
+  const offset = Number(this.getAttribute("o"));
+  if (offset > have) {
+    document.querySelector("room-stream")?.repair(target.closest(".message").dataset.id);
+    return;
+  }
+  const chars = Array.from(this.textContent);
+  const fresh = chars.slice(have - offset).join("");
+  if (fresh) target.append(fresh);
+  target.dataset.length = String(Math.max(have, offset + chars.length));
+};
 
 // Enter sends, Shift+Enter adds a line; after sending, the box clears and keeps focus.
 document.addEventListener("keydown", (event) => {

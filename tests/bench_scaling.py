@@ -1,0 +1,72 @@
+"""The streaming benchmark's part 3: how the cost of delivery grows with the work.
+
+- A sweep over sockets in one process (250 to 2,000 sockets, 25 a room, the same frames per second
+  in every room): p99 latency and server CPU per delivered frame at each size. Flat CPU per frame
+  means delivery costs the same per page however many pages there are.
+- Fan-out capacity with two server processes behind Redis beside one, the sockets dealt among them.
+"""
+
+from tests.bench_stream import ROOT, Client, probe, server_env
+
+SWEEP = (250, 500, 1000, 2000)
+PER_ROOM = 25  # sockets in each room
+ROOM_RATE = 4  # frames per second sent to each room's group (each reaches its 25 sockets)
+
+
+def run_sweep(upstream, sizes=SWEEP):
+    """One server process per size; frames offered at ROOM_RATE a room; p99 and CPU per delivered frame."""
+    from tests.bench_asgi import room_key
+    from tests.bench_stream import clean_slate
+    from tests.servers import Daphne
+
+    steps = []
+    for sockets in sizes:
+        rooms = [room_key(i) for i in range(sockets // PER_ROOM)]
+        clean_slate()
+        server = Daphne(server_env("parley", len(rooms), upstream), app="tests.bench_asgi:application", cwd=ROOT)
+        try:
+            client = Client(server, rooms, PER_ROOM)
+            step = probe(server, client, rooms, sockets * ROOM_RATE, PER_ROOM)
+            client.close()
+        finally:
+            server.stop()
+        step["sockets"] = sockets
+        steps.append(step)
+        print(f"  {sockets:>5} sockets: {step['delivered_per_s']:,.0f} frames/s delivered, p99 {step['p99_ms']:.1f} ms, "
+              f"{step['server_cpu_per_frame_us']:.0f} us of server CPU per frame, lost {step['lost']}", flush=True)
+    return steps
+
+
+def run_two_processes(upstream, rooms, per_room, ramp):
+    """The most frames/s with p99 under 100 ms when two server processes share the sockets through Redis."""
+    from tests.bench_stream import clean_slate
+    from tests.servers import Daphne
+
+    clean_slate()
+    env = server_env("parley", len(rooms), upstream)
+    servers = [Daphne(env, app="tests.bench_asgi:application", cwd=ROOT) for _ in range(2)]
+    steps = []
+    try:
+        client = Client(servers, rooms, per_room)
+        for rate in ramp:
+            step = probe(servers, client, rooms, rate, per_room)
+            if not step["sustained"]:  # a shared machine: a step fails only when a second try fails too
+                step = probe(servers, client, rooms, rate, per_room)
+            steps.append(step)
+            print(f"  2 processes: {rate:>6} frames/s offered, p99 {step['p99_ms']:7.1f} ms, lost {step['lost']}, "
+                  f"servers' CPU {step['server_cpu_per_s']:.2f}/s{'' if step['sustained'] else '  <- not sustained'}",
+                  flush=True)
+            if not step["sustained"]:
+                break
+        client.close()
+    finally:
+        for server in servers:
+            server.stop()
+    sustained = [s["offered"] for s in steps if s["sustained"]]
+    return {"design": "parley x2", "steps": steps, "max_sustained": max(sustained) if sustained else 0}
+
+
+def flatness(steps):
+    """The largest server CPU per frame over the smallest, across the sweep (1.0 is perfectly flat)."""
+    costs = [step["server_cpu_per_frame_us"] for step in steps]
+    return max(costs) / min(costs) if costs and min(costs) > 0 else float("inf")
