@@ -72,8 +72,8 @@ class Subscriber:
                 self.ended.set()
 
     def _apply(self, match, now):
-        action, target, attrs, html, text = match.groups()
-        body = html if html is not None else text
+        action, target, attrs, template, text = match.groups()
+        body = template if template is not None else text
         if self.reply is None and action == "prepend" and (found := ASSISTANT.search(body or "")):
             self.reply = found[1]
         if self.reply is None or target not in {f"message_{self.reply}", f"message_{self.reply}_content", "messages"}:
