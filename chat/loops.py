@@ -13,7 +13,6 @@ attribute (``SyncToAsync.threadlocal``); this is the public way to the same thin
 
 import asyncio
 import threading
-import weakref
 
 from django.core.signals import request_started
 from django.dispatch import receiver
@@ -23,13 +22,15 @@ _serving = None  # the event loop this process serves requests on
 
 def per_loop(build):
     """A function that returns build()'s result for the running event loop, built on first use there."""
-    made = weakref.WeakKeyDictionary()  # event loop -> its state
+    made = {}  # event loop -> its state (which may hold the loop: so no weak keys, but a purge)
     lock = threading.Lock()
 
     def current():
         loop = asyncio.get_running_loop()
         with lock:
             if loop not in made:
+                for closed in [old for old in made if old.is_closed()]:
+                    del made[closed]
                 made[loop] = build()
             return made[loop]
 

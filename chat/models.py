@@ -166,7 +166,7 @@ class Message(models.Model):
     completion_tokens = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
-    # Bumped by every transition() and append(), the changes of a live row. Pages drop a replace
+    # Bumped by every named transition and append(), the changes of a live row. Pages drop a replace
     # older than what they show, and a reply job writes only while the row is still at the
     # revision it last wrote: a Stop, a sweep or a Retry claimed elsewhere in between makes its
     # next write match no row.

@@ -29,6 +29,15 @@ def upstream(upstream_server, settings):
 
 
 @pytest.fixture(autouse=True)
+def _no_model_unless_chosen(settings):
+    """In-process tests use the scripted upstream (the `upstream` fixture) or choose the local model
+    themselves: by default the provider points at a closed port, so none loads the model by accident."""
+    settings.LLM_PROVIDER = "openai"
+    settings.OPENAI_API_KEY = "sk-none"
+    settings.OPENAI_BASE_URL = "http://127.0.0.1:9/v1"
+
+
+@pytest.fixture(autouse=True)
 def _fresh_channel_layer():
     """Each test its own channel layer: a channels-redis layer binds its locks to one event loop."""
     from channels.layers import channel_layers

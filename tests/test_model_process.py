@@ -12,10 +12,11 @@ import pytest
 import websockets
 from asgiref.sync import sync_to_async
 
-from bots.providers.local import CRASHED, LocalProvider
+from bots.providers.local import CRASHED, LocalProvider, model_process
 from chat.models import Message
-from tests.rooms import finished, grows, parse_frames
+from tests.rooms import finished, grows
 from tests.servers import Browser, daphne
+from tests.test_end_to_end import read_frames, room_rows
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -65,19 +66,9 @@ async def until(condition, timeout=60, what="the condition"):
         await asyncio.sleep(0.05)
 
 
-async def frames_until(socket, done, timeout=60):
-    collected = []
-    async with asyncio.timeout(timeout):
-        async for text in socket:
-            for frame in parse_frames(text):
-                collected.append(frame)
-                if done(frame):
-                    return collected
-
-
-@sync_to_async
-def rows(bot="PirateBot"):
-    return list(Message.objects.filter(bot=bot).order_by("id"))
+def frames_until(socket, done, timeout=60):
+    """The socket's frames up to the first for which done() holds (the model is slower than the upstream)."""
+    return read_frames(socket, done, timeout)
 
 
 @sync_to_async
@@ -107,6 +98,8 @@ async def test_the_model_is_loaded_without_extra_buffer_types_in_its_own_process
     health = await asyncio.to_thread(provider.process.health)
     assert health == {"pid": provider.process.pid, "model": provider.model, "use_extra_bufts": False}
     assert provider.process.pid != os.getpid()
+    provider.process.close()
+    model_process.cache_clear()
 
 
 async def test_a_native_crash_of_the_model_costs_one_reply_and_retry_completes():
@@ -117,7 +110,7 @@ async def test_a_native_crash_of_the_model_costs_one_reply_and_retry_completes()
         async with one as one, two as two, belle as belle:
             browser = Browser(server.url)
             await post(browser, "Tell me a long story about your ship")
-            _, reply = await rows()
+            _, reply = await room_rows()
             await frames_until(one, grows(reply.pk))  # the model is mid-reply
 
             os.kill(first_model, signal.SIGSEGV)
@@ -147,7 +140,7 @@ async def test_a_hung_model_fails_its_reply_after_the_timeout_and_is_replaced():
             async with sockets(server, "PirateBot")[0] as socket:
                 browser = Browser(server.url)
                 await post(browser, "Tell me a long story about your ship")
-                _, reply = await rows()
+                _, reply = await room_rows()
                 await frames_until(socket, grows(reply.pk))
 
                 os.kill(hung, signal.SIGSTOP)
@@ -172,7 +165,7 @@ async def test_stop_ends_the_computation_in_the_model_process_within_a_second():
         async with sockets(server, "PirateBot")[0] as socket:
             browser = Browser(server.url)
             await post(browser, "Tell me a long story about your ship")
-            _, reply = await rows()
+            _, reply = await room_rows()
             await frames_until(socket, grows(reply.pk))
             busy = cpu_seconds(model)
             await until(lambda: cpu_seconds(model) - busy >= 0.2, timeout=10, what="the model computing")
@@ -191,13 +184,23 @@ async def test_stop_ends_the_computation_in_the_model_process_within_a_second():
             assert (await row(reply.pk)).status == "cancelled"
 
 
+async def test_a_server_killed_outright_takes_its_model_process_with_it():
+    """SIGKILL runs no clean-up at all: the parent-death signal Linux sends the model ends it."""
+    with daphne(LOCAL) as server:
+        await until(lambda: model_pids(server), what="the model process")
+        (model,) = model_pids(server)
+        server.stop(signal.SIGKILL)
+        await until(lambda: not alive(model), timeout=10, what="the model process to die with its server")
+        assert model_processes_of(server.process.pid) == []
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 async def test_shutting_the_server_down_leaves_no_model_process(sig):
     with daphne(LOCAL) as server:
         await until(lambda: model_pids(server), what="the model process")
         async with sockets(server, "PirateBot")[0] as socket:
             await post(Browser(server.url), "Tell me a long story about your ship")
-            _, reply = await rows()
+            _, reply = await room_rows()
             await frames_until(socket, grows(reply.pk))  # shut down mid-reply
             assert model_processes_of(server.process.pid) == model_pids(server)
             server.stop(sig)

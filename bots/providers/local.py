@@ -87,6 +87,10 @@ class LocalProvider(OpenAIProvider):
             )
         self.path = Path(path)
         self.process = model_process(str(self.path), settings.LOCAL_CONTEXT_TOKENS, settings.LOCAL_MODEL_NICE)
+        self._connect()
+
+    def _connect(self):
+        """Point the client at the model process's port (a process that never came up gets another)."""
         self.connect(
             api_key=self.process.key, base_url=self.process.url, model=self.path.stem,
             context_tokens=settings.LOCAL_CONTEXT_TOKENS,
@@ -95,6 +99,7 @@ class LocalProvider(OpenAIProvider):
             timeout=settings.LOCAL_MODEL_TIMEOUT,
             max_retries=0,  # a retry would only meet the same dead process
         )
+        self.url = self.process.url
 
     def start(self):
         """Start the model process now, so the first reply finds the model loaded."""
@@ -109,9 +114,23 @@ class LocalProvider(OpenAIProvider):
         # the same first answer, and Retry the answer it gave before.
         return {"temperature": 0.7, "seed": secrets.randbits(31), "extra_body": {"repeat_penalty": 1.15}}
 
+    async def _wait_up(self):
+        """Wait (on the loop, holding no thread) until the model process answers; False after LOCAL_MODEL_TIMEOUT."""
+        self.process.start()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + settings.LOCAL_MODEL_TIMEOUT
+        while not self.process.is_up():
+            if loop.time() > deadline:
+                return False
+            await asyncio.sleep(0.05)
+        return True
+
     async def stream(self, messages, *, max_tokens):
-        if not await asyncio.to_thread(self.process.wait_up, settings.LOCAL_MODEL_TIMEOUT):
+        if not await self._wait_up():
             raise ProviderError(ProviderError.UNREACHABLE, STARTING)
+        if self.url != self.process.url:
+            self._connect()
+        pid = self.process.pid
         completion_tokens, usage = 0, None
         try:
             async for chunk in super().stream(messages, max_tokens=max_tokens):
@@ -121,8 +140,9 @@ class LocalProvider(OpenAIProvider):
                 completion_tokens += 1  # llama-cpp-python's server streams one token a chunk
                 yield chunk
         except ProviderError as error:
-            if error.kind in (ProviderError.UNREACHABLE, ProviderError.TIMED_OUT, ProviderError.BAD_RESPONSE):
-                await asyncio.to_thread(self.process.check)  # a hung process is killed, and so restarted
+            lost = error.kind in (ProviderError.UNREACHABLE, ProviderError.TIMED_OUT, ProviderError.BAD_RESPONSE)
+            # Gone, or hung (then killed here): a new process is on its way. Else the error stands.
+            if lost and await asyncio.to_thread(self.process.check, pid):
                 raise ProviderError(error.kind, CRASHED) from error
             raise
         # llama-cpp-python's server sends no usage: count it as the model does.

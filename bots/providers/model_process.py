@@ -7,6 +7,7 @@ to die with that thread's process (``model_server.die_with_parent``), and is end
 """
 
 import atexit
+import http.client
 import json
 import logging
 import os
@@ -38,8 +39,12 @@ def _free_port():
 
 
 def _describe(returncode):
+    """How a process ended, for the log: its signal's name or its exit status."""
     if returncode is not None and returncode < 0:
-        return signal.Signals(-returncode).name
+        try:
+            return signal.Signals(-returncode).name
+        except ValueError:
+            return f"signal {-returncode}"
     return f"exit status {returncode}"
 
 
@@ -77,32 +82,42 @@ class ModelProcess:
                 atexit.register(self.close)
 
     def wait_up(self, timeout):
-        """Block until the process answers (True), or timeout seconds pass (False)."""
+        """Block until the process answers (True), or timeout seconds pass (False): for scripts and tests."""
         self.start()
         return self._up.wait(timeout)
+
+    def is_up(self):
+        """Whether the process answers (as its last health check said)."""
+        return self._up.is_set()
 
     def health(self, timeout=HEALTH_TIMEOUT):
         """The process's health answer (its pid and the load settings in force), or None if it gives none in time."""
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/health", timeout=timeout) as response:
                 return json.loads(response.read())
-        except (OSError, ValueError):
+        except (OSError, ValueError, http.client.HTTPException):
             return None
 
-    def check(self):
-        """After a failed request: a process that does not answer its health check is killed (and so restarted)."""
+    def check(self, pid):
+        """After a request to process pid failed: True if that process is gone or was hung and is
+        now killed (a new one is on its way), False if it still answers (the failure was not its death)."""
         process = self.process
-        if process is None or process.poll() is not None:
-            return
+        if process is None or process.pid != pid or process.poll() is not None:
+            return True
         answer = self.health()
-        if answer is None or answer.get("pid") != process.pid:
-            logger.warning("local model process %s did not answer within %s s: killing it", process.pid, HEALTH_TIMEOUT)
-            process.kill()  # SIGKILL ends a stopped (SIGSTOP) process too
+        if answer is not None and answer.get("pid") == pid:
+            return False
+        logger.warning("local model process %s did not answer within %s s: killing it", pid, HEALTH_TIMEOUT)
+        process.kill()  # SIGKILL ends a stopped (SIGSTOP) process too
+        return True
 
     def close(self):
         """End the process and stop restarting it (at exit, and in tests)."""
         self._closing.set()
-        process = self.process
+        self._end(self.process)
+
+    @staticmethod
+    def _end(process):
         if process is not None and process.poll() is None:
             process.terminate()
             try:
@@ -114,41 +129,55 @@ class ModelProcess:
     def _supervise(self):
         backoff = FIRST_BACKOFF
         while not self._closing.is_set():
-            started = time.monotonic()
-            self.process = subprocess.Popen(
-                [*self.command, "--port", str(self.port)], env={**os.environ, "PARLEY_MODEL_KEY": self.key}, stdin=subprocess.DEVNULL
-            )
-            came_up = self._await_health(started)
-            if came_up:
-                self._up.set()
-                logger.info("local model process %s answers on 127.0.0.1:%s", self.process.pid, self.port)
-            returncode = self.process.wait()
-            self._up.clear()
-            if self._closing.is_set():
-                return
-            lived = time.monotonic() - started
-            if lived > STEADY_AFTER:
-                backoff = FIRST_BACKOFF
-            self.restarts += 1
-            logger.error(
-                "local model process %s stopped (%s) after %.1f s; restarting in %.1f s (restart %d)",
-                self.process.pid, _describe(returncode), lived, backoff, self.restarts,
-            )
-            if self._closing.wait(backoff):
-                return
-            backoff = min(backoff * 2, LONGEST_BACKOFF)
-            if not came_up:
-                self.port = _free_port()  # perhaps another program took the port meanwhile
+            try:
+                backoff = self._run_once(backoff)
+            except Exception:  # noqa: BLE001 - supervision must outlive any one failure (say, fork after an OOM kill)
+                logger.exception("local model process: supervision failed; trying again in %.1f s", backoff)
+                self._up.clear()
+                if self._closing.wait(backoff):
+                    return
+                backoff = min(backoff * 2, LONGEST_BACKOFF)
 
-    def _await_health(self, started):
-        """Poll the new process until it answers; kill it if it never does, so the loop starts another."""
+    def _run_once(self, backoff):
+        """Start one process, mark it up once it answers, wait for its end; the next back-off."""
+        started = time.monotonic()
+        process = self.process = subprocess.Popen(
+            [*self.command, "--port", str(self.port)], env={**os.environ, "PARLEY_MODEL_KEY": self.key},
+            # Its own session: a Ctrl-C meant for the server does not kill the model mid-shutdown.
+            stdin=subprocess.DEVNULL, start_new_session=True,
+        )
+        if self._closing.is_set():  # close() ran while it was starting
+            self._end(process)
+            return backoff
+        up_at = self._await_health(process, started)
+        if up_at is not None:
+            self._up.set()
+            logger.info("local model process %s answers on 127.0.0.1:%s", process.pid, self.port)
+        returncode = process.wait()
+        self._up.clear()
+        if self._closing.is_set():
+            return backoff
+        if up_at is not None and time.monotonic() - up_at > STEADY_AFTER:
+            backoff = FIRST_BACKOFF  # it served a good while: this is no crash loop
+        self.restarts += 1
+        logger.error(
+            "local model process %s stopped (%s) after %.1f s; restarting in %.1f s (restart %d)",
+            process.pid, _describe(returncode), time.monotonic() - started, backoff, self.restarts,
+        )
+        if up_at is None:
+            self.port = _free_port()  # perhaps another program took the port meanwhile
+        self._closing.wait(backoff)
+        return min(backoff * 2, LONGEST_BACKOFF)
+
+    def _await_health(self, process, started):
+        """Poll the new process until it answers (the time it did), or kill it if it never does."""
         while time.monotonic() - started < START_TIMEOUT:
-            if self.process.poll() is not None or self._closing.is_set():
-                return False
+            if process.poll() is not None or self._closing.is_set():
+                return None
             answer = self.health(timeout=1)
-            if answer and answer.get("pid") == self.process.pid:
-                return True
+            if answer and answer.get("pid") == process.pid:
+                return time.monotonic()
             time.sleep(0.1)
-        logger.error("local model process %s did not answer within %s s: killing it", self.process.pid, START_TIMEOUT)
-        self.process.kill()
-        return False
+        logger.error("local model process %s did not answer within %s s: killing it", process.pid, START_TIMEOUT)
+        process.kill()
+        return None

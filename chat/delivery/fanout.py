@@ -98,10 +98,13 @@ class Fanout:
                 await asyncio.sleep(RETRY_AFTER)
                 await self.lost()
                 return
-            if message.get("type") not in TYPES:
+            kind = message.get("type")
+            if kind == "turbo.stream":  # from a process of the previous release, during a rolling deploy
+                kind = "room.resync" if message.get("resync") else "room.frame"
+            if kind not in TYPES:
                 logger.warning("room frames: ignored a layer message of type %r", message.get("type"))
                 continue
-            await getattr(self, message["type"].replace(".", "_"))(message)
+            await getattr(self, kind.replace(".", "_"))(message)
 
     async def room_frame(self, message):
         """A frame for a room's pages: queued for the hand-out, which batches what arrives together."""
@@ -159,7 +162,8 @@ async def publish(group, frame):
 
 async def resync(group):
     """Tell every page of the room, in every process, to reconnect and catch up (a frame was lost)."""
-    await get_channel_layer().group_send(group, {"type": "room.resync", "group": group})
+    # "resync" rides along: a process of the previous release reads that flag, not the type.
+    await get_channel_layer().group_send(group, {"type": "room.resync", "group": group, "resync": True})
 
 
 _fanouts = per_loop(weakref.WeakKeyDictionary)  # channel layer -> its fan-out, on each loop

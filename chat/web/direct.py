@@ -3,7 +3,6 @@
 import asyncio
 import contextvars
 import json
-import logging
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -16,8 +15,6 @@ from bots.registry import get_bot_or_404
 from chat.replies.capacity import streaming_slot
 from chat.replies.stream import Reader, configured_provider
 from chat.web import conversation, limits
-
-logger = logging.getLogger(__name__)
 
 
 def event(name, data):
@@ -78,7 +75,7 @@ async def reply_events(bot, messages):
     newest_first = [(m["role"], m["content"]) for m in reversed(messages)]
     reading = asyncio.get_running_loop().create_task(_read(reader, bot, newest_first), context=contextvars.Context())
     try:
-        while not reader.ended:
+        while True:
             try:
                 # asyncio.timeout, never wait_for: on Python 3.11 wait_for can swallow a cancellation
                 # that lands as the wait ends, and a client's disconnect was lost so (seen here).
@@ -88,9 +85,14 @@ async def reply_events(bot, messages):
                 yield ": keep-alive\n\n"  # a comment: proxies keep the connection, clients ignore it
                 continue
             reader.arrived.clear()
-            for text in reader.take_each(final=reader.ended):
+            # Read once: the reader may end while this generator waits at a yield below, and what
+            # it read meanwhile is taken on the next turn, with the end.
+            ended = reader.ended
+            for text in reader.take_each(final=ended):
                 if text:
                     yield event("text", {"text": text})
+            if ended:
+                break
         if reader.error:
             yield event("error", {"error": str(reader.error)})
         yield event("done", {})

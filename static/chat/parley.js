@@ -46,11 +46,21 @@ class RoomStream extends HTMLElement {
   }
 
   // A growth frame that does not follow on from the page's text: fetch the whole message instead.
+  // One repair at a time per message: the growth frames that keep coming meanwhile would each ask again.
   async repair(messageId) {
-    const response = await fetch(`${this.getAttribute("src")}messages/${messageId}`, {
-      headers: { Accept: "text/vnd.turbo-stream.html" },
-    });
-    if (response.ok) Turbo.renderStreamMessage(await response.text());
+    this.repairing ??= new Set();
+    if (this.repairing.has(messageId)) return;
+    this.repairing.add(messageId);
+    try {
+      const response = await fetch(`${this.getAttribute("src")}messages/${messageId}`, {
+        headers: { Accept: "text/vnd.turbo-stream.html" },
+      });
+      if (response.ok) Turbo.renderStreamMessage(await response.text());
+    } catch {
+      // Offline: the socket's reconnect and catch-up bring the page back in step.
+    } finally {
+      this.repairing.delete(messageId);
+    }
   }
 }
 customElements.define("room-stream", RoomStream);
