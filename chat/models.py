@@ -2,7 +2,7 @@
 
 from django.conf import settings
 from django.db import connection, models, transaction
-from django.db.models.functions import Concat, Length
+from django.db.models.functions import Length
 from django.dispatch import Signal
 from django.utils import timezone
 
@@ -116,24 +116,33 @@ class MessageQuerySet(models.QuerySet):
         """Append text to streaming replies' rows, [(pk, revision, bot, offset, text), ...], in one transaction.
 
         Returns one bool per growth: False where the reply is no longer the job's to write (stopped).
+        One statement for the whole batch, in SQL both PostgreSQL and SQLite (3.35+) speak: at ten
+        flushes a second per reply, building an ORM update per row cost the database thread more
+        than the database did.
         """
-        grown = []
+        table = connection.ops.quote_name(Message._meta.db_table)
+        rows = " UNION ALL ".join(["SELECT %s AS id, %s AS revision, %s AS text"] * len(growths))
+        params = [connection.ops.adapt_datetimefield_value(timezone.now())]
+        for pk, revision, _, _, text in growths:
+            params += [pk, revision, text]
         with transaction.atomic():
-            if connection.vendor == "postgresql":
-                # Growth is a checkpoint, not the record: the end status is written durably, so
-                # this commit need not wait for the disk (a crash loses at most the last flushes).
-                with connection.cursor() as cursor:
+            with connection.cursor() as cursor:
+                if connection.vendor == "postgresql":
+                    # Growth is a checkpoint, not the record: the end status is written durably, so
+                    # this commit need not wait for the disk (a crash loses at most the last flushes).
                     cursor.execute("SET LOCAL synchronous_commit TO OFF")
-            for pk, revision, bot, offset, text in growths:
-                updated = self.streaming(pk, revision).update(
-                    content=Concat(models.F("content"), models.Value(text), output_field=models.TextField()),
-                    revision=models.F("revision") + 1,
-                    updated_at=timezone.now(),
+                cursor.execute(
+                    f"UPDATE {table} SET content = {table}.content || grown.text, "
+                    f"revision = {table}.revision + 1, updated_at = %s FROM ({rows}) AS grown "
+                    f"WHERE {table}.id = grown.id AND {table}.status = 'streaming' AND {table}.revision = grown.revision "
+                    f"RETURNING {table}.id",
+                    params,
                 )
-                if updated:
+                landed = {pk for (pk,) in cursor.fetchall()}
+            for pk, _, bot, offset, text in growths:
+                if pk in landed:
                     content_appended.send(sender=Message, message_id=pk, bot=bot, offset=offset, text=text)
-                grown.append(bool(updated))
-        return grown
+        return [growth[0] in landed for growth in growths]
 
 
 class Message(models.Model):

@@ -1,12 +1,15 @@
 """The streaming benchmark's part 3: how the cost of delivery grows with the work.
 
 - A sweep over sockets in one process (250 to 2,000 sockets, 25 a room, the same frames per second
-  in every room): p99 latency and server CPU per delivered frame at each size. Flat CPU per frame
-  means delivery costs the same per page however many pages there are.
+  in every room): p99 latency and server CPU per delivered frame at each size, the CPU of the same
+  sockets sitting idle taken off. Flat CPU per frame means delivery costs the same per page however
+  many pages there are.
 - Fan-out capacity with two server processes behind Redis beside one, the sockets dealt among them.
 """
 
-from tests.bench_stream import ROOT, Client, probe, server_env
+import time
+
+from tests.bench_stream import PROBE_SECONDS, ROOT, Client, cpu_seconds, probe, server_env
 
 SWEEP = (250, 500, 1000, 2000)
 PER_ROOM = 25  # sockets in each room
@@ -26,7 +29,16 @@ def run_sweep(upstream, sizes=SWEEP):
         server = Daphne(server_env("parley", len(rooms), upstream), app="tests.bench_asgi:application", cwd=ROOT)
         try:
             client = Client(server, rooms, PER_ROOM)
+            # What the server spends with the sockets open and no frames (upkeep, keep-alives): taken
+            # off, so the figure is what one more delivered frame costs, at any size.
+            window = PROBE_SECONDS + 1.5
+            before = cpu_seconds(server.process.pid)
+            time.sleep(window)
+            idle = cpu_seconds(server.process.pid) - before
             step = probe(server, client, rooms, sockets * ROOM_RATE, PER_ROOM)
+            received = step["delivered_per_s"] * PROBE_SECONDS
+            step["idle_cpu_per_s"] = idle / window
+            step["server_cpu_per_frame_us"] = max(0.0, step["server_cpu_per_s"] * window - idle) / max(1, received) * 1e6
             client.close()
         finally:
             server.stop()

@@ -35,7 +35,7 @@ P99_TARGET = 0.100  # seconds: the bar for a sustained frame rate
 PROBE_SECONDS = 4.0
 FAST_RATE = 200.0  # tokens/s of the second Parley run: row writes must not follow the token rate
 PARLEY_RAMP = [2500 * i for i in range(1, 17)]
-ROOM_RATE_NOTE = "25 a room, 4 frames/s to each room"
+ROOM_RATE_NOTE = "25 a room, 4 frames/s to each room; idle CPU taken off"
 
 
 def tokens(count):
