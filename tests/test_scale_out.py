@@ -199,6 +199,18 @@ def own_redis():
     stop()
 
 
+def health_status(server):
+    """The status /healthz answers."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"{server.url}/healthz", timeout=10) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
 async def test_redis_restarted_mid_reply_loses_nothing(upstream, own_redis):
     url, stop, start = own_redis
     upstream.will(tokens=[f"wave{i} " for i in range(200)], rate=50)
@@ -209,14 +221,15 @@ async def test_redis_restarted_mid_reply_loses_nothing(upstream, own_redis):
             reply = await until(lambda: (r := latest_reply()) and len(r.content) > 20 and r)
             since = reply.created_at.isoformat()
             await sync_to_async(stop)()
-            # The socket's channel layer died with Redis: once Parley notices, it closes the page,
-            # which reconnects when Redis is back.
+            await until(lambda: health_status(server) == 503)  # Parley has noticed Redis is gone
+            await sync_to_async(start)()
+            # Frames may have been lost meanwhile: when Redis is back, Parley closes the page, which
+            # reconnects and catches up.
             before = []
             with pytest.raises(websockets.exceptions.ConnectionClosed):
                 async with asyncio.timeout(20):
                     async for text in socket:
                         before += parse_frames(text)
-            await sync_to_async(start)()
         done = await until(lambda: (r := Message.objects.get(pk=reply.pk)).status == "complete" and r, timeout=20)
         frames = await reconnect_and_catch_up(server, since)
         replayed = [f for f in frames if f[0] == "prepend" and f'id="message_{reply.pk}"' in f[3]]

@@ -1,16 +1,34 @@
 """Growth checkpoints: the row writes of every reply streaming on an event loop, gathered into batches.
 
-Replies flushing at the same moment share one trip to the database thread and one commit,
-instead of queueing behind each other there one by one.
+Replies flushing at the same moment share one trip to the database and one commit, instead of
+queueing behind each other one by one. The writes have a thread and a connection of their own:
+behind the one thread every other database call of the loop shares, a reply's first words would
+wait for the posts, claims and page loads of every other room.
 """
 
 import asyncio
 import contextvars
+from concurrent.futures import ThreadPoolExecutor
 
 from asgiref.sync import sync_to_async
+from django.db import DatabaseError, connection
 
 from chat.loops import per_loop
 from chat.models import Message
+
+_writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="parley-growth")
+
+
+def _append(growths):
+    """Message.objects.append on the growth thread; a connection a failure left broken is replaced next time."""
+    try:
+        return Message.objects.append(growths)
+    except DatabaseError:
+        connection.close()
+        raise
+
+
+append = sync_to_async(_append, thread_sensitive=False, executor=_writer)
 
 
 class Checkpoints:
@@ -35,7 +53,7 @@ class Checkpoints:
             growths = [growth for growth, _ in batch]
             try:
                 try:
-                    results = await sync_to_async(Message.objects.append)(growths)
+                    results = await append(growths)
                 except Exception:  # noqa: BLE001 - one reply's bad write must not fail the others
                     results = [await _append_alone(growth) for growth in growths]
             except BaseException as exc:  # cancelled: every waiting reply hears of it
@@ -56,7 +74,7 @@ def _settle(batch, results):
 
 async def _append_alone(growth):
     try:
-        (grown,) = await sync_to_async(Message.objects.append)([growth])
+        (grown,) = await append([growth])
         return grown
     except Exception as exc:  # noqa: BLE001 - goes to the one reply it belongs to
         return exc
