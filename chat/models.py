@@ -1,5 +1,7 @@
 """Message: one line of a room's conversation, a person's or a bot's reply."""
 
+import hashlib
+
 from django.conf import settings
 from django.db import connection, models, transaction
 from django.db.models.functions import Length
@@ -10,6 +12,15 @@ from django.utils import timezone
 content_appended = Signal()
 #: Sent after a conditional update changed a row without save(): sender=Message, instance.
 row_changed = Signal()
+
+
+#: Message.objects.claim_next's answer when another reply in the room is still streaming.
+ROOM_BUSY = "busy"
+
+
+def room_lock_key(bot_key):
+    """A stable signed 64-bit key for the room's advisory lock (turn-taking across processes)."""
+    return int.from_bytes(hashlib.blake2b(f"parley.room.{bot_key}".encode(), digest_size=8).digest(), "big", signed=True)
 
 
 def dom_id(pk):
@@ -87,7 +98,31 @@ class MessageQuerySet(models.QuerySet):
         row_changed.send(sender=Message, instance=instance)
         return instance
 
-    # --- the reply job's other row work --------------------------------------------------------
+    # --- turn-taking and the reply job's other row work -----------------------------------------
+
+    def claim_next(self, bot_key, model):
+        """Claim the room's oldest pending reply for this process: the fresh row, ROOM_BUSY while
+        another reply of the room streams, or None if none waits.
+
+        The row is the lock: on PostgreSQL the look and the claim run under a transaction-scoped
+        advisory lock on the room, so two processes cannot both see an idle room and claim at once.
+        SQLite serves one process, whose room workers already take turns.
+        """
+        with transaction.atomic():
+            if connection.vendor == "postgresql":
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT pg_advisory_xact_lock(%s)", [room_lock_key(bot_key)])
+            room = self.filter(bot=bot_key)
+            if room.filter(status=Message.Status.STREAMING).exists():
+                return ROOM_BUSY
+            pk = (room.filter(role=Message.Role.ASSISTANT, status=Message.Status.PENDING)
+                  .order_by("id").values_list("id", flat=True).first())
+            if pk is None:
+                return None
+            claimed = self.claim(pk, model)
+            self.touch_queue(bot_key)
+            # Lost to a Stop in between: the queue is not empty for that, so look again.
+            return claimed or ROOM_BUSY
 
     def fail_pending(self, bot_key, error):
         """Fail every reply waiting in the room (the model cannot be reached at all)."""

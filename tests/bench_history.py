@@ -140,7 +140,6 @@ def main():
 
     from chat.delivery.catch_up import catch_up
     from chat.models import Message
-    from chat.replies.turns import claim_next
 
     call_command("migrate", verbosity=0)
     total = seed(args.messages)
@@ -158,14 +157,14 @@ def main():
     if not caught_up or len(caught_up) > 50:
         misses.append(f"catch_up answered {caught_up if caught_up is None else len(caught_up)} messages, not 1 to 50")
     # No reply is pending in the seeded rooms: claim_next looks and claims nothing.
-    if claim_next("PirateBot", "bench") is not None:
+    if Message.objects.claim_next("PirateBot", "bench") is not None:
         misses.append("claim_next claimed a reply in a room where none is pending")
     measured = {
         "room page GET /rooms/PirateBot/": room_page,
         "admin list GET /admin/chat/message/": page(client, "/admin/chat/message/", misses),
         "admin list ?bot=PirateBot&status=failed": filtered_list,
         "catch-up of a reconnecting page (the app's catch_up)": lambda: catch_up("PirateBot", since),
-        "the next pending reply of a room (the app's claim_next)": lambda: claim_next("PirateBot", "bench"),
+        "the next pending reply of a room (the app's claim_next)": lambda: Message.objects.claim_next("PirateBot", "bench"),
     }
     results = {label: timed(label, fn) for label, fn in measured.items()}
     for label in ["room page GET /rooms/PirateBot/", "admin list ?bot=PirateBot&status=failed",

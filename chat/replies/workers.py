@@ -12,20 +12,23 @@ import logging
 import time
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.db import DatabaseError
 
 from bots.providers import ProviderError
 from chat import loops
-from chat.models import Message
-from chat.replies.capacity import streaming_slot
+from chat.loops import per_loop
+from chat.models import ROOM_BUSY, Message
 from chat.replies.stream import PARLEY_FAILED, configured_provider
-from chat.replies.turns import BUSY, claim_next
 from chat.replies.writer import Writer, heartbeat_interval
 
 logger = logging.getLogger(__name__)
 
 # A room busy with another process's reply is looked at again this often, in seconds.
 ROOM_BUSY_POLL = 0.25
+
+#: A cap on the replies one process streams at once (rooms and /chat): the semaphore of the running loop.
+streaming_slot = per_loop(lambda: asyncio.Semaphore(settings.MAX_STREAMING_REPLIES))
 
 _rooms = {}  # bot key -> this process's worker task for the room
 _wanted = set()  # rooms asked for since their worker last looked
@@ -97,11 +100,11 @@ async def _answer_room(bot_key):
             # A slot first, then the claim: replies over the cap stay pending, queued, not dropped.
             async with _streaming_slot(bot_key):
                 try:
-                    claimed = await sync_to_async(claim_next)(bot_key, provider.model)
+                    claimed = await sync_to_async(Message.objects.claim_next)(bot_key, provider.model)
                 except DatabaseError:
                     logger.exception("room %s: could not claim the next reply; trying again", bot_key)
-                    claimed = BUSY
-                if claimed not in (None, BUSY):
+                    claimed = ROOM_BUSY
+                if claimed not in (None, ROOM_BUSY):
                     await _answer_safely(claimed, provider)
                     continue
             if claimed is None:

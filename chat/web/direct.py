@@ -12,8 +12,8 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from bots.providers import ProviderError
 from bots.registry import get_bot_or_404
-from chat.replies.capacity import streaming_slot
 from chat.replies.stream import Reader, configured_provider
+from chat.replies.workers import streaming_slot
 from chat.web import conversation, limits
 
 
