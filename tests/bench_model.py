@@ -133,8 +133,8 @@ def main():
     for label, key in [("GET /healthz p50 (ms)", "healthz_p50_ms"), ("GET /healthz p99 (ms)", "healthz_p99_ms"),
                        ("frame to 50 sockets p50 (ms)", "frame_p50_ms"), ("frame to 50 sockets p99 (ms)", "frame_p99_ms"),
                        ("frames lost", "frames_lost"), ("web process CPU (s)", "server_cpu_s")]:
-        ratio = busy[key] / idle[key] if idle[key] else float("nan")
-        print(f"| {label} | {idle[key]:.1f} | {busy[key]:.1f} | {ratio:.1f}x |")
+        ratio = f"{busy[key] / idle[key]:.1f}x" if idle[key] else "-"
+        print(f"| {label} | {idle[key]:.1f} | {busy[key]:.1f} | {ratio} |")
 
 
 if __name__ == "__main__":
