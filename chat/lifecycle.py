@@ -14,7 +14,7 @@ from bots.providers import get_provider
 from chat import loops
 from chat.delivery import broadcast, fanout, presence
 from chat.loops import per_loop
-from chat.replies import workers
+from chat.replies import checkpoints, workers
 from chat.replies.sweep import rooms_waiting, sweep_stale_replies
 
 logger = logging.getLogger(__name__)
@@ -47,6 +47,7 @@ async def shut_down():
     await workers.interrupt_all()
     # The interrupted replies' frames are on their way: let them reach the other processes' pages.
     await broadcast.outbox().flush(timeout=5)
+    await checkpoints.close_connection()
     try:
         await sync_to_async(presence.withdraw)(list(fanout.local_counts()))
     except Exception:  # noqa: BLE001 - the shares expire on their own

@@ -11,7 +11,7 @@ import contextvars
 from concurrent.futures import ThreadPoolExecutor
 
 from asgiref.sync import sync_to_async
-from django.db import DatabaseError, connection
+from django.db import DatabaseError, connection, connections
 
 from chat.loops import per_loop
 from chat.models import Message
@@ -29,6 +29,11 @@ def _append(growths):
 
 
 append = sync_to_async(_append, thread_sensitive=False, executor=_writer)
+
+
+async def close_connection():
+    """Close the growth thread's database connection (at shutdown; tests, before the test database goes)."""
+    await sync_to_async(connections.close_all, thread_sensitive=False, executor=_writer)()
 
 
 class Checkpoints:
