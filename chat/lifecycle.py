@@ -33,6 +33,7 @@ async def sweep_forever():
             # Every hop from the loop runs on one database thread whose connection is kept: let it go
             # here if it broke or aged out (CONN_MAX_AGE), so a database restart heals by itself.
             await sync_to_async(close_old_connections)()
+            await checkpoints.close_old_connection()
             await sync_to_async(sweep_stale_replies)(exclude=workers.active_replies())
             # Pending replies saved where no job could start (a shell, a dead process) get answered.
             workers.answer_waiting(await sync_to_async(rooms_waiting)())
@@ -47,11 +48,14 @@ async def shut_down():
     await workers.interrupt_all()
     # The interrupted replies' frames are on their way: let them reach the other processes' pages.
     await broadcast.outbox().flush(timeout=5)
-    await checkpoints.close_connection()
     try:
         await sync_to_async(presence.withdraw)(list(fanout.local_counts()))
     except Exception:  # noqa: BLE001 - the shares expire on their own
         logger.warning("could not withdraw this process's presence counts", exc_info=True)
+    try:
+        await checkpoints.close_connection()
+    except Exception:  # noqa: BLE001 - the process is ending: the connection goes with it
+        logger.warning("could not close the growth writes' connection", exc_info=True)
 
 
 def on_shutdown():

@@ -3,7 +3,7 @@
 import hashlib
 
 from django.conf import settings
-from django.db import connection, models, transaction
+from django.db import connection, connections, models, transaction
 from django.db.models.functions import Length
 from django.dispatch import Signal
 from django.utils import timezone
@@ -155,29 +155,44 @@ class MessageQuerySet(models.QuerySet):
         flushes a second per reply, building an ORM update per row cost the database thread more
         than the database did.
         """
-        table = connection.ops.quote_name(Message._meta.db_table)
-        rows = " UNION ALL ".join(["SELECT %s AS id, %s AS revision, %s AS text"] * len(growths))
-        params = [connection.ops.adapt_datetimefield_value(timezone.now())]
-        for pk, revision, _, _, text in growths:
-            params += [pk, revision, text]
-        with transaction.atomic():
-            with connection.cursor() as cursor:
-                if connection.vendor == "postgresql":
+        db = connections[self.db]
+        table = db.ops.quote_name(Message._meta.db_table)
+        # A row takes one change per statement: a reply's second growth in a batch (none today)
+        # goes in the next statement, where its revision is judged after the first's.
+        rounds, seen = [], {}
+        for index, growth in enumerate(growths):
+            round_number = seen[growth[0]] = seen.get(growth[0], -1) + 1
+            if round_number == len(rounds):
+                rounds.append([])
+            rounds[round_number].append(index)
+        grown = [False] * len(growths)
+        with transaction.atomic(using=self.db):
+            with db.cursor() as cursor:
+                if db.vendor == "postgresql":
                     # Growth is a checkpoint, not the record: the end status is written durably, so
                     # this commit need not wait for the disk (a crash loses at most the last flushes).
                     cursor.execute("SET LOCAL synchronous_commit TO OFF")
-                cursor.execute(
-                    f"UPDATE {table} SET content = {table}.content || grown.text, "
-                    f"revision = {table}.revision + 1, updated_at = %s FROM ({rows}) AS grown "
-                    f"WHERE {table}.id = grown.id AND {table}.status = 'streaming' AND {table}.revision = grown.revision "
-                    f"RETURNING {table}.id",
-                    params,
-                )
-                landed = {pk for (pk,) in cursor.fetchall()}
-            for pk, _, bot, offset, text in growths:
-                if pk in landed:
+                for indexes in rounds:
+                    params = [db.ops.adapt_datetimefield_value(timezone.now())]
+                    for index in indexes:
+                        pk, revision, _, _, text = growths[index]
+                        params += [pk, revision, text]
+                    rows = ", ".join(["(%s, %s, %s)"] * len(indexes))  # VALUES: no 500-term limit, unlike UNION ALL on SQLite
+                    cursor.execute(
+                        f"UPDATE {table} SET content = {table}.content || grown.text, "
+                        f"revision = {table}.revision + 1, updated_at = %s "
+                        f"FROM (SELECT column1 AS id, column2 AS revision, column3 AS text FROM (VALUES {rows}) AS v) AS grown "
+                        f"WHERE {table}.id = grown.id AND {table}.status = 'streaming' AND {table}.revision = grown.revision "
+                        f"RETURNING {table}.id",
+                        params,
+                    )
+                    landed = {pk for (pk,) in cursor.fetchall()}
+                    for index in indexes:
+                        grown[index] = growths[index][0] in landed
+            for (pk, _, bot, offset, text), ok in zip(growths, grown):
+                if ok:
                     content_appended.send(sender=Message, message_id=pk, bot=bot, offset=offset, text=text)
-        return [growth[0] in landed for growth in growths]
+        return grown
 
 
 class Message(models.Model):

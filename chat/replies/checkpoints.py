@@ -11,7 +11,7 @@ import contextvars
 from concurrent.futures import ThreadPoolExecutor
 
 from asgiref.sync import sync_to_async
-from django.db import DatabaseError, connection, connections
+from django.db import Error, close_old_connections, connection, connections
 
 from chat.loops import per_loop
 from chat.models import Message
@@ -23,7 +23,7 @@ def _append(growths):
     """Message.objects.append on the growth thread; a connection a failure left broken is replaced next time."""
     try:
         return Message.objects.append(growths)
-    except DatabaseError:
+    except Error:  # DatabaseError, and InterfaceError (a connection already closed)
         connection.close()
         raise
 
@@ -34,6 +34,11 @@ append = sync_to_async(_append, thread_sensitive=False, executor=_writer)
 async def close_connection():
     """Close the growth thread's database connection (at shutdown; tests, before the test database goes)."""
     await sync_to_async(connections.close_all, thread_sensitive=False, executor=_writer)()
+
+
+async def close_old_connection():
+    """Let the growth thread's connection go if it broke or aged out (CONN_MAX_AGE): the sweep's upkeep."""
+    await sync_to_async(close_old_connections, thread_sensitive=False, executor=_writer)()
 
 
 class Checkpoints:

@@ -12,7 +12,7 @@ import logging
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import DatabaseError
+from django.db import DatabaseError, Error
 
 from bots.registry import get_bot
 from chat.models import Message
@@ -140,7 +140,7 @@ class Writer:
                 try:
                     if not await self._write(self.unwritten[0]):
                         return True
-                except DatabaseError:
+                except Error:  # DatabaseError, or InterfaceError from a connection that died
                     # Kept for the next beat: the row only ever holds the text in order.
                     logger.warning("reply %s: could not write its text; trying again next beat", self.pk, exc_info=True)
                     break
