@@ -72,7 +72,12 @@ async def test_ten_thousand_frames_into_a_real_daphne_socket(upstream):
                     await flooder.send(f"spam {i}")
                 while True:
                     await flooder.recv()  # room frames (presence), then the close
-            assert closed.value.rcvd.code == 4008
+            # The server closed it with 4008. While the client still writes, its close frame can be
+            # lost to the TCP reset that follows (seen once in CI): then no code came at all, but
+            # never another one. (The exact code is asserted in process by the flood test above.)
+            assert closed.value.rcvd is None or closed.value.rcvd.code == 4008
+            assert closed.value.sent is None or closed.value.sent.code != 1000, "the client closed it, not the server"
+        assert "WSDISCONNECT /ws/rooms/PirateBot/" in server.output()
         # The server still answers (how fast is the benchmarks' business).
         status = await sync_to_async(lambda: urllib.request.urlopen(f"{server.url}/healthz", timeout=10).status)()
         assert status == 200
