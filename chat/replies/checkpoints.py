@@ -19,7 +19,7 @@ from chat.models import Message
 _writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="parley-growth")
 
 
-def _append(growths):
+def _write(growths):
     """Message.objects.append on the growth thread; a connection a failure left broken is replaced next time."""
     try:
         return Message.objects.append(growths)
@@ -28,7 +28,8 @@ def _append(growths):
         raise
 
 
-append = sync_to_async(_append, thread_sensitive=False, executor=_writer)
+#: Message.objects.append, awaited from the loop, run on the growth thread.
+write = sync_to_async(_write, thread_sensitive=False, executor=_writer)
 
 
 async def close_connection():
@@ -63,7 +64,7 @@ class Checkpoints:
             growths = [growth for growth, _ in batch]
             try:
                 try:
-                    results = await append(growths)
+                    results = await write(growths)
                 except Exception:  # noqa: BLE001 - one reply's bad write must not fail the others
                     results = [await _append_alone(growth) for growth in growths]
             except BaseException as exc:  # cancelled: every waiting reply hears of it
@@ -84,7 +85,7 @@ def _settle(batch, results):
 
 async def _append_alone(growth):
     try:
-        (grown,) = await append([growth])
+        (grown,) = await write([growth])
         return grown
     except Exception as exc:  # noqa: BLE001 - goes to the one reply it belongs to
         return exc

@@ -96,22 +96,26 @@ def post_message(request, bot):
     return _answer(request, bot, frames.stream("update", "form_error"))
 
 
+def _reply_or_404(bot_key, pk):
+    """The room's bot and its reply pk, or Http404."""
+    bot = get_bot_or_404(bot_key)
+    return bot, get_object_or_404(Message, pk=pk, bot=bot.key, role=Message.Role.ASSISTANT)
+
+
 @require_POST
 def stop_message(request, bot, pk):
     """Stop a pending or streaming reply, whichever process streams it: the row is the signal."""
-    bot = get_bot_or_404(bot)
-    message = get_object_or_404(Message, pk=pk, bot=bot.key, role=Message.Role.ASSISTANT)
-    if Message.objects.stop(message.pk):
-        workers.stop_here(message.pk)
+    bot, reply = _reply_or_404(bot, pk)
+    if Message.objects.stop(reply.pk):
+        workers.stop_here(reply.pk)
     return _answer(request, bot)
 
 
 @require_POST
 def retry_message(request, bot, pk):
     """Answer again, in place, after a failed, cancelled or interrupted reply."""
-    bot = get_bot_or_404(bot)
-    message = get_object_or_404(Message, pk=pk, bot=bot.key, role=Message.Role.ASSISTANT)
-    if Message.objects.retry(message.pk):
+    bot, reply = _reply_or_404(bot, pk)
+    if Message.objects.retry(reply.pk):
         workers.request_reply(bot.key)
     return _answer(request, bot)
 
