@@ -8,19 +8,21 @@ from django.db.models.functions import Length
 from django.dispatch import Signal
 from django.utils import timezone
 
-#: Sent after a streaming reply's row grew: sender=Message, message_id, bot, offset, text.
+#: Sent after a streaming reply's row grew: sender=Message, message_id, room, offset, text.
 content_appended = Signal()
 #: Sent after a conditional update changed a row without save(): sender=Message, instance.
 row_changed = Signal()
+#: Sent after a reply's vote counts changed: sender=Message, instance.
+votes_changed = Signal()
 
 
 #: Message.objects.claim_next's answer when another reply in the room is still streaming.
 ROOM_BUSY = "busy"
 
 
-def room_lock_key(bot_key):
+def room_lock_key(room_key):
     """A stable signed 64-bit key for the room's advisory lock (turn-taking across processes)."""
-    return int.from_bytes(hashlib.blake2b(f"parley.room.{bot_key}".encode(), digest_size=8).digest(), "big", signed=True)
+    return int.from_bytes(hashlib.blake2b(f"parley.room.{room_key}".encode(), digest_size=8).digest(), "big", signed=True)
 
 
 def dom_id(pk):
@@ -41,9 +43,13 @@ class MessageQuerySet(models.QuerySet):
     job race safely from any process. Each returns the fresh row, or None when it lost the race.
     """
 
-    def recent(self, bot_key, limit=None):
-        """The room's latest messages, newest first (DOM order: #messages is column-reverse)."""
-        return list(self.filter(bot=bot_key).order_by("-id")[: limit or settings.ROOM_PAGE_MESSAGES])
+    def shown(self):
+        """Messages a page shows: all but those a moderator removed."""
+        return self.filter(removed_at__isnull=True)
+
+    def recent(self, room_key, limit=None):
+        """The room's latest shown messages, newest first (DOM order: #messages is column-reverse)."""
+        return list(self.shown().filter(room=room_key).order_by("-id")[: limit or settings.ROOM_PAGE_MESSAGES])
 
     def streaming(self, pk, revision):
         """Row pk while it streams at revision: what a reply job may still write to."""
@@ -85,6 +91,21 @@ class MessageQuerySet(models.QuerySet):
             prompt_tokens=None, completion_tokens=None,
         )
 
+    def remove(self, pk, by):
+        """A moderator takes a message off every page (the row stays, marked): the fresh row, or None
+        if it was already removed. A reply still being written is cancelled in the same write."""
+        now = timezone.now()
+        status = models.Case(
+            models.When(status__in=Message.ACTIVE, then=models.Value(Message.Status.CANCELLED)), default=models.F("status")
+        )
+        if not self.filter(pk=pk, removed_at__isnull=True).update(
+            removed_at=now, removed_by=by[:150], status=status, revision=models.F("revision") + 1, updated_at=now
+        ):
+            return None
+        instance = self.get(pk=pk)
+        row_changed.send(sender=Message, instance=instance)
+        return instance
+
     def _transition(self, pk, from_statuses, *, revision=None, untouched_since=None, **fields):
         rows = self.filter(pk=pk, status__in=from_statuses)
         if revision is not None:
@@ -100,7 +121,7 @@ class MessageQuerySet(models.QuerySet):
 
     # --- turn-taking and the reply job's other row work -----------------------------------------
 
-    def claim_next(self, bot_key, model):
+    def claim_next(self, room_key, model):
         """Claim the room's oldest pending reply for this process: the fresh row, ROOM_BUSY while
         another reply of the room streams, or None if none waits.
 
@@ -111,8 +132,8 @@ class MessageQuerySet(models.QuerySet):
         with transaction.atomic():
             if connection.vendor == "postgresql":
                 with connection.cursor() as cursor:
-                    cursor.execute("SELECT pg_advisory_xact_lock(%s)", [room_lock_key(bot_key)])
-            room = self.filter(bot=bot_key)
+                    cursor.execute("SELECT pg_advisory_xact_lock(%s)", [room_lock_key(room_key)])
+            room = self.filter(room=room_key)
             if room.filter(status=Message.Status.STREAMING).exists():
                 return ROOM_BUSY
             pk = (room.filter(role=Message.Role.ASSISTANT, status=Message.Status.PENDING)
@@ -120,23 +141,23 @@ class MessageQuerySet(models.QuerySet):
             if pk is None:
                 return None
             claimed = self.claim(pk, model)
-            self.touch_queue(bot_key)
+            self.touch_queue(room_key)
             # Lost to a Stop in between: the queue is not empty for that, so look again.
             return claimed or ROOM_BUSY
 
-    def fail_pending(self, bot_key, error):
+    def fail_pending(self, room_key, error):
         """Fail every reply waiting in the room (the model cannot be reached at all)."""
-        for pk in self.filter(bot=bot_key, status=Message.Status.PENDING).values_list("pk", flat=True):
+        for pk in self.filter(room=room_key, status=Message.Status.PENDING).values_list("pk", flat=True):
             self.fail(pk, error)
 
-    def touch_queue(self, bot_key):
+    def touch_queue(self, room_key):
         """Heartbeat for the replies queued in a room (no broadcast: nothing a page shows changed)."""
-        self.filter(bot=bot_key, status=Message.Status.PENDING).update(updated_at=timezone.now())
+        self.filter(room=room_key, status=Message.Status.PENDING).update(updated_at=timezone.now())
 
-    def touch_streaming(self, pk, revision, bot_key):
+    def touch_streaming(self, pk, revision, room_key):
         """Heartbeat for a streaming reply and the replies queued behind it; False when it is no longer the job's."""
         alive = self.streaming(pk, revision).update(updated_at=timezone.now())
-        self.touch_queue(bot_key)
+        self.touch_queue(room_key)
         return bool(alive)
 
     def still_streaming(self, pk, revision):
@@ -148,7 +169,7 @@ class MessageQuerySet(models.QuerySet):
         return self.streaming(pk, revision).annotate(length=Length("content")).filter(length=length).exists()
 
     def append(self, growths):
-        """Append text to streaming replies' rows, [(pk, revision, bot, offset, text), ...], in one transaction.
+        """Append text to streaming replies' rows, [(pk, revision, room, offset, text), ...], in one transaction.
 
         Returns one bool per growth: False where the reply is no longer the job's to write (stopped).
         One statement for the whole batch, in SQL both PostgreSQL and SQLite (3.35+) speak: at ten
@@ -189,14 +210,14 @@ class MessageQuerySet(models.QuerySet):
                     landed = {pk for (pk,) in cursor.fetchall()}
                     for index in indexes:
                         grown[index] = growths[index][0] in landed
-            for (pk, _, bot, offset, text), ok in zip(growths, grown):
+            for (pk, _, room, offset, text), ok in zip(growths, grown):
                 if ok:
-                    content_appended.send(sender=Message, message_id=pk, bot=bot, offset=offset, text=text)
+                    content_appended.send(sender=Message, message_id=pk, room=room, offset=offset, text=text)
         return grown
 
 
 class Message(models.Model):
-    """A message in a bot's room; assistant replies move pending → streaming → an end status."""
+    """A message in a room, a person's or a bot's; replies move pending → streaming → an end status."""
 
     class Role(models.TextChoices):
         USER = "user"
@@ -214,12 +235,16 @@ class Message(models.Model):
     INTERRUPTED_ERROR = "The server stopped while this reply was being written."
     RETRYABLE = (Status.FAILED, Status.CANCELLED, Status.INTERRUPTED)
 
-    bot = models.CharField(max_length=64, db_index=False)
+    room = models.CharField(max_length=64, db_index=False, help_text="The key of the room it was said in.")
+    bot = models.CharField(max_length=64, blank=True, default="", help_text="The key of the bot writing a reply.")
     role = models.CharField(max_length=16, choices=Role.choices)
     content = models.TextField(blank=True, default="")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.COMPLETE)
     error = models.CharField(max_length=500, blank=True, default="", help_text="What went wrong, for people.")
     author = models.CharField(max_length=80, blank=True, default="", help_text="Display name of a user message's author.")
+    author_id = models.CharField(
+        max_length=64, blank=True, default="", help_text="Who posted it (a session's or an account's id): for their own messages and mutes."
+    )
     model = models.CharField(max_length=200, blank=True, default="")
     prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
     completion_tokens = models.PositiveIntegerField(null=True, blank=True)
@@ -230,20 +255,24 @@ class Message(models.Model):
     # revision it last wrote: a Stop, a sweep or a Retry claimed elsewhere in between makes its
     # next write match no row.
     revision = models.PositiveIntegerField(default=0, editable=False)
+    up_votes = models.PositiveIntegerField(default=0, editable=False)
+    down_votes = models.PositiveIntegerField(default=0, editable=False)
+    removed_at = models.DateTimeField(null=True, blank=True, help_text="When a moderator removed it from the room.")
+    removed_by = models.CharField(max_length=150, blank=True, default="")
 
     objects = MessageQuerySet.as_manager()
 
     class Meta:
         ordering = ["-id"]
         indexes = [
-            models.Index(fields=["bot", "-id"], name="message_room_recent"),
-            models.Index(fields=["bot", "status", "id"], name="message_room_status"),
-            models.Index(fields=["bot", "updated_at"], name="message_room_updated"),
+            models.Index(fields=["room", "-id"], name="message_room_recent"),
+            models.Index(fields=["room", "status", "id"], name="message_room_status"),
+            models.Index(fields=["room", "updated_at"], name="message_room_updated"),
             models.Index(fields=["created_at"], name="message_created"),
         ]
 
     def __str__(self):
-        return f"{self.bot} #{self.pk} {self.role} ({self.status})"
+        return f"{self.room} #{self.pk} {self.role} ({self.status})"
 
     @property
     def dom_id(self):
@@ -260,5 +289,93 @@ class Message(models.Model):
         return self.status in self.ACTIVE
 
     @property
+    def feedback_dom_id(self):
+        """The element id of a finished reply's votes."""
+        return f"{self.dom_id}_feedback"
+
+    @property
     def is_retryable(self):
         return self.role == self.Role.ASSISTANT and self.status in self.RETRYABLE
+
+    @property
+    def takes_feedback(self):
+        """Finished bot replies are voted on."""
+        return self.role == self.Role.ASSISTANT and self.status == self.Status.COMPLETE
+
+
+class FeedbackQuerySet(models.QuerySet):
+    def cast(self, reply, voter, value):
+        """Record voter's vote on a finished reply: "up", "down" or "none" (take it back); returns the
+        reply with its counts, which are recounted in the same transaction so they never drift."""
+        wanted = None if value == "none" else Feedback.Value[value.upper()]
+        with transaction.atomic():
+            had = self.select_for_update().filter(message=reply, voter=voter).values_list("value", flat=True).first()
+            if had == wanted:
+                return reply  # the same vote again changes nothing, and tells no page
+            if wanted is None:
+                self.filter(message=reply, voter=voter).delete()
+            else:
+                self.update_or_create(message=reply, voter=voter, defaults={"value": wanted})
+            votes = self.filter(message=reply)
+            Message.objects.filter(pk=reply.pk).update(
+                up_votes=votes.filter(value=Feedback.Value.UP).count(),
+                down_votes=votes.filter(value=Feedback.Value.DOWN).count(),
+                updated_at=timezone.now(),  # a page that reconnects catches up on the counts too
+            )
+            reply = Message.objects.get(pk=reply.pk)
+            votes_changed.send(sender=Message, instance=reply)
+        return reply
+
+    def of(self, voter, replies):
+        """voter's votes on replies, as {message id: "up" or "down"}."""
+        rows = self.filter(voter=voter, message__in=replies).values_list("message_id", "value")
+        return {pk: Feedback.Value(value).name.lower() for pk, value in rows}
+
+
+class Feedback(models.Model):
+    """One person's thumbs up or down on a bot's reply."""
+
+    class Value(models.IntegerChoices):
+        UP = 1, "up"
+        DOWN = -1, "down"
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="feedback")
+    voter = models.CharField(max_length=64, help_text="The voter's session or account id.")
+    value = models.SmallIntegerField(choices=Value.choices)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = FeedbackQuerySet.as_manager()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["message", "voter"], name="feedback_one_vote_per_person")]
+        verbose_name_plural = "feedback"
+
+    def __str__(self):
+        return f"{self.get_value_display()} on #{self.message_id}"
+
+
+class MuteQuerySet(models.QuerySet):
+    def active(self):
+        return self.filter(until__gt=timezone.now())
+
+    def until(self, author_id):
+        """When author_id's longest mute in force ends, or None if they may post."""
+        if not author_id:
+            return None
+        return self.active().filter(author_id=author_id).aggregate(until=models.Max("until"))["until"]
+
+
+class Mute(models.Model):
+    """A moderator muted a person: their posts are refused until then."""
+
+    author_id = models.CharField(max_length=64, db_index=True)
+    author = models.CharField(max_length=80, blank=True, default="", help_text="Their display name when muted.")
+    until = models.DateTimeField()
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    created_by = models.CharField(max_length=150, blank=True, default="")
+
+    objects = MuteQuerySet.as_manager()
+
+    def __str__(self):
+        return f"{self.author or self.author_id} until {self.until:%Y-%m-%d %H:%M}"
