@@ -37,7 +37,6 @@ async def sweep_forever():
             await sync_to_async(sweep_stale_replies)(exclude=workers.active_replies())
             # Pending replies saved where no job could start (a shell, a dead process) get answered.
             workers.answer_waiting(await sync_to_async(rooms_waiting)())
-            await sync_to_async(presence.refresh)(fanout.local_counts())
             await fanout.rooms().maintain()
         except Exception:  # noqa: BLE001 - a database hiccup must not end the sweeping
             logger.exception("sweep failed; trying again next interval")
@@ -49,7 +48,7 @@ async def shut_down():
     # The interrupted replies' frames are on their way: let them reach the other processes' pages.
     await broadcast.outbox().flush(timeout=5)
     try:
-        await sync_to_async(presence.withdraw)(list(fanout.local_counts()))
+        await presence.roster().withdraw()
     except Exception:  # noqa: BLE001 - the shares expire on their own
         logger.warning("could not withdraw this process's presence counts", exc_info=True)
     try:

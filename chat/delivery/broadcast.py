@@ -14,11 +14,11 @@ from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
-from bots.registry import get_bot
+from bots.registry import get_room
 from chat import loops
 from chat.delivery import fanout, frames
 from chat.loops import per_loop
-from chat.models import Message, content_appended, row_changed
+from chat.models import Message, content_appended, row_changed, votes_changed
 
 logger = logging.getLogger(__name__)
 
@@ -35,23 +35,23 @@ def suppressing_broadcasts():
         _suppressed.reset(token)
 
 
-def broadcast(bot_key, frame):
+def broadcast(room_key, frame):
     """Send one frame to every page of a room once the current transaction commits."""
-    if _suppressed.get() or get_bot(bot_key) is None:
+    if _suppressed.get() or get_room(room_key) is None:
         return
-    transaction.on_commit(lambda: _send(bot_key, frame), robust=True)
+    transaction.on_commit(lambda: _send(room_key, frame), robust=True)
 
 
-def _send(bot_key, frame):
+def _send(room_key, frame):
     # A server: queue it on the event loop and return, so the database thread that wrote the row
     # never waits on the channel layer. A shell or a command has no server loop: send it now.
-    if not loops.call_soon(lambda: outbox().put(bot_key, frame)):
-        async_to_sync(abroadcast)(bot_key, frame)
+    if not loops.call_soon(lambda: outbox().put(room_key, frame)):
+        async_to_sync(abroadcast)(room_key, frame)
 
 
-async def abroadcast(bot_key, frame):
+async def abroadcast(room_key, frame):
     """Send one frame to every page of a room now (for changes that are not rows, like presence)."""
-    await fanout.publish(get_bot(bot_key).group, frame)
+    await fanout.publish(get_room(room_key).group, frame)
 
 
 # Pauses between tries of a frame the channel layer refused, in seconds; then it is given up.
@@ -64,50 +64,50 @@ class Outbox:
     def __init__(self):
         self.queue = asyncio.Queue()
         self.sender = None
-        self.resyncing = {}  # bot key -> the task that tells the room's pages to catch up once the layer is back
+        self.resyncing = {}  # room key -> the task that tells the room's pages to catch up once the layer is back
 
-    def put(self, bot_key, frame):
+    def put(self, room_key, frame):
         if self.sender is None or self.sender.done():
             self.sender = asyncio.get_running_loop().create_task(
                 self._send_in_order(), name="broadcasts", context=contextvars.Context()
             )
-        self.queue.put_nowait((bot_key, frame))
+        self.queue.put_nowait((room_key, frame))
 
     async def _send_in_order(self):
         """One task sends every queued frame, one after another: a room's frames keep their order."""
         while True:
-            bot_key, frame = await self.queue.get()
+            room_key, frame = await self.queue.get()
             try:
-                await self._send_with_retries(bot_key, frame)
+                await self._send_with_retries(room_key, frame)
             finally:
                 self.queue.task_done()
 
-    async def _send_with_retries(self, bot_key, frame):
+    async def _send_with_retries(self, room_key, frame):
         for pause in (*SEND_RETRIES, None):
-            if bot_key in self.resyncing:
+            if room_key in self.resyncing:
                 return  # the room's pages will catch up from the database: this frame is moot
             try:
-                return await abroadcast(bot_key, frame)
+                return await abroadcast(room_key, frame)
             except Exception:  # noqa: BLE001 - the layer's server is away; try again, then resync
                 if pause is None:
-                    logger.exception("could not send a frame to %s; its pages will catch up instead", bot_key)
-                    self.resyncing[bot_key] = asyncio.get_running_loop().create_task(
-                        self._resync(bot_key), context=contextvars.Context()
+                    logger.exception("could not send a frame to %s; its pages will catch up instead", room_key)
+                    self.resyncing[room_key] = asyncio.get_running_loop().create_task(
+                        self._resync(room_key), context=contextvars.Context()
                     )
                     return
                 await asyncio.sleep(pause)
 
-    async def _resync(self, bot_key):
+    async def _resync(self, room_key):
         """A frame of the room was lost: when the layer is back, every page of the room reconnects and
         catches up from the database (growth gaps repair themselves, a lost final frame would not)."""
         try:
             while True:
                 try:
-                    return await fanout.resync(get_bot(bot_key).group)
+                    return await fanout.resync(get_room(room_key).group)
                 except Exception:  # noqa: BLE001 - still away
                     await asyncio.sleep(1)
         finally:
-            self.resyncing.pop(bot_key, None)
+            self.resyncing.pop(room_key, None)
 
     async def flush(self, timeout):
         """Wait until the queued frames are sent or given up, at most timeout seconds."""
@@ -122,19 +122,24 @@ outbox = per_loop(Outbox)
 
 @receiver(post_save, sender=Message)
 def message_saved(sender, instance, created, **kwargs):
-    broadcast(instance.bot, frames.prepend(instance) if created else frames.replace(instance))
+    broadcast(instance.room, frames.prepend(instance) if created else frames.replace(instance))
 
 
 @receiver(row_changed, sender=Message)
 def message_changed(sender, instance, **kwargs):
-    broadcast(instance.bot, frames.replace(instance))
+    broadcast(instance.room, frames.remove(instance) if instance.removed_at else frames.replace(instance))
+
+
+@receiver(votes_changed, sender=Message)
+def votes_counted(sender, instance, **kwargs):
+    broadcast(instance.room, frames.feedback(instance))
 
 
 @receiver(content_appended, sender=Message)
-def message_grew(sender, message_id, bot, offset, text, **kwargs):
-    broadcast(bot, frames.grow(message_id, offset, text))
+def message_grew(sender, message_id, room, offset, text, **kwargs):
+    broadcast(room, frames.grow(message_id, offset, text))
 
 
 @receiver(post_delete, sender=Message)
 def message_deleted(sender, instance, **kwargs):
-    broadcast(instance.bot, frames.remove(instance))
+    broadcast(instance.room, frames.remove(instance))

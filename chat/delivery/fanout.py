@@ -60,10 +60,6 @@ class Fanout:
         """No more frames for socket; the group is left by the next maintenance if it emptied."""
         self.rooms[group].discard(socket)
 
-    def local(self, group):
-        """How many pages of the room are open in this process."""
-        return len(self.rooms.get(group, ()))
-
     async def maintain(self):
         """Leave rooms with no page open here; renew membership of the rest before it expires."""
         async with self.lock:
@@ -183,7 +179,3 @@ def redis_reconnected():
     fanout = rooms()
     fanout.loop.create_task(fanout.lost(), context=contextvars.Context())
 
-
-def local_counts():
-    """Pages open in this process, by room group."""
-    return {group: len(sockets) for group, sockets in rooms().rooms.items()}

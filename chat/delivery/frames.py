@@ -58,6 +58,11 @@ def synced(since):
     return stream("replace", "room_synced", f'<span id="room_synced" data-since="{since.isoformat()}" hidden></span>')
 
 
-def presence(count):
-    """How many pages the room has open."""
-    return stream("update", "presence", f"{count} here" if count != 1 else "1 here (you)")
+def feedback(message):
+    """A reply's vote counts changed: only its feedback element is replaced, not the whole message."""
+    return stream("replace", message.feedback_dom_id, render_to_string("chat/_feedback.html", {"message": message}))
+
+
+def presence(text):
+    """Who is here, as a sentence ("Ana, Ben and 3 guests here")."""
+    return stream("update", "presence", escape(text))

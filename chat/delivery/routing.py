@@ -14,6 +14,6 @@ class NoSuchSocket(AsyncWebsocketConsumer):
 
 
 websocket_urlpatterns = [
-    path("ws/rooms/<str:bot>/", RoomConsumer.as_asgi()),
+    path("ws/rooms/<str:room>/", RoomConsumer.as_asgi()),
     re_path(r"", NoSuchSocket.as_asgi()),
 ]

@@ -46,14 +46,14 @@ class Checkpoints:
     """The growth writes waiting on one event loop, and the task that writes them."""
 
     def __init__(self):
-        self.waiting = []  # ((pk, revision, bot, offset, text), future) not yet written
+        self.waiting = []  # ((pk, revision, room, offset, text), future) not yet written
         self.writer = None
 
-    def append(self, pk, revision, bot_key, offset, text):
+    def append(self, pk, revision, room_key, offset, text):
         """Queue one reply's new text; the future says whether it was written (False: stopped)."""
         loop = asyncio.get_running_loop()
         future = loop.create_future()
-        self.waiting.append(((pk, revision, bot_key, offset, text), future))
+        self.waiting.append(((pk, revision, room_key, offset, text), future))
         if self.writer is None or self.writer.done():
             self.writer = loop.create_task(self._write(), context=contextvars.Context())
         return future

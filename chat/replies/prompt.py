@@ -51,20 +51,24 @@ def _tail(content, tokens, chars, count_tokens):
     return content[len(content) - shortest:]
 
 
-def recent_history(bot_key, before_pk):
-    """The room's messages before before_pk, newest first, as (role, content): no more than a prompt
-    can take in characters (and one more, which fit may cut to its end)."""
+def recent_history(room_key, before_pk, bot):
+    """The room's messages before before_pk as bot sees them, newest first, as (role, content): its
+    own replies as the assistant's, everyone else's as users' lines led by who said them. No more
+    than a prompt can take in characters (and one more, which fit may cut to its end)."""
     earlier = (
-        Message.objects.filter(bot=bot_key, id__lt=before_pk)
+        Message.objects.shown()
+        .filter(room=room_key, id__lt=before_pk)
         .exclude(content="")
         .order_by("-id")
-        .values_list("role", "content")
+        .values_list("role", "bot", "author", "content")
     )
     history, chars = [], settings.PROMPT_HISTORY_CHARS
-    for role, content in earlier.iterator(chunk_size=50):
-        history.append((role, content))
-        chars -= len(content)
+    for role, speaker, author, content in earlier.iterator(chunk_size=50):
+        if role == Message.Role.ASSISTANT and speaker == bot.key:
+            history.append((Message.Role.ASSISTANT.value, content))
+        else:
+            history.append((Message.Role.USER.value, f"{speaker if role == Message.Role.ASSISTANT else author or 'Guest'}: {content}"))
+        chars -= len(history[-1][1])
         if chars < 0:
             break
     return history
-

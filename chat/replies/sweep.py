@@ -36,4 +36,4 @@ def sweep_stale_replies(exclude=(), older_than=None):
 
 def rooms_waiting():
     """Rooms with a pending reply: a worker should be answering them."""
-    return set(Message.objects.filter(status=Message.Status.PENDING).values_list("bot", flat=True).distinct())
+    return set(Message.objects.filter(status=Message.Status.PENDING).values_list("room", flat=True).distinct())

@@ -30,34 +30,34 @@ ROOM_BUSY_POLL = 0.25
 #: A cap on the replies one process streams at once (rooms and /chat): the semaphore of the running loop.
 streaming_slot = per_loop(lambda: asyncio.Semaphore(settings.MAX_STREAMING_REPLIES))
 
-_rooms = {}  # bot key -> this process's worker task for the room
+_rooms = {}  # room key -> this process's worker task for the room
 _wanted = set()  # rooms asked for since their worker last looked
 
 
-def request_reply(bot_key):
+def request_reply(room_key):
     """Make this process answer the room's pending replies in order; safe from the loop or a worker thread.
 
     Outside a server (a shell, a management command) there is no event loop to run the job on:
     a live server's sweep picks the pending reply up instead.
     """
-    if not loops.call_soon(_start, bot_key):
-        logger.info("no event loop in this process: a server's sweep will answer %s", bot_key)
+    if not loops.call_soon(_start, room_key):
+        logger.info("no event loop in this process: a server's sweep will answer %s", room_key)
 
 
-def _start(bot_key):
-    _wanted.add(bot_key)
-    task = _rooms.get(bot_key)
+def _start(room_key):
+    _wanted.add(room_key)
+    task = _rooms.get(room_key)
     if task is None or task.done():
         # A fresh context: the job must not inherit the request's (soon dead) sync-thread executor.
-        _rooms[bot_key] = asyncio.get_running_loop().create_task(
-            _answer_room(bot_key), name=f"reply:{bot_key}", context=contextvars.Context()
+        _rooms[room_key] = asyncio.get_running_loop().create_task(
+            _answer_room(room_key), name=f"reply:{room_key}", context=contextvars.Context()
         )
 
 
-def answer_waiting(bot_keys):
+def answer_waiting(room_keys):
     """Start this process's workers for rooms whose pending replies nobody may be answering."""
-    for bot_key in bot_keys:
-        _start(bot_key)
+    for room_key in room_keys:
+        _start(room_key)
 
 
 def stop_here(pk):
@@ -86,23 +86,23 @@ async def drain():
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
-async def _answer_room(bot_key):
+async def _answer_room(room_key):
     loop = asyncio.get_running_loop()
-    while bot_key in _wanted:
-        _wanted.discard(bot_key)
+    while room_key in _wanted:
+        _wanted.discard(room_key)
         touched = loop.time()
         while True:
             try:
                 provider = configured_provider()
             except ProviderError as exc:
-                await sync_to_async(Message.objects.fail_pending)(bot_key, str(exc))
+                await sync_to_async(Message.objects.fail_pending)(room_key, str(exc))
                 break
             # A slot first, then the claim: replies over the cap stay pending, queued, not dropped.
-            async with _streaming_slot(bot_key):
+            async with _streaming_slot(room_key):
                 try:
-                    claimed = await sync_to_async(Message.objects.claim_next)(bot_key, provider.model)
+                    claimed = await sync_to_async(Message.objects.claim_next)(room_key, provider.model)
                 except DatabaseError:
-                    logger.exception("room %s: could not claim the next reply; trying again", bot_key)
+                    logger.exception("room %s: could not claim the next reply; trying again", room_key)
                     claimed = ROOM_BUSY
                 if claimed not in (None, ROOM_BUSY):
                     await _answer_safely(claimed, provider)
@@ -113,12 +113,12 @@ async def _answer_room(bot_key):
             # and keep the replies queued here alive meanwhile, in case that process is dead.
             if loop.time() - touched > heartbeat_interval():
                 touched = loop.time()
-                await _touch_queue(bot_key)
+                await _touch_queue(room_key)
             await asyncio.sleep(ROOM_BUSY_POLL)
 
 
 @contextlib.asynccontextmanager
-async def _streaming_slot(bot_key):
+async def _streaming_slot(room_key):
     """Hold one of this process's streaming slots; while waiting for one, keep the room's queue alive."""
     slots = streaming_slot()
     while True:
@@ -127,7 +127,7 @@ async def _streaming_slot(bot_key):
                 await slots.acquire()
             break
         except TimeoutError:
-            await _touch_queue(bot_key)
+            await _touch_queue(room_key)
     try:
         yield
     finally:
@@ -143,7 +143,7 @@ async def _answer_safely(claimed, provider):
     except asyncio.CancelledError:
         raise
     except Exception:  # noqa: BLE001 - one broken reply must not stop the room
-        logger.exception("reply %s in %s failed unexpectedly", claimed.pk, claimed.bot)
+        logger.exception("reply %s in %s failed unexpectedly", claimed.pk, claimed.room)
         outcome = Message.Status.FAILED
         try:
             await sync_to_async(Message.objects.fail)(claimed.pk, PARLEY_FAILED, revision=writer.revision)
@@ -151,15 +151,15 @@ async def _answer_safely(claimed, provider):
             logger.exception("reply %s: could not mark it failed", claimed.pk)
     usage, error = writer.usage, writer.error
     logger.info(
-        "reply room=%s message=%s outcome=%s%s duration=%.2fs chars=%d prompt_tokens=%s completion_tokens=%s model=%s",
-        claimed.bot, claimed.pk, outcome, f" error={error.kind}" if error else "", time.monotonic() - started,
+        "reply room=%s bot=%s message=%s outcome=%s%s duration=%.2fs chars=%d prompt_tokens=%s completion_tokens=%s model=%s",
+        claimed.room, claimed.bot, claimed.pk, outcome, f" error={error.kind}" if error else "", time.monotonic() - started,
         writer.offset, usage.prompt_tokens if usage else "-", usage.completion_tokens if usage else "-", provider.model,
     )
 
 
-async def _touch_queue(bot_key):
+async def _touch_queue(room_key):
     """Keep the room's queued replies alive for the sweep; after a database hiccup, the next beat will."""
     try:
-        await sync_to_async(Message.objects.touch_queue)(bot_key)
+        await sync_to_async(Message.objects.touch_queue)(room_key)
     except DatabaseError:
-        logger.warning("room %s: could not touch its queued replies", bot_key, exc_info=True)
+        logger.warning("room %s: could not touch its queued replies", room_key, exc_info=True)

@@ -42,7 +42,8 @@ class Writer:
 
     def __init__(self, reply):
         self.pk = reply.pk
-        self.bot_key = reply.bot
+        self.room_key = reply.room
+        self.bot = get_bot(reply.bot)
         self.revision = reply.revision
         self.written = []  # text already in the row
         self.unwritten = []  # text taken from the stream and on its way to the row
@@ -55,8 +56,8 @@ class Writer:
         """Build the prompt, stream the reply, and return the status it ended in."""
         reader, reading = Reader(provider), None
         try:
-            history = await sync_to_async(recent_history)(self.bot_key, self.pk)
-            reading = asyncio.create_task(reader.run(get_bot(self.bot_key), history), name=f"upstream:{self.pk}")
+            history = await sync_to_async(recent_history)(self.room_key, self.pk, self.bot)
+            reading = asyncio.create_task(reader.run(self.bot, history), name=f"upstream:{self.pk}")
             Writer.reading[self.pk] = reading
             stopped = await self._flush_until_done(reading, reader)
         except asyncio.CancelledError:
@@ -78,7 +79,7 @@ class Writer:
 
     async def _write(self, text):
         """Append text to the row; False when the reply is no longer this writer's to write."""
-        self.writing = checkpoints().append(self.pk, self.revision, self.bot_key, self.offset, text)
+        self.writing = checkpoints().append(self.pk, self.revision, self.room_key, self.offset, text)
         # Shielded: cancelled meanwhile (shutdown), the write still lands and _interrupt counts it.
         grown = await asyncio.shield(self.writing)
         self.writing = None
@@ -114,7 +115,7 @@ class Writer:
         while not reading.done() or (interval == 0 and reader.pieces):
             if loop.time() - touched > heartbeat_interval():
                 touched = loop.time()
-                if not await self._still_mine(Message.objects.touch_streaming, self.pk, self.revision, self.bot_key):
+                if not await self._still_mine(Message.objects.touch_streaming, self.pk, self.revision, self.room_key):
                     return True
             try:
                 async with asyncio.timeout(IDLE_CHECK):

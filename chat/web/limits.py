@@ -53,7 +53,7 @@ def _count(key, window_start):
         return 1
 
 
-def check_message(request, bot_key):
+def check_message(request, room_key):
     """Count one message from this client into this room; a Refusal if a limit is passed, else None."""
     now = time.time()
     window_start = int(now // WINDOW) * WINDOW
@@ -63,7 +63,7 @@ def check_message(request, bot_key):
             f"You are sending messages too fast ({settings.RATE_LIMIT_PER_CLIENT} a minute); "
             f"try again in {retry_after} s.", retry_after,
         )
-    if _count(f"room:{bot_key}", window_start) > settings.RATE_LIMIT_PER_ROOM:
+    if _count(f"room:{room_key}", window_start) > settings.RATE_LIMIT_PER_ROOM:
         return Refusal(
             f"This room is busy ({settings.RATE_LIMIT_PER_ROOM} messages a minute); try again in {retry_after} s.",
             retry_after,

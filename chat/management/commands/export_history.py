@@ -9,8 +9,8 @@ from django.utils import timezone
 
 from chat.models import Message
 
-FIELDS = ["id", "bot", "role", "status", "author", "content", "error", "model", "prompt_tokens",
-          "completion_tokens", "created_at", "updated_at"]
+FIELDS = ["id", "room", "bot", "role", "status", "author", "content", "error", "model", "prompt_tokens",
+          "completion_tokens", "up_votes", "down_votes", "removed_at", "created_at", "updated_at"]
 
 
 def parse_day(text, end=False):
@@ -27,7 +27,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
-        parser.add_argument("--room", help="a bot key, e.g. PirateBot")
+        parser.add_argument("--room", help="a room key, e.g. PirateBot or Lounge")
         parser.add_argument("--since", help="first day, YYYY-MM-DD")
         parser.add_argument("--until", help="last day, YYYY-MM-DD")
         parser.add_argument("--output", help="a file to write (default: standard output)")
@@ -35,7 +35,7 @@ class Command(BaseCommand):
     def handle(self, *args, format, room, since, until, output, **options):
         rows = Message.objects.order_by("id")
         if room:
-            rows = rows.filter(bot=room)
+            rows = rows.filter(room=room)
         if since:
             rows = rows.filter(created_at__gte=parse_day(since))
         if until:
