@@ -9,11 +9,11 @@ from asgiref.sync import sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.utils import timezone
 
-from bots.registry import get_bot
+from bots.registry import get_room
 from chat.delivery import fanout, frames, presence
-from chat.delivery.broadcast import abroadcast
 from chat.delivery.catch_up import catch_up
 from chat.models import Message
+from chat.people import person
 
 # A page sends nothing; a client sending more than this many frames in the window, or one frame
 # larger than this, is closed with 4008 (1008, policy violation, in the
@@ -48,10 +48,12 @@ class RoomConsumer(AsyncWebsocketConsumer):
     window_start = 0.0
     received = 0
     held = None  # room frames that came while the catch-up was being read, sent after it
+    room = None
+    person = None  # who this page is, once counted in the room's presence
 
     async def connect(self):
-        self.bot = get_bot(self.scope["url_route"]["kwargs"]["bot"])
-        if self.bot is None:
+        self.room = get_room(self.scope["url_route"]["kwargs"]["room"])
+        if self.room is None:
             await self.close()  # before accept: the handshake is refused (403)
             return
         await self.accept()
@@ -59,9 +61,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if since is not None:
             self.held = []
         try:
-            await fanout.rooms().join(self.bot.group, self)
-            self.present = True
-            await self._count_presence()
+            await fanout.rooms().join(self.room.group, self)
+            self.person = await sync_to_async(person)(self.scope["session"], self.scope.get("user"))
+            presence.roster().join(self.room.group, self.person, self)
             if since is not None:
                 # Joined first, then read: whatever changed meanwhile arrives at least once, and
                 # after the catch-up, which must not paint over it. Older repeats are dropped by
@@ -73,15 +75,15 @@ class RoomConsumer(AsyncWebsocketConsumer):
         except Exception:
             # Channels calls no disconnect() after a failed connect(): leave here, or the fan-out
             # keeps handing frames to a dead socket.
-            fanout.rooms().leave(self.bot.group, self)
+            self._leave()
             raise
 
     def _catch_up(self, since):
         now = timezone.now()
-        changed = catch_up(self.bot.key, since)
+        changed = catch_up(self.room.key, since)
         if changed is None:  # more changed than a page shows: the whole list anew
-            return frames.messages(Message.objects.recent(self.bot.key)) + frames.synced(now)
-        return "".join(frames.prepend(message) for message in changed) + frames.synced(now)
+            return frames.messages(Message.objects.recent(self.room.key)) + frames.synced(now)
+        return "".join(frames.remove(m) if m.removed_at else frames.prepend(m) for m in changed) + frames.synced(now)
 
     async def forward(self, message):
         """A room frame from the fan-out: sent now, or after the catch-up while one is on its way."""
@@ -91,13 +93,14 @@ class RoomConsumer(AsyncWebsocketConsumer):
             await self.base_send(message)
 
     async def disconnect(self, code):
-        if getattr(self, "present", False):
-            fanout.rooms().leave(self.bot.group, self)
-            await self._count_presence()
+        if self.room is not None:
+            self._leave()
 
-    async def _count_presence(self):
-        total = await sync_to_async(presence.publish)(self.bot.group, fanout.rooms().local(self.bot.group))
-        await abroadcast(self.bot.key, frames.presence(total))
+    def _leave(self):
+        fanout.rooms().leave(self.room.group, self)
+        if self.person is not None:
+            presence.roster().leave(self.room.group, self.person)
+            self.person = None
 
     async def receive(self, text_data=None, bytes_data=None):
         """Pages only listen: what a client sends is ignored, and a client that floods is closed."""

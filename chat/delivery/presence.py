@@ -1,16 +1,31 @@
-"""Who is here: how many pages each room has open, across processes.
+"""Who is here: the people each room has open, across processes, told to its pages at most once a second.
 
-Each process publishes its own count per room (the fan-out knows it) in the shared cache with a
-short lifetime, refreshed by the sweep loop; a room's total is the sum over live processes. A
-process that dies stops refreshing, and its share expires instead of haunting the count.
+Each process knows the people behind its own sockets and publishes that share of each room in the
+shared cache with a short lifetime; a room's people are the union of the live processes' shares.
+One task per process, at most once a second, publishes what changed, reads the shares of the
+rooms it has pages of and, where the sentence changed, hands its own pages one frame. Joining and
+leaving cost no frame and no layer message each: 500 pages opening a room at once get a handful
+of frames, not 500 apiece. A process that dies stops refreshing, and its share expires.
 """
 
+import asyncio
+import contextvars
+import logging
 import uuid
+from collections import Counter, defaultdict
 
+from asgiref.sync import sync_to_async
 from django.core.cache import cache
 
+from chat.delivery import fanout, frames
+from chat.loops import per_loop
+
+logger = logging.getLogger(__name__)
+
 PROCESS = uuid.uuid4().hex[:12]
-TTL = 60  # seconds a process's count outlives its last refresh
+TTL = 60  # seconds a process's share outlives its last refresh
+INTERVAL = 1.0  # seconds between two presence frames of a room, at the least
+NAMES_SHOWN = 3
 _PROCESSES = "parley:presence:processes"
 
 
@@ -18,38 +33,160 @@ def _key(group, process):
     return f"parley:presence:{group}:{process}"
 
 
-def publish(group, local):
-    """This process has `local` pages of the room open; returns the room's total."""
-    cache.set(_key(group, PROCESS), local, TTL)
-    processes = cache.get(_PROCESSES, set())
-    if PROCESS not in processes:
-        cache.set(_PROCESSES, processes | {PROCESS}, None)
-    return here(group)
+def sentence(people):
+    """people ({person id: chosen name, or "" for a guest}) as a line: "Ana, Ben and 3 guests here"."""
+    names = sorted((name for name in people.values() if name), key=str.casefold)
+    guests = sum(1 for name in people.values() if not name)
+    others = len(names) - NAMES_SHOWN
+    parts = names[:NAMES_SHOWN]
+    if others > 0:
+        parts.append(f"{others} other{'s' if others != 1 else ''}")
+    if guests:
+        parts.append(f"{guests} guest{'s' if guests != 1 else ''}")
+    if not parts:
+        return "Nobody here yet"
+    listed = f"{', '.join(parts[:-1])} and {parts[-1]}" if len(parts) > 1 else parts[0]
+    return f"{listed} here"
 
 
-def refresh(counts):
-    """Keep this process's counts (group -> pages) alive, and forget processes whose shares expired."""
-    for group, local in counts.items():
-        cache.set(_key(group, PROCESS), local, TTL)
+def people(groups):
+    """The people in each room now, in every live process: {group: {person id: name}}."""
+    processes = cache.get(_PROCESSES, set()) | {PROCESS}
+    shares = cache.get_many([_key(group, process) for group in groups for process in processes])
+    rooms = {group: {} for group in groups}
+    for group in groups:
+        for process in processes:
+            for person, name in shares.get(_key(group, process), {}).items():
+                rooms[group][person] = rooms[group].get(person) or name
+    return rooms
+
+
+def here(group):
+    """Who is in the room now, as a sentence (for the page as it is first served)."""
+    return sentence(people([group])[group])
+
+
+class Roster:
+    """The people behind this process's sockets, by room, and the task that tells the rooms' pages."""
+
+    def __init__(self):
+        self.sockets = defaultdict(Counter)  # group -> Counter of (person id, name) over open sockets
+        self.changed = set()  # groups whose share here changed since it was last published
+        self.fresh = defaultdict(list)  # group -> sockets opened since the last round: told even if nothing changed
+        self.said = {}  # group -> the sentence this process's pages of it last got
+        self.refreshed = 0.0
+        self.wake = asyncio.Event()
+        self.teller = None
+
+    def join(self, group, person, socket):
+        """A socket of person opened in the room (its page is told who is here at the next round)."""
+        self.sockets[group][(person.id, person.name if person.named else "")] += 1
+        self.fresh[group].append(socket)
+        self._note(group)
+
+    def leave(self, group, person):
+        """A socket of person closed."""
+        self.sockets[group][(person.id, person.name if person.named else "")] -= 1
+        self.sockets[group] = +self.sockets[group]  # drops people with no socket left
+        self._note(group)
+
+    def _note(self, group):
+        self.changed.add(group)
+        self.wake.set()
+        if self.teller is None or self.teller.done():
+            self.teller = asyncio.get_running_loop().create_task(
+                self._tell_forever(), name="presence", context=contextvars.Context()
+            )
+
+    async def _tell_forever(self):
+        """A round at most every INTERVAL while this process has pages open (others' changes show up
+        within one), and none while it has none."""
+        loop = asyncio.get_running_loop()
+        while True:
+            if not self.changed and not any(self.sockets.values()):
+                self.wake.clear()
+                await self.wake.wait()
+            started = loop.time()
+            try:
+                await self.tell()
+            except Exception:  # noqa: BLE001 - the cache's server is away: the next round tries again
+                logger.warning("presence: could not publish or read who is here", exc_info=True)
+            await asyncio.sleep(max(0.0, INTERVAL - (loop.time() - started)))
+
+    async def tell(self):
+        """One round: publish this process's changed shares, then send each room whose sentence changed."""
+        changed, self.changed = self.changed, set()
+        fresh, self.fresh = self.fresh, defaultdict(list)
+        shares = {group: self._share(group) for group in changed}
+        open_groups = [group for group, sockets in self.sockets.items() if sockets]
+        for group in changed - set(open_groups):
+            self.sockets.pop(group, None)
+            self.said.pop(group, None)
+        loop = asyncio.get_running_loop()
+        refresh = loop.time() - self.refreshed > TTL / 3
+        if refresh:
+            self.refreshed = loop.time()
+            shares.update({group: self._share(group) for group in open_groups})
+        try:
+            rooms = await sync_to_async(_exchange, thread_sensitive=False)(shares, open_groups, refresh)
+        except BaseException:
+            self.changed |= changed  # published next round
+            for group, sockets in fresh.items():
+                self.fresh[group] = sockets + self.fresh[group]
+            raise
+        for group, present in rooms.items():
+            line = sentence(present)
+            send = {"type": "websocket.send", "text": frames.presence(line)}
+            if self.said.get(group) != line:
+                self.said[group] = line
+                await fanout.rooms().deliver(group, send)
+            else:  # pages that opened meanwhile were served an older sentence, or none
+                for socket in fresh.get(group, ()):
+                    await _forward(socket, send)
+
+    def _share(self, group):
+        share = {}
+        for person, name in self.sockets.get(group, ()):
+            share[person] = share.get(person) or name
+        return share
+
+    async def withdraw(self):
+        """This process is shutting down: its pages are gone, so are its shares."""
+        groups = list(self.sockets)
+        await sync_to_async(_withdraw, thread_sensitive=False)(groups)
+
+
+async def _forward(socket, send):
+    try:
+        await socket.forward(send)
+    except Exception:  # noqa: BLE001 - a page that closed meanwhile
+        logger.debug("presence: a socket could not be sent to", exc_info=True)
+
+
+def _exchange(shares, groups, refresh):
+    """Publish shares ({group: share}, an empty share deleted), then read the rooms in groups."""
+    cache.set_many({_key(group, PROCESS): share for group, share in shares.items() if share}, TTL)
+    cache.delete_many([_key(group, PROCESS) for group, share in shares.items() if not share])
+    if refresh:
+        _register()
+    return people(groups)
+
+
+def _register():
+    """Keep this process in the list of live ones, and drop processes whose shares all expired."""
+    from bots.registry import ROOMS
+
     processes = cache.get(_PROCESSES, set())
-    alive = {p for p in processes if any(cache.get(_key(group, p)) is not None for group in _groups())}
-    if alive | {PROCESS} != processes:  # also puts this process back if another dropped it
+    groups = [room.group for room in ROOMS.values()]
+    alive = {p for p in processes if p == PROCESS or cache.get_many([_key(group, p) for group in groups])}
+    if alive | {PROCESS} != processes:
         cache.set(_PROCESSES, alive | {PROCESS}, None)
 
 
-def withdraw(groups):
-    """This process is shutting down: its pages are gone, so are its shares."""
+def _withdraw(groups):
     cache.delete_many([_key(group, PROCESS) for group in groups])
     cache.set(_PROCESSES, cache.get(_PROCESSES, set()) - {PROCESS}, None)
 
 
-def here(group):
-    """Pages open in the room now, in every live process."""
-    processes = cache.get(_PROCESSES, set()) | {PROCESS}
-    return sum(cache.get_many([_key(group, p) for p in processes]).values())
-
-
-def _groups():
-    from bots.registry import BOTS
-
-    return [bot.group for bot in BOTS.values()]
+#: The roster of the running event loop.
+roster = per_loop(Roster)
