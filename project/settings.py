@@ -68,7 +68,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "chat.web.context_processors.bots_nav",
+                "chat.web.context_processors.rooms_nav",
             ],
         },
     },

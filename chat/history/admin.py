@@ -3,30 +3,69 @@
 from datetime import timedelta
 
 from django.contrib import admin, messages
-from django.db.models import Max, Min, Sum
+from django.db.models import Count, Max, Min, Sum
 from django.db.models.functions import TruncDate
 from django.shortcuts import render
 from django.urls import path, reverse
+from django.utils import timezone
 
-from bots.registry import BOTS, get_bot_or_404
+from bots.registry import BOTS, ROOMS, get_room_or_404
 from chat.history.usage import usage_chart
-from chat.models import Message, MessageQuerySet
+from chat.models import Message, MessageQuerySet, Mute
 from chat.replies import workers
 
 TRANSCRIPT_LIMIT = 500
 
 
-class RoomFilter(admin.SimpleListFilter):
-    """Rooms from the registry: no DISTINCT over a million rows to list them."""
+class RegistryFilter(admin.SimpleListFilter):
+    """Entries of a registry (rooms, bots) to filter on: no DISTINCT over a million rows to list them."""
 
-    title = "room"
-    parameter_name = "bot__exact"
+    field = ""
+
+    def entries(self):
+        """(key, label) pairs."""
+        raise NotImplementedError
 
     def lookups(self, request, model_admin):
-        return [(bot.key, bot.name) for bot in BOTS.values()]
+        return self.entries()
 
     def queryset(self, request, queryset):
-        return queryset.filter(bot=self.value()) if self.value() else queryset
+        return queryset.filter(**{self.field: self.value()}) if self.value() else queryset
+
+
+class RoomFilter(RegistryFilter):
+    title, parameter_name, field = "room", "room__exact", "room"
+
+    def entries(self):
+        return [(room.key, room.title) for room in ROOMS.values()]
+
+
+class BotFilter(RegistryFilter):
+    """The bot that wrote a reply."""
+
+    title, parameter_name, field = "bot", "bot__exact", "bot"
+
+    def entries(self):
+        return [(bot.key, bot.name) for bot in BOTS.values()]
+
+
+class FeedbackFilter(admin.SimpleListFilter):
+    """Replies by the votes people gave them."""
+
+    title = "feedback"
+    parameter_name = "feedback"
+
+    def lookups(self, request, model_admin):
+        return [("up", "voted up"), ("down", "voted down"), ("none", "finished, no votes")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "up":
+            return queryset.filter(up_votes__gt=0)
+        if self.value() == "down":
+            return queryset.filter(down_votes__gt=0)
+        if self.value() == "none":
+            return queryset.filter(role=Message.Role.ASSISTANT, status=Message.Status.COMPLETE, up_votes=0, down_votes=0)
+        return queryset
 
 
 class HistoryQuerySet(MessageQuerySet):
@@ -56,13 +95,13 @@ class HistoryQuerySet(MessageQuerySet):
 
 @admin.register(Message)
 class MessageAdmin(admin.ModelAdmin):
-    list_display = ["id", "bot", "role", "status", "author", "short_content", "model", "tokens", "created_at"]
-    list_filter = [RoomFilter, "role", "status", "created_at"]
+    list_display = ["id", "room", "who", "role", "status", "short_content", "votes", "tokens", "removed", "created_at"]
+    list_filter = [RoomFilter, BotFilter, "role", "status", FeedbackFilter, ("removed_at", admin.EmptyFieldListFilter), "created_at"]
     search_fields = ["content", "author", "model"]
     date_hierarchy = "created_at"
     readonly_fields = [
-        "bot", "role", "status", "content", "error", "author", "model", "prompt_tokens", "completion_tokens",
-        "created_at", "updated_at",
+        "room", "bot", "role", "status", "content", "error", "author", "author_id", "model", "prompt_tokens",
+        "completion_tokens", "up_votes", "down_votes", "removed_at", "removed_by", "created_at", "updated_at",
     ]
     actions = ["retry_replies"]
     list_per_page = 50
@@ -82,6 +121,18 @@ class MessageAdmin(admin.ModelAdmin):
     def short_content(self, message):
         return message.content[:80]
 
+    @admin.display(description="who")
+    def who(self, message):
+        return message.author or "Guest" if message.role == Message.Role.USER else message.bot
+
+    @admin.display(description="👍 / 👎")
+    def votes(self, message):
+        return f"{message.up_votes} / {message.down_votes}" if message.takes_feedback else "—"
+
+    @admin.display(description="removed", boolean=True)
+    def removed(self, message):
+        return message.removed_at is not None
+
     @admin.display(description="tokens (prompt + completion)")
     def tokens(self, message):
         if message.prompt_tokens is None and message.completion_tokens is None:
@@ -93,42 +144,69 @@ class MessageAdmin(admin.ModelAdmin):
         rooms, retried = set(), 0
         for message in queryset.filter(role=Message.Role.ASSISTANT, status__in=Message.RETRYABLE):
             if Message.objects.retry(message.pk):
-                rooms.add(message.bot)
+                rooms.add(message.room)
                 retried += 1
-        for bot_key in rooms:
-            workers.request_reply(bot_key)
+        for room_key in rooms:
+            workers.request_reply(room_key)
         self.message_user(request, f"{retried} replies will be answered again.", messages.SUCCESS)
 
     def get_urls(self):
         return [
-            path("transcript/<str:bot>/", self.admin_site.admin_view(self.transcript), name="chat_message_transcript"),
+            path("transcript/<str:room>/", self.admin_site.admin_view(self.transcript), name="chat_message_transcript"),
             path("usage/", self.admin_site.admin_view(self.usage), name="chat_message_usage"),
             *super().get_urls(),
         ]
 
     def changelist_view(self, request, extra_context=None):
-        links = [(bot.name, reverse("admin:chat_message_transcript", args=[bot.key])) for bot in BOTS.values()]
+        links = [(room.title, reverse("admin:chat_message_transcript", args=[room.key])) for room in ROOMS.values()]
         extra = {"transcripts": links, "usage_url": reverse("admin:chat_message_usage"), **(extra_context or {})}
         return super().changelist_view(request, extra)
 
-    def transcript(self, request, bot):
+    def transcript(self, request, room):
         """A room's conversation in order, as people saw it (the latest TRANSCRIPT_LIMIT messages)."""
-        found = get_bot_or_404(bot)
-        latest = list(Message.objects.filter(bot=bot).order_by("-id")[:TRANSCRIPT_LIMIT])
+        found = get_room_or_404(room)
+        latest = list(Message.objects.filter(room=found.key).order_by("-id")[:TRANSCRIPT_LIMIT])
         latest.reverse()
-        context = {**self.admin_site.each_context(request), "bot": found, "messages_in_order": latest,
-                   "title": f"Transcript: {found.name}", "opts": self.model._meta, "limit": TRANSCRIPT_LIMIT}
+        context = {**self.admin_site.each_context(request), "room": found, "messages_in_order": latest,
+                   "title": f"Transcript: {found.title}", "opts": self.model._meta, "limit": TRANSCRIPT_LIMIT}
         return render(request, "admin/chat/transcript.html", context)
 
     def usage(self, request):
-        """Tokens per room per day, from the usage recorded on replies, as a table and a chart."""
+        """Tokens and votes per bot per day, from the finished replies, as a table and a chart."""
         rows = list(
-            Message.objects.filter(role=Message.Role.ASSISTANT, completion_tokens__isnull=False)
+            Message.objects.filter(role=Message.Role.ASSISTANT, status=Message.Status.COMPLETE)
             .annotate(day=TruncDate("created_at"))
             .values("day", "bot")
-            .annotate(prompt=Sum("prompt_tokens"), completion=Sum("completion_tokens"))
+            .annotate(
+                replies=Count("id"), prompt=Sum("prompt_tokens"), completion=Sum("completion_tokens"),
+                up=Sum("up_votes"), down=Sum("down_votes"),
+            )
             .order_by("-day", "bot")[:366 * len(BOTS)]
         )
         context = {**self.admin_site.each_context(request), "rows": rows, "chart": usage_chart(rows),
-                   "title": "Token usage by room and day", "opts": self.model._meta}
+                   "title": "Token usage and feedback by bot and day", "opts": self.model._meta}
         return render(request, "admin/chat/usage.html", context)
+
+
+@admin.register(Mute)
+class MuteAdmin(admin.ModelAdmin):
+    """Who is muted until when, and by whom; lifting a mute ends it now."""
+
+    list_display = ["author", "author_id", "until", "in_force", "created_by", "created_at"]
+    list_filter = ["until"]
+    search_fields = ["author", "author_id"]
+    readonly_fields = ["author_id", "author", "created_by", "created_at"]
+    actions = ["lift"]
+    ordering = ["-until"]
+
+    def has_add_permission(self, request):
+        return False  # mutes are made from a room's page, on a message
+
+    @admin.display(description="in force", boolean=True)
+    def in_force(self, mute):
+        return mute.until > timezone.now()
+
+    @admin.action(description="Lift the selected mutes now")
+    def lift(self, request, queryset):
+        lifted = queryset.filter(until__gt=timezone.now()).update(until=timezone.now())
+        self.message_user(request, f"{lifted} mutes lifted.", messages.SUCCESS)

@@ -1,4 +1,4 @@
-"""Token usage drawn as a server-rendered SVG bar chart: one group of bars per day, one bar per room."""
+"""Token usage drawn as a server-rendered SVG bar chart: one group of bars per day, one bar per bot."""
 
 from django.utils.html import escape
 from django.utils.safestring import mark_safe
@@ -8,7 +8,7 @@ HEIGHT, BAR, GAP, TOP, BOTTOM, LEFT = 180, 10, 12, 10, 40, 50
 
 
 def usage_chart(rows, days=30):
-    """SVG of prompt + completion tokens per day and room, for the latest `days` days in rows."""
+    """SVG of prompt + completion tokens per day and bot, for the latest `days` days in rows."""
     if not rows:
         return ""
     bots = sorted({row["bot"] for row in rows})
@@ -20,7 +20,7 @@ def usage_chart(rows, days=30):
     group = len(bots) * BAR + GAP
     width = LEFT + len(shown) * group + 10
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" role="img" width="{width}" height="{HEIGHT + TOP + BOTTOM}" '
-             f'aria-label="Tokens per day and room" class="usage-chart">',
+             f'aria-label="Tokens per day and bot" class="usage-chart">',
              f'<text x="0" y="{TOP + 10}" font-size="10">{peak:,}</text>',
              f'<line x1="{LEFT - 4}" y1="{TOP + HEIGHT}" x2="{width}" y2="{TOP + HEIGHT}" stroke="#999"/>']
     for index, day in enumerate(shown):

@@ -20,3 +20,9 @@ def bot_name(key):
     """A bot's display name from its key."""
     bot = get_bot(key)
     return bot.name if bot else key
+
+
+@register.filter
+def vote_on(my_votes, pk):
+    """The page's person's vote on reply pk ("up", "down"), or "" (frames rendered for everyone have none)."""
+    return (my_votes or {}).get(pk, "")

@@ -1,8 +1,8 @@
 """Template context every page gets."""
 
-from bots.registry import BOTS
+from bots.registry import ROOMS
 
 
-def bots_nav(request):
-    """The bots, for the switcher on every page."""
-    return {"bots_nav": BOTS.values()}
+def rooms_nav(request):
+    """The rooms, for the switcher on every page."""
+    return {"rooms_nav": ROOMS.values()}

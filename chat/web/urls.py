@@ -2,17 +2,21 @@
 
 from django.urls import path
 
-from chat.web import direct, views
+from chat.web import direct, moderation, people, views
 
 app_name = "chat"
 
 urlpatterns = [
     path("", views.lobby, name="lobby"),
-    path("rooms/<str:bot>/", views.room, name="room"),
-    path("rooms/<str:bot>/messages", views.post_message, name="post"),
-    path("rooms/<str:bot>/messages/<int:pk>", views.message_frame, name="message"),
-    path("rooms/<str:bot>/messages/<int:pk>/stop", views.stop_message, name="stop"),
-    path("rooms/<str:bot>/messages/<int:pk>/retry", views.retry_message, name="retry"),
+    path("rooms/<str:room>/", views.room, name="room"),
+    path("rooms/<str:room>/messages", views.post_message, name="post"),
+    path("rooms/<str:room>/messages/<int:pk>", views.message_frame, name="message"),
+    path("rooms/<str:room>/messages/<int:pk>/stop", views.stop_message, name="stop"),
+    path("rooms/<str:room>/messages/<int:pk>/retry", views.retry_message, name="retry"),
+    path("rooms/<str:room>/messages/<int:pk>/feedback", people.feedback, name="feedback"),
+    path("rooms/<str:room>/messages/<int:pk>/remove", moderation.remove_message, name="remove"),
+    path("rooms/<str:room>/messages/<int:pk>/mute", moderation.mute_author, name="mute"),
+    path("profile", people.profile, name="profile"),
     path("chat", direct.chat, name="chat"),
     path("direct/<str:bot>/", direct.page, name="direct"),
     path("healthz", views.healthz, name="healthz"),

@@ -1,131 +1,125 @@
 """Pages and form endpoints of the rooms. Views save rows; the broadcaster tells the pages."""
 
 import asyncio
+import functools
 
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import connection, transaction
 from django.http import HttpResponse, JsonResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
-from django.utils.html import escape
 from django.views.decorators.http import require_GET, require_POST
 
-from bots.registry import BOTS, get_bot_or_404
+from bots.registry import BOTS, ROOMS, get_room_or_404
 from chat.delivery import frames, presence
-from chat.models import Message
+from chat.models import Feedback, Message, Mute
+from chat.people import requester
 from chat.replies import workers
 from chat.text import tidy
 from chat.web import limits
-from chat.web.authors import author_name
-
-TURBO_STREAM = "text/vnd.turbo-stream.html"
-
-
-def _wants_stream(request):
-    """Turbo's form submissions accept Turbo Stream answers; plain forms get a redirect."""
-    return TURBO_STREAM in request.headers.get("Accept", "")
-
-
-def _answer(request, bot, stream_html=""):
-    """Answer a form post: frames for Turbo (the socket does the rest), 303 to the room otherwise."""
-    if _wants_stream(request):
-        return HttpResponse(stream_html, content_type=TURBO_STREAM)
-    response = redirect("chat:room", bot=bot.key)
-    response.status_code = 303  # see other: the browser GETs the room
-    return response
+from chat.web.answers import TURBO_STREAM, answer, refuse
 
 
 @require_GET
 def lobby(request):
-    """The bots, each linking to its room, with when it last spoke."""
-    # One index lookup a room (bot, -id), not a GROUP BY over the whole history.
-    latest = {key: Message.objects.filter(bot=key).order_by("-id").values_list("created_at", flat=True).first() for key in BOTS}
-    bots = [{"bot": bot, "latest": latest[bot.key]} for bot in BOTS.values()]
-    return render(request, "chat/lobby.html", {"bots": bots})
+    """The rooms, each linking to its page, with when it last spoke."""
+    # One index lookup a room (room, -id), not a GROUP BY over the whole history.
+    latest = {
+        key: Message.objects.shown().filter(room=key).order_by("-id").values_list("created_at", flat=True).first()
+        for key in ROOMS
+    }
+    rooms = [{"room": room, "latest": latest[room.key]} for room in ROOMS.values()]
+    return render(request, "chat/lobby.html", {"rooms": rooms})
 
 
-def _room_page(request, bot, *, error="", content="", status=200):
+def _room_page(request, room, *, error="", content="", status=200):
     since = timezone.now()  # read before the messages: catch-up starts no later than the page
+    me = requester(request)  # names a new guest now, so their posts count under their session
+    messages = Message.objects.recent(room.key)
     context = {
-        "author": author_name(request),  # names the guest now, so their posts count under their session
-        "bot": bot,
-        "messages": Message.objects.recent(bot.key),
+        "me": me,
+        "room": room,
+        "bots": BOTS.values(),
+        "messages": messages,
+        "my_votes": Feedback.objects.of(me.id, [m for m in messages if m.takes_feedback]),
         "since": since.isoformat(),
         "error": error,
         "content": content,
         "max_chars": settings.MESSAGE_MAX_CHARS,
-        "here": presence.here(bot.group),
+        "here": presence.here(room.group),
     }
     return render(request, "chat/room.html", context, status=status)
 
 
 @require_GET
-def room(request, bot):
+def room(request, room):
     """A room: its recent messages, the form and the live socket."""
-    return _room_page(request, get_bot_or_404(bot))
+    return _room_page(request, get_room_or_404(room))
 
 
 @require_POST
-def post_message(request, bot):
-    """Save the person's message and a pending reply, start the reply job, answer at once."""
-    bot = get_bot_or_404(bot)
+def post_message(request, room):
+    """Save the person's message and a pending reply per bot that answers it, start the replies, answer at once."""
+    room = get_room_or_404(room)
     content = tidy(request.POST.get("content", "")).strip()
-    problem = ""
+    me = requester(request)
+    problem, status, retry_after = "", 422, None
     if not content:
         problem = "Write a message before sending."
     elif len(content) > settings.MESSAGE_MAX_CHARS:
         problem = f"Messages are limited to {settings.MESSAGE_MAX_CHARS} characters; this one has {len(content)}."
-    status, retry_after = 422, None
-    if not problem and (refusal := limits.check_message(request, bot.key)):
+    elif muted_until := Mute.objects.until(me.id):
+        problem, status = f"A moderator muted you until {timezone.localtime(muted_until):%H:%M %Z}; you can read the room meanwhile.", 403
+    elif refusal := limits.check_message(request, room.key):
         problem, status, retry_after = refusal.message, 429, refusal.retry_after
     if problem:
         # Refused: nothing is saved, and the text stays in the box to send again.
-        if _wants_stream(request):
-            response = HttpResponse(frames.stream("update", "form_error", escape(problem)), content_type=TURBO_STREAM, status=status)
-        else:
-            response = _room_page(request, bot, error=problem, content=content, status=status)
-        if retry_after:
-            response["Retry-After"] = str(retry_after)
-        return response
+        page = functools.partial(_room_page, request, room, content=content)
+        return refuse(request, "form_error", problem, status, page=page, retry_after=retry_after)
+    answerers = room.answerers(content)
     with transaction.atomic():
-        Message.objects.create(bot=bot.key, role=Message.Role.USER, content=content, author=author_name(request))
-        Message.objects.create(bot=bot.key, role=Message.Role.ASSISTANT, status=Message.Status.PENDING)
-        transaction.on_commit(lambda: workers.request_reply(bot.key))
-    return _answer(request, bot, frames.stream("update", "form_error"))
+        Message.objects.create(room=room.key, role=Message.Role.USER, content=content, author=me.name, author_id=me.id)
+        # Queued in this order: the room's worker answers pending replies oldest first.
+        for bot in answerers:
+            Message.objects.create(room=room.key, bot=bot.key, role=Message.Role.ASSISTANT, status=Message.Status.PENDING)
+        if answerers:
+            transaction.on_commit(lambda: workers.request_reply(room.key))
+    return answer(request, room, frames.stream("update", "form_error"))
 
 
-def _reply_or_404(bot_key, pk):
-    """The room's bot and its reply pk, or Http404."""
-    bot = get_bot_or_404(bot_key)
-    return bot, get_object_or_404(Message, pk=pk, bot=bot.key, role=Message.Role.ASSISTANT)
+def message_or_404(room_key, pk, *, removed=False, **conditions):
+    """The room and its message pk (meeting conditions; one a moderator removed only if removed), or Http404."""
+    room = get_room_or_404(room_key)
+    messages = Message.objects.all() if removed else Message.objects.shown()
+    return room, get_object_or_404(messages, pk=pk, room=room.key, **conditions)
 
 
 @require_POST
-def stop_message(request, bot, pk):
+def stop_message(request, room, pk):
     """Stop a pending or streaming reply, whichever process streams it: the row is the signal."""
-    bot, reply = _reply_or_404(bot, pk)
+    room, reply = message_or_404(room, pk, role=Message.Role.ASSISTANT)
     if Message.objects.stop(reply.pk):
         workers.stop_here(reply.pk)
-    return _answer(request, bot)
+    return answer(request, room)
 
 
 @require_POST
-def retry_message(request, bot, pk):
+def retry_message(request, room, pk):
     """Answer again, in place, after a failed, cancelled or interrupted reply."""
-    bot, reply = _reply_or_404(bot, pk)
+    room, reply = message_or_404(room, pk, role=Message.Role.ASSISTANT)
     if Message.objects.retry(reply.pk):
-        workers.request_reply(bot.key)
-    return _answer(request, bot)
+        workers.request_reply(room.key)
+    return answer(request, room)
 
 
 @require_GET
-def message_frame(request, bot, pk):
+def message_frame(request, room, pk):
     """One message as a replace frame: a page that missed growth frames repairs itself with it."""
-    bot = get_bot_or_404(bot)
-    message = get_object_or_404(Message, pk=pk, bot=bot.key)
-    return HttpResponse(frames.replace(message), content_type=TURBO_STREAM)
+    room = get_room_or_404(room)
+    message = get_object_or_404(Message, pk=pk, room=room.key)
+    return HttpResponse(frames.remove(message) if message.removed_at else frames.replace(message), content_type=TURBO_STREAM)
 
 
 async def healthz(request):

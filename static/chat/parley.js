@@ -45,6 +45,12 @@ class RoomStream extends HTMLElement {
     });
   }
 
+  // Open the socket again now (the person's name changed: presence learns it as the page rejoins).
+  reconnect() {
+    this.retries = 0;
+    this.socket?.close();
+  }
+
   // A growth frame that does not follow on from the page's text: fetch the whole message instead.
   // One repair at a time per message: the growth frames that keep coming meanwhile would each ask again.
   async repair(messageId) {
@@ -100,17 +106,146 @@ Turbo.StreamActions.grow = function () {
 };
 
 // Enter sends, Shift+Enter adds a line; after sending, the box clears and keeps focus.
+// While the mention menu is open, arrows, Enter, Tab and Escape are the menu's.
 document.addEventListener("keydown", (event) => {
   const box = event.target;
-  if (box.id !== "content" || event.key !== "Enter" || event.shiftKey || event.isComposing) return;
+  if (box.id !== "content" || event.isComposing) return;
+  if (mentions.keydown(box, event)) return;
+  if (event.key !== "Enter" || event.shiftKey) return;
   event.preventDefault();
   if (box.value.trim()) box.form.requestSubmit();
 });
 
+// The mention menu: typing @ offers the bots (a combobox over the message box); picking one
+// writes @Key. Without JavaScript, typing the key does the same.
+const mentions = {
+  menu: () => document.getElementById("mention_menu"),
+  // The "@partial" just before the caret, if the caret ends one.
+  typed(box) {
+    const before = box.value.slice(0, box.selectionStart);
+    const match = /(^|[^\w@.])@(\w*)$/.exec(before);
+    return match ? { start: before.length - match[2].length - 1, prefix: match[2].toLowerCase() } : null;
+  },
+  options: (menu) => [...menu.querySelectorAll('[role="option"]:not([hidden])')],
+  update(box) {
+    const menu = this.menu();
+    if (!menu) return;
+    const typed = this.typed(box);
+    for (const option of menu.querySelectorAll('[role="option"]')) {
+      option.hidden = !typed || !option.dataset.key.toLowerCase().startsWith(typed.prefix);
+    }
+    const options = this.options(menu);
+    if (!typed || !options.length) return this.close(box);
+    menu.hidden = false;
+    box.setAttribute("aria-expanded", "true");
+    if (!options.some((option) => option.getAttribute("aria-selected") === "true")) this.select(box, options[0]);
+  },
+  select(box, option) {
+    for (const other of this.menu().querySelectorAll('[role="option"]')) other.setAttribute("aria-selected", String(other === option));
+    box.setAttribute("aria-activedescendant", option.id);
+  },
+  close(box) {
+    const menu = this.menu();
+    if (!menu) return;
+    menu.hidden = true;
+    box.setAttribute("aria-expanded", "false");
+    box.removeAttribute("aria-activedescendant");
+    for (const option of menu.querySelectorAll('[role="option"]')) option.setAttribute("aria-selected", "false");
+  },
+  pick(box, option) {
+    const typed = this.typed(box);
+    if (!typed) return this.close(box);
+    const end = box.selectionStart;
+    const mention = `@${option.dataset.key} `;
+    box.setRangeText(mention, typed.start, end, "end");
+    this.close(box);
+    box.focus();
+  },
+  keydown(box, event) {
+    const menu = this.menu();
+    if (!menu || menu.hidden) return false;
+    const options = this.options(menu);
+    const current = options.findIndex((option) => option.getAttribute("aria-selected") === "true");
+    if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+      const step = event.key === "ArrowDown" ? 1 : -1;
+      this.select(box, options[(current + step + options.length) % options.length]);
+    } else if ((event.key === "Enter" || event.key === "Tab") && !event.shiftKey && current >= 0) {
+      this.pick(box, options[current]);
+    } else if (event.key === "Escape") {
+      this.close(box);
+    } else {
+      return false;
+    }
+    event.preventDefault();
+    return true;
+  },
+};
+document.addEventListener("input", (event) => {
+  if (event.target.id === "content") mentions.update(event.target);
+});
+document.addEventListener("focusout", (event) => {
+  // A click on an option lands after focus left the box: close on the next turn, not before it.
+  if (event.target.id === "content") setTimeout(() => document.activeElement !== event.target && mentions.close(event.target), 150);
+});
+document.addEventListener("mousedown", (event) => {
+  const option = event.target.closest?.('#mention_menu [role="option"]');
+  if (!option) return;
+  event.preventDefault(); // keep the focus (and the caret) in the box
+  mentions.pick(document.getElementById("content"), option);
+});
+
+// Votes. Frames of a reply's feedback are rendered once for the whole room, so the page keeps
+// its person's own vote (data-mine) itself: carried onto each new feedback element, set on voting.
+function showMine(feedback) {
+  for (const button of feedback.querySelectorAll("button.vote")) {
+    const kind = button.classList.contains("up") ? "up" : "down";
+    button.setAttribute("aria-pressed", String(feedback.dataset.mine === kind));
+  }
+}
+document.addEventListener("turbo:before-stream-render", (event) => {
+  const stream = event.target;
+  if (stream.getAttribute("action") !== "replace" || !stream.getAttribute("target")?.endsWith("_feedback")) return;
+  const render = event.detail.render;
+  event.detail.render = async (element) => {
+    const mine = document.getElementById(element.getAttribute("target"))?.dataset.mine;
+    await render(element);
+    const fresh = document.getElementById(element.getAttribute("target"));
+    if (fresh && mine) {
+      fresh.dataset.mine = mine;
+      showMine(fresh);
+    }
+  };
+});
+document.addEventListener("turbo:before-fetch-request", (event) => {
+  const form = event.target.closest?.(".feedback form");
+  const body = event.detail.fetchOptions.body;
+  if (!form || !body?.get) return;
+  // Pressing your own vote again takes it back.
+  if (body.get("value") === form.closest(".feedback").dataset.mine) body.set("value", "none");
+  form.dataset.sent = body.get("value");
+});
+document.addEventListener("turbo:submit-end", (event) => {
+  // The room's frame may have replaced the form before its answer came: Turbo then dispatches on
+  // the document, and the submission still knows its (detached) form.
+  const form = event.detail.formSubmission?.formElement || event.target;
+  const feedback = form.closest?.(".feedback");
+  if (!feedback || !event.detail.success) return;
+  // The broadcast may have replaced the element already: mark whichever is on the page now.
+  const shown = document.getElementById(feedback.id) || feedback;
+  if (form.dataset.sent === "none") delete shown.dataset.mine;
+  else shown.dataset.mine = form.dataset.sent;
+  showMine(shown);
+});
+
 document.addEventListener("turbo:submit-end", (event) => {
   const form = event.target;
+  if (form.action.endsWith("/profile") && event.detail.success) {
+    form.closest("details")?.removeAttribute("open");
+    document.querySelector("room-stream")?.reconnect();
+  }
   if (form.id !== "new_message" || !event.detail.success) return;
   form.reset();
+  mentions.close(form.querySelector("#content"));
   form.querySelector("#content")?.focus();
 });
 

@@ -1,0 +1,37 @@
+"""How form endpoints answer: Turbo Stream frames for Turbo's fetches, a 303 back to the room for plain forms."""
+
+from django.http import HttpResponse
+from django.shortcuts import redirect
+from django.utils.html import escape
+
+from chat.delivery import frames
+
+TURBO_STREAM = "text/vnd.turbo-stream.html"
+
+
+def wants_stream(request):
+    """Turbo's form submissions accept Turbo Stream answers; plain forms get a redirect."""
+    return TURBO_STREAM in request.headers.get("Accept", "")
+
+
+def answer(request, room, stream_html=""):
+    """Answer a form post that worked: frames for Turbo (the socket does the rest), 303 to the room otherwise."""
+    if wants_stream(request):
+        return HttpResponse(stream_html, content_type=TURBO_STREAM)
+    response = redirect("chat:room", room=room.key)
+    response.status_code = 303  # see other: the browser GETs the room
+    return response
+
+
+def refuse(request, target, problem, status, *, page=None, retry_after=None):
+    """Answer a refused form post with a sentence saying why: into element target for Turbo,
+    else the page page(error=, status=) renders with it (a plain response with the sentence if none)."""
+    if wants_stream(request):
+        response = HttpResponse(frames.stream("update", target, escape(problem)), content_type=TURBO_STREAM, status=status)
+    elif page is not None:
+        response = page(error=problem, status=status)
+    else:
+        response = HttpResponse(problem, content_type="text/plain; charset=utf-8", status=status)
+    if retry_after:
+        response["Retry-After"] = str(retry_after)
+    return response
