@@ -20,7 +20,7 @@ get_asgi_application()
 
 from channels.generic.websocket import AsyncWebsocketConsumer  # noqa: E402
 
-from bots.registry import BOTS, Bot, get_bot  # noqa: E402
+from bots.registry import BOTS, ROOMS, Bot, Room, get_room  # noqa: E402
 from chat.delivery import frames  # noqa: E402
 from chat.delivery.broadcast import broadcast, message_grew  # noqa: E402
 from chat.delivery.consumers import RoomConsumer  # noqa: E402
@@ -36,11 +36,12 @@ def room_key(index):
 for index in range(int(os.environ.get("BENCH_ROOMS", "20"))):
     key = room_key(index)
     BOTS[key] = Bot(key=key, name=key, description="A benchmark room.", system_prompt=f"You are {key}.")
+    ROOMS[key] = Room(key=key, title=key, description="A benchmark room.", bot=BOTS[key])
 
 
-def demo_grew(sender, message_id, bot, **kwargs):
+def demo_grew(sender, message_id, room, **kwargs):
     """The demo's growth: the row read back and the whole message rendered and sent again."""
-    broadcast(bot, frames.replace(Message.objects.get(pk=message_id)))
+    broadcast(room, frames.replace(Message.objects.get(pk=message_id)))
 
 
 class ChannelPerSocketConsumer(RoomConsumer):
@@ -49,12 +50,12 @@ class ChannelPerSocketConsumer(RoomConsumer):
     channel_layer_alias = "default"
 
     async def connect(self):
-        self.bot = get_bot(self.scope["url_route"]["kwargs"]["bot"])
-        await self.channel_layer.group_add(self.bot.group, self.channel_name)
+        self.room = get_room(self.scope["url_route"]["kwargs"]["room"])
+        await self.channel_layer.group_add(self.room.group, self.channel_name)
         await self.accept()
 
     async def disconnect(self, code):
-        await self.channel_layer.group_discard(self.bot.group, self.channel_name)
+        await self.channel_layer.group_discard(self.room.group, self.channel_name)
 
     async def dispatch(self, message):
         await AsyncWebsocketConsumer.dispatch(self, message)
@@ -84,6 +85,6 @@ if DESIGN in {"per-socket", "per-socket-tuned"}:
     from chat.delivery import routing
 
     consumer = ChannelPerSocketConsumer if DESIGN == "per-socket" else TunedChannelPerSocketConsumer
-    routing.websocket_urlpatterns[0] = path("ws/rooms/<str:bot>/", consumer.as_asgi())
+    routing.websocket_urlpatterns[0] = path("ws/rooms/<str:room>/", consumer.as_asgi())
 
 from project.asgi import application  # noqa: E402, F401 - built after the routes are chosen

@@ -70,7 +70,7 @@ def seed(count):
 TARGETS_MS = {
     "room page GET /rooms/PirateBot/": 40,
     "admin list GET /admin/chat/message/": 300,
-    "admin list ?bot=PirateBot&status=failed": 120,
+    "admin list ?room=PirateBot&status=failed": 120,
     "catch-up of a reconnecting page (the app's catch_up)": 5,
     "the next pending reply of a room (the app's claim_next)": 5,
 }
@@ -150,9 +150,9 @@ def main():
     misses = []
 
     room_page = page(client, "/rooms/PirateBot/", misses)
-    filtered_list = page(client, "/admin/chat/message/?bot__exact=PirateBot&status__exact=failed", misses)
+    filtered_list = page(client, "/admin/chat/message/?room__exact=PirateBot&status__exact=failed", misses)
     # A page that reconnects after a minute away: the app's own catch-up, as the consumer runs it.
-    since = Message.objects.filter(bot="PirateBot").latest("id").updated_at - timedelta(minutes=1)
+    since = Message.objects.filter(room="PirateBot").latest("id").updated_at - timedelta(minutes=1)
     caught_up = catch_up("PirateBot", since)
     if not caught_up or len(caught_up) > 50:
         misses.append(f"catch_up answered {caught_up if caught_up is None else len(caught_up)} messages, not 1 to 50")
@@ -162,12 +162,12 @@ def main():
     measured = {
         "room page GET /rooms/PirateBot/": room_page,
         "admin list GET /admin/chat/message/": page(client, "/admin/chat/message/", misses),
-        "admin list ?bot=PirateBot&status=failed": filtered_list,
+        "admin list ?room=PirateBot&status=failed": filtered_list,
         "catch-up of a reconnecting page (the app's catch_up)": lambda: catch_up("PirateBot", since),
         "the next pending reply of a room (the app's claim_next)": lambda: Message.objects.claim_next("PirateBot", "bench"),
     }
     results = {label: timed(label, fn) for label, fn in measured.items()}
-    for label in ["room page GET /rooms/PirateBot/", "admin list ?bot=PirateBot&status=failed",
+    for label in ["room page GET /rooms/PirateBot/", "admin list ?room=PirateBot&status=failed",
                   "catch-up of a reconnecting page (the app's catch_up)",
                   "the next pending reply of a room (the app's claim_next)"]:
         check_plans(label, plans(label, measured[label]), misses)

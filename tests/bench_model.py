@@ -74,7 +74,7 @@ class Chatter(threading.Thread):
         while not self.stopping.is_set():
             self.browser.post_form(self.page, f"{self.page}messages", {"content": "Tell me a very long story about your ship"})
             while not self.stopping.wait(0.2):
-                if not Message.objects.filter(bot=BUSY_ROOM, status__in=["pending", "streaming"]).exists():
+                if not Message.objects.filter(room=BUSY_ROOM, status__in=["pending", "streaming"]).exists():
                     break
 
 
@@ -106,13 +106,13 @@ def run(app_dir, seconds, sockets):
         chatter = Chatter(server)
         chatter.start()
         deadline = time.monotonic() + 60
-        while not Message.objects.filter(bot=BUSY_ROOM, status="streaming").exists():
+        while not Message.objects.filter(room=BUSY_ROOM, status="streaming").exists():
             assert time.monotonic() < deadline, "the model never started streaming"
             time.sleep(0.1)
         busy = measure(server, client, seconds, sockets)
         chatter.stopping.set()
         chatter.join(30)
-        replies = Message.objects.filter(bot=BUSY_ROOM, role="assistant", status="complete").count()
+        replies = Message.objects.filter(room=BUSY_ROOM, role="assistant", status="complete").count()
         client.close()
     finally:
         server.stop()

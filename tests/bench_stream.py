@@ -50,6 +50,11 @@ def percentile(ordered, share):
 # --- processes -----------------------------------------------------------------------------------
 
 
+def migrations(app_dir):
+    """The chat app's migrations in a tree, by name."""
+    return sorted(path.name for path in (app_dir / "chat" / "migrations").glob("0*.py"))
+
+
 def prepare_database():
     """A fresh benchmark database, migrated."""
     import psycopg
@@ -246,12 +251,11 @@ async def offer(rooms, frames_per_second, per_room, seconds, app_dir=ROOT):
     """Send timestamped growth frames to the rooms' groups at a steady pace, as another process would."""
     from channels.layers import channel_layers, get_channel_layer
 
-    from bots.registry import Bot
     from chat.delivery.frames import grow
 
     channel_layers.backends.clear()  # a channels-redis layer belongs to one event loop: a new one per step
     layer, kind = get_channel_layer(), layer_type(app_dir)
-    groups = [Bot(key=room, name=room, description="", system_prompt="").group for room in rooms]
+    groups = [f"{room}.messages" for room in rooms]
     per_second = frames_per_second / per_room  # each group message reaches per_room sockets
     loop = asyncio.get_running_loop()
     start, sent = loop.time(), 0
@@ -463,6 +467,9 @@ def main():
     before = None
     if args.before:
         app_dir = args.before.resolve()
+        if migrations(app_dir) != migrations(ROOT):
+            # Both sides share one database, migrated by this tree, and this process reads it.
+            sys.exit(f"--before needs a tree with this one's migrations; {app_dir.name} has {migrations(app_dir)[-1]}")
         print(f"the same for {app_dir.name}:", flush=True)
         # Part 1 as A B B A (now, before, before, now): on a shared machine the order of runs
         # matters as much as the code, so each side gets an early and a late turn.

@@ -107,11 +107,11 @@ def history():
     from chat.models import Message
 
     rows = [
-        Message.objects.create(bot="PirateBot", role="user", content="Where be the rum?", author="Anne"),
-        Message.objects.create(bot="PirateBot", role="assistant", content="In the hold, matey.", model="m",
+        Message.objects.create(room="PirateBot", role="user", content="Where be the rum?", author="Anne"),
+        Message.objects.create(room="PirateBot", bot="PirateBot", role="assistant", content="In the hold, matey.", model="m",
                                prompt_tokens=12, completion_tokens=5),
-        Message.objects.create(bot="BelleBot", role="user", content="Sweet tea?", author="Bo"),
-        Message.objects.create(bot="BelleBot", role="assistant", content="Partial", status="failed",
+        Message.objects.create(room="BelleBot", role="user", content="Sweet tea?", author="Bo"),
+        Message.objects.create(room="BelleBot", bot="BelleBot", role="assistant", content="Partial", status="failed",
                                error="The model timed out."),
     ]
     return rows

@@ -40,16 +40,16 @@ def parse_frames(text, presence=False):
 OPEN = []  # communicators a test opened; the test's teardown disconnects what it left open
 
 
-def communicator(bot="PirateBot", query=""):
+def communicator(room="PirateBot", query=""):
     """A room socket, as the test client Channels ships, not yet connected."""
-    client = WebsocketCommunicator(application, f"/ws/rooms/{bot}/{query}", headers=ORIGIN)
+    client = WebsocketCommunicator(application, f"/ws/rooms/{room}/{query}", headers=ORIGIN)
     OPEN.append(client)
     return client
 
 
-async def subscribe(bot="PirateBot", query=""):
+async def subscribe(room="PirateBot", query=""):
     """A connected room socket."""
-    client = communicator(bot, query)
+    client = communicator(room, query)
     connected, _ = await client.connect()
     assert connected
     return client

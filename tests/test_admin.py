@@ -9,7 +9,7 @@ from datetime import timezone as dt_timezone
 import pytest
 from django.utils import timezone
 
-from chat.models import Message
+from chat.models import Feedback, Message, Mute
 
 pytestmark = pytest.mark.django_db
 
@@ -35,7 +35,7 @@ def test_list_filters_and_search(staff, history):
     assert all(m.content[:20] in page for m in history)
     failed = staff.get("/admin/chat/message/?status__exact=failed").text
     assert "Partial" in failed and "In the hold" not in failed
-    room = staff.get("/admin/chat/message/?bot__exact=BelleBot").text
+    room = staff.get("/admin/chat/message/?room__exact=BelleBot").text
     assert "Sweet tea?" in room and "Where be the rum?" not in room
     found = staff.get("/admin/chat/message/?q=rum").text
     assert "Where be the rum?" in found and "Sweet tea?" not in found
@@ -59,7 +59,8 @@ def test_status_filter(staff, history):
 
 def test_room_and_author_filters_and_search_by_author(staff, history):
     anne, pirate_reply, bo, belle_reply = history
-    assert listed(staff, "?bot__exact=BelleBot") == [belle_reply.pk, bo.pk]
+    assert listed(staff, "?room__exact=BelleBot") == [belle_reply.pk, bo.pk]
+    assert listed(staff, "?bot__exact=PirateBot") == [pirate_reply.pk]
     assert listed(staff, "?author__exact=Anne") == [anne.pk]
     assert listed(staff, "?q=Bo") == [bo.pk]
     assert listed(staff, "?q=anne") == [anne.pk]  # search ignores case
@@ -68,7 +69,7 @@ def test_room_and_author_filters_and_search_by_author(staff, history):
 
 def test_date_hierarchy_drills_down_by_year_month_and_day(staff, history):
     def dated(content, year, month, day):
-        message = Message.objects.create(bot="ChatBot", role="user", content=content)
+        message = Message.objects.create(room="ChatBot", role="user", content=content)
         Message.objects.filter(pk=message.pk).update(created_at=datetime(year, month, day, 12, tzinfo=dt_timezone.utc))
         return message.pk
 
@@ -90,9 +91,38 @@ def test_transcript_shows_a_room_in_order(staff, history):
     assert staff.get("/admin/chat/message/transcript/NoBot/").status_code == 404
 
 
-def test_usage_table_and_chart(staff, history):
-    page = staff.get("/admin/chat/message/usage/").text
-    assert "<svg" in page and "PirateBot" in page and "<td>12</td><td>5</td>" in page.replace("\n", "")
+def test_usage_table_and_chart_with_votes_per_bot_and_day(staff, history):
+    _, pirate_reply, _, _ = history
+    for voter, value in [("a", "up"), ("b", "up"), ("c", "down")]:
+        Feedback.objects.cast(pirate_reply, voter, value)
+    page = staff.get("/admin/chat/message/usage/").text.replace("\n", "")
+    assert "<svg" in page
+    assert "<td>PirateBot</td><td>1</td><td>12</td><td>5</td><td>2</td><td>1</td>" in page
+
+
+def test_replies_filter_by_feedback_and_removal(staff, history):
+    anne, pirate_reply, _, _ = history
+    quiet = Message.objects.create(room="Lounge", bot="ChatBot", role="assistant", content="Hi all.")
+    Feedback.objects.cast(pirate_reply, "a", "down")
+    assert listed(staff, "?feedback=down") == [pirate_reply.pk]
+    assert listed(staff, "?feedback=up") == []
+    assert listed(staff, "?feedback=none") == [quiet.pk]
+    Message.objects.remove(anne.pk, by="ops")
+    assert listed(staff, "?removed_at__isempty=0") == [anne.pk]
+    page = staff.get(f"/admin/chat/message/{anne.pk}/change/").text
+    assert "Where be the rum?" in page and "ops" in page
+
+
+def test_the_admin_lists_mutes_and_lifts_them(staff):
+    from datetime import timedelta
+
+    mute = Mute.objects.create(author_id="s-1", author="Troll", until=timezone.now() + timedelta(hours=1), created_by="ops")
+    assert Mute.objects.until("s-1") == mute.until
+    page = staff.get("/admin/chat/mute/").text
+    assert "Troll" in page and "s-1" in page
+    response = staff.post("/admin/chat/mute/", {"action": "lift", "_selected_action": [mute.pk]})
+    assert response.status_code == 302
+    assert Mute.objects.until("s-1") is None
 
 
 async def settled(pk, timeout=10):
@@ -119,7 +149,7 @@ async def test_retry_action_answers_retryable_replies_again(upstream, async_clie
     assert (untouched.status, untouched.content) == ("complete", "In the hold, matey.")
     # Only the failed reply was answered again, from its room's history.
     (exchange,) = upstream.exchanges
-    assert exchange.messages[-1] == {"role": "user", "content": "Sweet tea?"}
+    assert exchange.messages[-1] == {"role": "user", "content": "Bo: Sweet tea?"}
 
 
 def test_delete_action_removes_messages_and_tells_the_room(staff, history, django_capture_on_commit_callbacks):

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @sync_to_async
 def conversation(count):
     """count finished messages in the PirateBot room, oldest first."""
-    return [Message.objects.create(bot="PirateBot", role="user", content=f"line {i}", author="Ann") for i in range(count)]
+    return [Message.objects.create(room="PirateBot", role="user", content=f"line {i}", author="Ann") for i in range(count)]
 
 
 async def catch_up_frames(since):

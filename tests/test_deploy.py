@@ -52,7 +52,7 @@ def test_the_admin_is_for_staff_only(client, django_user_model):
 def test_every_post_needs_a_csrf_token(upstream):
     from django.test import Client
 
-    reply = Message.objects.create(bot="ChatBot", role="assistant", status="failed")
+    reply = Message.objects.create(room="ChatBot", bot="ChatBot", role="assistant", status="failed")
     strict = Client(enforce_csrf_checks=True)
     for path in ["/rooms/ChatBot/messages", f"/rooms/ChatBot/messages/{reply.pk}/stop",
                  f"/rooms/ChatBot/messages/{reply.pk}/retry", "/chat"]:

@@ -45,8 +45,8 @@ async def read_frames(socket, done, timeout=20):
 
 
 @sync_to_async
-def room_rows(bot="PirateBot"):
-    return list(Message.objects.filter(bot=bot).order_by("id"))
+def room_rows(room="PirateBot"):
+    return list(Message.objects.filter(room=room).order_by("id"))
 
 
 async def test_a_reply_streams_into_two_pages_served_by_daphne(upstream_server, upstream):

@@ -1,5 +1,7 @@
 """The room fan-out: one subscription per room per process, every frame to every page of the room once, in order."""
 
+import asyncio
+
 import pytest
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 
@@ -19,11 +21,14 @@ def members(group):
     return len(loop_layer.groups.get(loop_layer._get_group_channel_name(group), ()))
 
 
-async def page_in(bot):
-    """A page of the room, once its socket has joined (its first presence count has arrived)."""
-    page = await subscribe(bot)
-    while not [f for f in parse_frames(await page.receive_from(timeout=10), presence=True) if f[1] == "presence"]:
-        pass
+async def page_in(room):
+    """A page of the room, once its socket has joined this process's fan-out (it accepts, then joins)."""
+    group = f"{room}.messages"
+    before = len(fanout.rooms().rooms.get(group, ()))
+    page = await subscribe(room)
+    async with asyncio.timeout(10):
+        while len(fanout.rooms().rooms.get(group, ())) <= before:
+            await asyncio.sleep(0.01)
     return page
 
 

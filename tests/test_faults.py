@@ -29,7 +29,7 @@ async def test_each_fault_fails_the_reply_clearly_and_retry_recovers(upstream, s
     upstream.will(text="Fair winds: a fresh answer.", rate=200)
     page = await subscribe()
     await post("Where be the treasure?")
-    user, reply = await rows(bot="PirateBot")
+    user, reply = await rows(room="PirateBot")
     frames = await frames_until(page, finished(reply.pk, "failed"))
 
     (failed,) = await rows(pk=reply.pk)
@@ -45,15 +45,15 @@ async def test_each_fault_fails_the_reply_clearly_and_retry_recovers(upstream, s
     frames = await frames_until(page, finished(reply.pk))
     (retried,) = await rows(pk=reply.pk)
     assert (retried.status, retried.content, retried.error) == ("complete", "Fair winds: a fresh answer.", "")
-    assert [m.pk for m in await rows(bot="PirateBot")] == [user.pk, reply.pk]
-    assert upstream.exchanges[-1].messages[1:] == [{"role": "user", "content": "Where be the treasure?"}]
+    assert [m.pk for m in await rows(room="PirateBot")] == [user.pk, reply.pk]
+    assert upstream.exchanges[-1].messages[1:] == [{"role": "user", "content": f"{user.author}: Where be the treasure?"}]
 
 
 async def test_a_server_without_usage_still_completes(upstream):
     upstream.will(text="No usage from me.", usage=False)
     page = await subscribe()
     await post("Count yer tokens")
-    _, reply = await rows(bot="PirateBot")
+    _, reply = await rows(room="PirateBot")
     await frames_until(page, finished(reply.pk))
     (saved,) = await rows(pk=reply.pk)
     assert (saved.content, saved.prompt_tokens, saved.completion_tokens) == ("No usage from me.", None, None)
@@ -64,7 +64,7 @@ async def test_an_unconfigured_provider_fails_the_reply_with_the_variable_to_set
     settings.OPENAI_API_KEY = ""
     page = await subscribe()
     await post("Anyone there?")
-    _, reply = await rows(bot="PirateBot")
+    _, reply = await rows(room="PirateBot")
     await frames_until(page, finished(reply.pk, "failed"))
     (saved,) = await rows(pk=reply.pk)
     assert "OPENAI_API_KEY" in saved.error

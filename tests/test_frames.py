@@ -3,45 +3,51 @@
 from datetime import datetime, timezone
 
 from chat.delivery import frames
+from chat.delivery.presence import sentence
 from chat.models import Message
 
 WHEN = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
 
 USER_PARTIAL = (
-    '<div id="message_12" class="message user" data-status="complete" data-revision="3" data-id="12">\n'
+    '<div id="message_12" class="message user" data-status="complete" data-revision="3" data-id="12" data-author="Ana" data-by="s-7Qx">\n'
     '  <div class="meta">\n'
     '    <span class="author">Ana</span>\n'
     '    <time datetime="2026-01-02T03:04:05+00:00">03:04</time>\n'
-    "    \n"
-    "  </div>\n"
+    '    \n'
+    '    <span class="moderation"><form method="post" action="/rooms/PirateBot/messages/12/remove"><button type="submit" class="link remove">Remove</button></form><form method="post" action="/rooms/PirateBot/messages/12/mute"><button type="submit" class="link mute">Mute author for an hour</button></form></span>\n'
+    '  </div>\n'
     '  <div id="message_12_content" class="content text" data-length="8">Ahoy &lt;b&gt;</div>\n'
-    "  \n"
-    "  \n"
-    "</div>\n"
+    '  \n'
+    '  \n'
+    '  \n'
+    '</div>\n'
 )
 
 REPLY_PARTIAL = (
-    '<div id="message_13" class="message assistant" data-status="complete" data-revision="5" data-id="13">\n'
+    '<div id="message_13" class="message assistant" data-status="complete" data-revision="5" data-id="13" data-bot="PirateBot">\n'
     '  <div class="meta">\n'
-    '    <span class="author">Pirate</span>\n'
+    '    <span class="author">Pirate <span class="key">@PirateBot</span></span>\n'
     '    <time datetime="2026-01-02T03:04:05+00:00">03:04</time>\n'
-    "    \n"
-    "  </div>\n"
-    '  <div id="message_13_content" class="content markdown"><p><strong>Arr</strong> <a href="https://example.com" '
-    'rel="noopener noreferrer nofollow">map</a>&lt;script&gt;x()&lt;/script&gt;</p>\n</div>\n'
-    "  \n"
-    "  \n"
-    "</div>\n"
+    '    \n'
+    '    <span class="moderation"><form method="post" action="/rooms/PirateBot/messages/13/remove"><button type="submit" class="link remove">Remove</button></form></span>\n'
+    '  </div>\n'
+    '  <div id="message_13_content" class="content markdown"><p><strong>Arr</strong> <a href="https://example.com" rel="noopener noreferrer nofollow">map</a>&lt;script&gt;x()&lt;/script&gt;</p>\n'
+    '</div>\n'
+    '  \n'
+    '  \n'
+    '  <div id="message_13_feedback" class="feedback" data-up="0" data-down="0"><form method="post" action="/rooms/PirateBot/messages/13/feedback"><button type="submit" name="value" value="up" class="vote up" aria-pressed="false" aria-label="Good reply: 0">👍 0</button><button type="submit" name="value" value="down" class="vote down" aria-pressed="false" aria-label="Bad reply: 0">👎 0</button></form><span id="message_13_feedback_error" class="form-error" role="alert"></span></div>\n'
+    '\n'
+    '</div>\n'
 )
 
 
 def user_message():
-    return Message(pk=12, bot="PirateBot", role="user", content="Ahoy <b>", author="Ana", revision=3, created_at=WHEN)
+    return Message(pk=12, room="PirateBot", role="user", content="Ahoy <b>", author="Ana", author_id="s-7Qx", revision=3, created_at=WHEN)
 
 
 def reply():
     return Message(
-        pk=13, bot="PirateBot", role="assistant", content="**Arr** [map](https://example.com)<script>x()</script>",
+        pk=13, room="PirateBot", bot="PirateBot", role="assistant", content="**Arr** [map](https://example.com)<script>x()</script>",
         revision=5, created_at=WHEN,
     )
 
@@ -95,9 +101,28 @@ def test_the_synced_marker_carries_the_time():
     )
 
 
-def test_presence_counts_pages():
-    assert frames.presence(1) == '<turbo-stream action="update" target="presence"><template>1 here (you)</template></turbo-stream>'
-    assert frames.presence(3) == '<turbo-stream action="update" target="presence"><template>3 here</template></turbo-stream>'
+def test_presence_is_a_sentence_escaped():
+    assert frames.presence("Ana & <Ben> here") == (
+        '<turbo-stream action="update" target="presence"><template>Ana &amp; &lt;Ben&gt; here</template></turbo-stream>'
+    )
+
+
+def test_presence_names_up_to_three_people_and_counts_the_rest():
+    assert sentence({}) == "Nobody here yet"
+    assert sentence({"a": ""}) == "1 guest here"
+    assert sentence({"a": "Ana"}) == "Ana here"
+    assert sentence({"b": "ben", "a": "Ana", "g1": "", "g2": "", "g3": ""}) == "Ana, ben and 3 guests here"
+    people = {str(i): name for i, name in enumerate(["Dee", "Cy", "Ana", "Ben", "Eve"])} | {"g": ""}
+    assert sentence(people) == "Ana, Ben, Cy, 2 others and 1 guest here"
+
+
+def test_a_vote_replaces_only_the_feedback_element():
+    voted = reply()
+    voted.up_votes, voted.down_votes = 2, 1
+    frame = frames.feedback(voted)
+    assert frame.startswith('<turbo-stream action="replace" target="message_13_feedback"><template><div id="message_13_feedback"')
+    assert 'data-up="2" data-down="1"' in frame and "message_13_content" not in frame
+    assert len(frame) < len(frames.replace(voted)) / 2
 
 
 def test_attributes_are_escaped():

@@ -7,13 +7,13 @@ from chat.models import Message
 pytestmark = pytest.mark.django_db
 
 
-def streaming(text="", bot="PirateBot"):
-    reply = Message.objects.create(bot=bot, role="assistant", status="pending")
+def streaming(text="", room="PirateBot"):
+    reply = Message.objects.create(room=room, bot=room, role="assistant", status="pending")
     return Message.objects.claim(reply.pk, "m")
 
 
 def test_a_batch_grows_every_reply_still_streaming_at_its_revision_and_no_other():
-    one, two, stopped = streaming(), streaming(bot="BelleBot"), streaming(bot="ChatBot")
+    one, two, stopped = streaming(), streaming(room="BelleBot"), streaming(room="ChatBot")
     Message.objects.stop(stopped.pk)
     grown = Message.objects.append([
         (one.pk, one.revision, "PirateBot", 0, "Ahoy, "),

@@ -44,7 +44,7 @@ def exported_ids(target):
 def add_messages(count):
     """Save count short user messages in batches."""
     Message.objects.bulk_create(
-        (Message(bot="PirateBot" if i % 2 else "ChatBot", role="user", content=f"message {i} " + "x" * 100) for i in range(count)),
+        (Message(room="PirateBot" if i % 2 else "ChatBot", role="user", content=f"message {i} " + "x" * 100) for i in range(count)),
         batch_size=5000,
     )
 
@@ -66,19 +66,19 @@ def test_export_history_streams_every_row_in_flat_memory(tmp_path):
 
 
 def test_export_filters_by_room_and_date_and_writes_csv(tmp_path, history):
-    old = Message.objects.create(bot="PirateBot", role="user", content="ancient")
+    old = Message.objects.create(room="PirateBot", role="user", content="ancient")
     Message.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=400))
     out = io.StringIO()
     call_command("export_history", format="csv", room="PirateBot", since=(timezone.now() - timedelta(days=1)).strftime("%Y-%m-%d"),
                  stdout=out, stderr=io.StringIO())
     lines = out.getvalue().strip().splitlines()
-    assert lines[0].startswith("id,bot,role") and len(lines) == 3
+    assert lines[0].startswith("id,room,bot,role") and len(lines) == 3
     assert "ancient" not in out.getvalue() and "Sweet tea" not in out.getvalue()
 
 
 def test_prune_deletes_old_messages_in_batches_and_spares_the_rest(history):
-    old = [Message.objects.create(bot="ChatBot", role="user", content=f"old {i}") for i in range(25)]
-    streaming = Message.objects.create(bot="ChatBot", role="assistant", status="streaming")
+    old = [Message.objects.create(room="ChatBot", role="user", content=f"old {i}") for i in range(25)]
+    streaming = Message.objects.create(room="ChatBot", bot="ChatBot", role="assistant", status="streaming")
     Message.objects.filter(pk__in=[m.pk for m in old] + [streaming.pk]).update(created_at=timezone.now() - timedelta(days=100))
     out = io.StringIO()
     call_command("prune_history", older_than="90d", batch_size=10, stdout=out)
@@ -87,7 +87,7 @@ def test_prune_deletes_old_messages_in_batches_and_spares_the_rest(history):
 
 
 def test_sweep_command_marks_stale_replies_interrupted():
-    stale = Message.objects.create(bot="ChatBot", role="assistant", status="streaming", content="half")
+    stale = Message.objects.create(room="ChatBot", bot="ChatBot", role="assistant", status="streaming", content="half")
     Message.objects.filter(pk=stale.pk).update(updated_at=timezone.now() - timedelta(minutes=5))
     out = io.StringIO()
     call_command("sweep_replies", stdout=out)

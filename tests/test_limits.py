@@ -103,7 +103,7 @@ async def test_replies_over_the_streaming_cap_wait_their_turn(settings, upstream
     one, two = await subscribe("ChatBot"), await subscribe("BelleBot")
     await AsyncClient().post("/rooms/ChatBot/messages", {"content": "first"})
     await AsyncClient().post("/rooms/BelleBot/messages", {"content": "second"})
-    (_, first), (_, second) = await rows(bot="ChatBot"), await rows(bot="BelleBot")
+    (_, first), (_, second) = await rows(room="ChatBot"), await rows(room="BelleBot")
     await asyncio.gather(frames_until(one, finished(first.pk)), frames_until(two, finished(second.pk)))
     a, b = upstream.exchanges
     assert b.opened_at >= a.finished_at  # queued, not dropped, not concurrent

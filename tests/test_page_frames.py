@@ -14,7 +14,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @sync_to_async
 def finished_reply():
     """A reply that streamed and completed: its row has moved on a few revisions."""
-    reply = Message.objects.create(bot="PirateBot", role="assistant", status="pending")
+    reply = Message.objects.create(room="PirateBot", bot="PirateBot", role="assistant", status="pending")
     claimed = Message.objects.claim(reply.pk, "scripted-model")
     return Message.objects.finish(reply.pk, claimed.revision, status="complete", content="The final word.")
 

@@ -65,7 +65,8 @@ async def test_presence_counts_pages_and_code_blocks_get_a_copy_button(upstream,
         first = await context.new_page()
         await first.goto(f"{server.url}/rooms/PirateBot/")
         await present(first, 1)
-        second = await context.new_page()
+        # Another person (a second tab of the same one would not count twice).
+        second = await (await browser.new_context()).new_page()
         await second.goto(f"{server.url}/rooms/PirateBot/")
         await present(first, 2)
         await second.close()
@@ -109,7 +110,7 @@ async def test_screenshots_of_the_lobby_and_rooms(upstream, browser):
         await page.keyboard.press("Enter")
         await page.wait_for_selector('.message.assistant[data-status="failed"]', timeout=10000)
         await screenshot(browser, f"{server.url}/rooms/BelleBot/", "room-failed")
-        failed = await sync_to_async(Message.objects.get)(bot="BelleBot", role="assistant")
+        failed = await sync_to_async(Message.objects.get)(room="BelleBot", role="assistant")
         assert failed.content == "The treasure lies beneath the " and failed.error
     for name in ["lobby", "room-mid-reply", "room-failed"]:
         for size_name in SIZES:

@@ -15,8 +15,8 @@ def test_lobby_links_every_bot(client):
 
 
 def test_room_page_shows_messages_newest_first_with_the_form(client):
-    older = Message.objects.create(bot="BelleBot", role="user", content="Good morning", author="Ann")
-    newer = Message.objects.create(bot="BelleBot", role="assistant", content="Why, **hello** there")
+    older = Message.objects.create(room="BelleBot", role="user", content="Good morning", author="Ann")
+    newer = Message.objects.create(room="BelleBot", bot="BelleBot", role="assistant", content="Why, **hello** there")
     response = client.get("/rooms/BelleBot/")
     assert response.status_code == 200
     page = response.text
@@ -50,7 +50,7 @@ def test_turbo_form_posts_get_a_stream_answer(client):
 
 
 def test_stop_and_retry_of_finished_replies_change_nothing(client):
-    done = Message.objects.create(bot="ChatBot", role="assistant", content="Done.", status="complete")
+    done = Message.objects.create(room="ChatBot", bot="ChatBot", role="assistant", content="Done.", status="complete")
     assert client.post(f"/rooms/ChatBot/messages/{done.pk}/stop").status_code == 303
     assert client.post(f"/rooms/ChatBot/messages/{done.pk}/retry").status_code == 303
     done.refresh_from_db()
@@ -58,14 +58,14 @@ def test_stop_and_retry_of_finished_replies_change_nothing(client):
 
 
 def test_stop_and_retry_need_post_and_a_reply_of_that_room(client):
-    reply = Message.objects.create(bot="ChatBot", role="assistant", status="streaming")
+    reply = Message.objects.create(room="ChatBot", bot="ChatBot", role="assistant", status="streaming")
     assert client.get(f"/rooms/ChatBot/messages/{reply.pk}/stop").status_code == 405
     assert client.post(f"/rooms/PirateBot/messages/{reply.pk}/stop").status_code == 404
     assert client.post(f"/rooms/ChatBot/messages/{reply.pk + 99}/stop").status_code == 404
 
 
 def test_message_frame_repairs_one_message(client):
-    reply = Message.objects.create(bot="ChatBot", role="assistant", status="streaming", content="Half a")
+    reply = Message.objects.create(room="ChatBot", bot="ChatBot", role="assistant", status="streaming", content="Half a")
     response = client.get(f"/rooms/ChatBot/messages/{reply.pk}")
     assert response["Content-Type"] == "text/vnd.turbo-stream.html"
     assert response.text.startswith(f'<turbo-stream action="replace" target="message_{reply.pk}">')
@@ -79,8 +79,8 @@ def test_healthz_answers_when_database_and_channel_layer_do(client):
 
 
 def test_user_text_is_escaped_and_reply_markdown_is_sanitized(client):
-    Message.objects.create(bot="ChatBot", role="user", content="<script>alert(1)</script>")
-    Message.objects.create(bot="ChatBot", role="assistant", content='[x](javascript:alert(1)) <img src=x onerror=alert(1)>')
+    Message.objects.create(room="ChatBot", role="user", content="<script>alert(1)</script>")
+    Message.objects.create(room="ChatBot", bot="ChatBot", role="assistant", content='[x](javascript:alert(1)) <img src=x onerror=alert(1)>')
     page = client.get("/rooms/ChatBot/").text
     assert "<script>alert(1)</script>" not in page and "&lt;script&gt;" in page
     assert "href=\"javascript:" not in page and "<img" not in page

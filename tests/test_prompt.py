@@ -1,6 +1,7 @@
 """Prompt building: system prompt, then the room's history before the reply, within the budget."""
 
 import pytest
+from django.utils import timezone
 
 from bots.providers.base import estimate_tokens
 from bots.providers.local import LocalProvider, default_model_path
@@ -15,26 +16,45 @@ PIRATE = BOTS["PirateBot"]
 
 def build_prompt(bot, reply, **budget):
     """The prompt the reply job builds for reply: the room's history before it, fitted."""
-    return fit(bot, recent_history(bot.key, reply.pk), **budget)
+    return fit(bot, recent_history(reply.room, reply.pk, bot), **budget)
 
 
-def say(role, content, bot="PirateBot", **fields):
-    return Message.objects.create(bot=bot, role=role, content=content, **fields)
+def say(role, content, room="PirateBot", **fields):
+    if role == "assistant":
+        fields.setdefault("bot", room)
+    return Message.objects.create(room=room, role=role, content=content, **fields)
 
 
-def test_history_in_order_with_roles_and_without_the_reply_or_other_rooms():
-    say("user", "Ahoy")
+def test_history_in_order_with_who_said_what_and_without_the_reply_or_other_rooms():
+    say("user", "Ahoy", author="Ana")
     say("assistant", "Ahoy yerself")
-    say("user", "Other room", bot="BelleBot")
-    say("user", "Where be the gold?")
+    say("user", "Other room", room="BelleBot")
+    say("user", "Where be the gold?", author="Ben")
     reply = say("assistant", "", status="pending")
     say("user", "A later message")
     prompt = build_prompt(PIRATE, reply, context_tokens=4096, max_tokens=256)
     assert prompt == [
         {"role": "system", "content": PIRATE.system_prompt},
-        {"role": "user", "content": "Ahoy"},
+        {"role": "user", "content": "Ana: Ahoy"},
         {"role": "assistant", "content": "Ahoy yerself"},
-        {"role": "user", "content": "Where be the gold?"},
+        {"role": "user", "content": "Ben: Where be the gold?"},
+    ]
+
+
+def test_a_bot_sees_its_own_replies_as_its_own_and_others_as_lines_of_the_room():
+    say("user", "@BelleBot @PirateBot hello", author="Ana")
+    say("assistant", "Why, hello, sugar.", bot="BelleBot")
+    say("assistant", "Arr.", bot="PirateBot")
+    say("assistant", "Removed words", bot="BelleBot", removed_at=timezone.now())
+    say("user", "@BelleBot again?", author="Ana")
+    reply = say("assistant", "", status="pending", bot="BelleBot")
+    prompt = build_prompt(BOTS["BelleBot"], reply, context_tokens=4096, max_tokens=256)
+    assert prompt == [
+        {"role": "system", "content": BOTS["BelleBot"].system_prompt},
+        {"role": "user", "content": "Ana: @BelleBot @PirateBot hello"},
+        {"role": "assistant", "content": "Why, hello, sugar."},
+        {"role": "user", "content": "PirateBot: Arr."},
+        {"role": "user", "content": "Ana: @BelleBot again?"},
     ]
 
 

@@ -31,7 +31,7 @@ async def test_a_reply_queued_behind_a_long_one_is_not_taken_for_an_orphan(upstr
     try:
         await post("First question")
         await post("Second question")
-        _, first, _, second = await rows(bot="PirateBot")
+        _, first, _, second = await rows(room="PirateBot")
         await frames_until(page, finished(second.pk), timeout=30)
     finally:
         stop.set()
@@ -52,7 +52,7 @@ async def test_a_reply_waiting_for_a_streaming_slot_is_not_taken_for_an_orphan(u
     try:
         await post("first", bot="ChatBot")
         await post("second", bot="BelleBot")
-        (_, first), (_, second) = await rows(bot="ChatBot"), await rows(bot="BelleBot")
+        (_, first), (_, second) = await rows(room="ChatBot"), await rows(room="BelleBot")
         await asyncio.gather(frames_until(one, finished(first.pk), timeout=30), frames_until(two, finished(second.pk), timeout=30))
     finally:
         stop.set()
@@ -69,7 +69,7 @@ async def test_text_split_at_awkward_seams_is_tidied_the_same_in_the_row_and_the
     upstream.will(tokens=tokens, rate=40)
     page = await subscribe()
     await post("Give me awkward text")
-    _, reply_row = await rows(bot="PirateBot")
+    _, reply_row = await rows(room="PirateBot")
     frames = await frames_until(page, finished(reply_row.pk))
     (saved,) = await rows(pk=reply_row.pk)
     expected = "Line one\nLine two\nLine three \U0001F600 half: \ufffd! nul. end"
@@ -86,7 +86,7 @@ async def test_one_room_s_awkward_text_does_not_fail_another_room_s_reply(upstre
         AsyncClient().post("/rooms/ChatBot/messages", {"content": "a"}),
         AsyncClient().post("/rooms/BelleBot/messages", {"content": "b"}),
     )
-    (_, first), (_, second) = await rows(bot="ChatBot"), await rows(bot="BelleBot")
+    (_, first), (_, second) = await rows(room="ChatBot"), await rows(room="BelleBot")
     await asyncio.gather(frames_until(one, finished(first.pk)), frames_until(two, finished(second.pk)))
     saved = {m.bot: m for m in await rows(role="assistant")}
     assert {m.status for m in saved.values()} == {"complete"}

@@ -65,7 +65,7 @@ async def test_two_pages_get_the_same_frames_in_order(upstream):
     first, second = await subscribe(), await subscribe()
 
     await post("Tell me about your ship")
-    user, reply = await rows(bot="PirateBot")
+    user, reply = await rows(room="PirateBot")
     seen = [await frames_until(page, finished(reply.pk)) for page in (first, second)]
 
     assert seen[0] == seen[1]
@@ -94,7 +94,7 @@ async def test_growth_frames_build_exactly_the_saved_text(upstream, settings):
     upstream.will(text=text, rate=300)
     page = await subscribe()
     await post("Count for me")
-    _, reply = await rows(bot="PirateBot")
+    _, reply = await rows(room="PirateBot")
     frames = await frames_until(page, finished(reply.pk))
     # Growth frames are contiguous (grown_text checks offsets) and carry most of the text;
     # the last flush's tail rides in the final replace with the whole content.
@@ -111,7 +111,7 @@ async def test_row_writes_are_bounded_by_the_flush_interval(upstream, settings):
         upstream.will(tokens=[f"t{i} " for i in range(500)], rate=1000)
         page = await subscribe()
         await post("Five hundred tokens, please")
-        _, reply = await rows(bot="PirateBot")
+        _, reply = await rows(room="PirateBot")
         await frames_until(page, finished(reply.pk))
         sent = upstream.exchanges[0].sent
         duration = sent[-1][0] - sent[0][0]
@@ -130,7 +130,7 @@ async def test_stop_from_a_second_connection_closes_the_upstream(upstream, setti
     upstream.will(tokens=[f"arr{i} " for i in range(2000)], rate=100)
     page = await subscribe()
     await post("Tell me a very long tale")
-    _, reply = await rows(bot="PirateBot")
+    _, reply = await rows(room="PirateBot")
     frames = await frames_until(page, lambda f: grows(reply.pk)(f) and offset_of(f[2]) > 40)
 
     stopped_at = time.monotonic()
@@ -168,10 +168,10 @@ async def test_messages_posted_together_are_answered_in_turn(upstream):
     upstream.will(text="Second answer, matey.", rate=100)
     page = await subscribe()
     await asyncio.gather(post_on_a_thread_of_its_own("First question"), post_on_a_thread_of_its_own("Second question"))
-    replies = [m for m in await rows(bot="PirateBot") if m.role == "assistant"]
+    replies = [m for m in await rows(room="PirateBot") if m.role == "assistant"]
     frames = await frames_until(page, finished(replies[1].pk))
 
-    messages = await rows(bot="PirateBot")
+    messages = await rows(room="PirateBot")
     replies = [m for m in messages if m.role == "assistant"]
     assert [r.content for r in replies] == [first_answer, "Second answer, matey."]
     # Both questions reached the room while the first reply was still streaming.
@@ -183,14 +183,15 @@ async def test_messages_posted_together_are_answered_in_turn(upstream):
     assert second.opened_at >= first.finished_at
     # Each reply saw every message before it in the room, in order.
     for reply, exchange in zip(replies, (first, second)):
-        assert [m["content"] for m in exchange.messages[1:]] == [m.content for m in messages if m.pk < reply.pk]
+        said = [m.content if m.role == "assistant" else f"{m.author}: {m.content}" for m in messages if m.pk < reply.pk]
+        assert [m["content"] for m in exchange.messages[1:]] == said
 
 
 async def test_a_page_that_reconnects_mid_reply_catches_up(upstream):
     upstream.will(tokens=[f"yo{i} " for i in range(200)], rate=100)
     page = await subscribe()
     await post("Sing a shanty")
-    _, reply = await rows(bot="PirateBot")
+    _, reply = await rows(room="PirateBot")
     await frames_until(page, lambda f: f[0] == GROW)
     since = (await rows(pk=reply.pk))[0].created_at.isoformat()
 
@@ -221,7 +222,7 @@ async def test_the_first_words_go_out_at_once_not_one_interval_later(upstream, s
     upstream.will(tokens=["Ahoy", " there", " matey"], rate=1)
     page = await subscribe()
     await post("Hello")
-    _, reply = await rows(bot="PirateBot")
+    _, reply = await rows(room="PirateBot")
     await frames_until(page, grows(reply.pk))
     arrived = time.monotonic()
     first_sent = upstream.exchanges[0].sent[0][0]

@@ -54,7 +54,7 @@ async def test_a_client_that_floods_its_socket_is_closed_and_others_carry_on(ups
     # The server answers the others as before.
     response = await AsyncClient().post("/rooms/PirateBot/messages", {"content": "Anyone?"})
     assert response.status_code == 303
-    _, reply = await rows(bot="PirateBot")
+    _, reply = await rows(room="PirateBot")
     await frames_until(bystander, finished(reply.pk))
 
 

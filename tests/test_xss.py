@@ -46,7 +46,7 @@ async def test_hostile_user_messages_are_inert_in_frames_and_pages(upstream):
     for payload in PAYLOADS:
         response = await client.post("/rooms/ChatBot/messages", {"content": payload})
         assert response.status_code == 303
-    messages = [m for m in await rows(bot="ChatBot") if m.role == "user"]
+    messages = [m for m in await rows(room="ChatBot") if m.role == "user"]
     assert [m.content for m in messages] == [p.strip() for p in PAYLOADS]  # stored as sent
     received, texts = [], []
     while len([f for f in received if f[0] == "prepend" and 'class="message user"' in f[3]]) < len(PAYLOADS):
@@ -67,7 +67,7 @@ async def test_hostile_model_output_split_across_chunks_is_inert(upstream, paylo
     page = await subscribe("BelleBot")
     client = AsyncClient()
     await client.post("/rooms/BelleBot/messages", {"content": "Say something dangerous"})
-    _, reply = await rows(bot="BelleBot")
+    _, reply = await rows(room="BelleBot")
     texts = []
     received = await frames_until(page, finished(reply.pk), raw=texts)
     for action, target, attrs, html in received:
@@ -99,7 +99,7 @@ async def test_the_corpus_runs_nothing_in_chromium_saved_or_streamed(upstream, b
     from tests.test_end_to_end import provider_env
 
     await sync_to_async(lambda: [
-        Message.objects.create(bot="PirateBot", role=role, content=payload, author="Mallory")
+        Message.objects.create(room="PirateBot", role=role, content=payload, author="Mallory")
         for payload in PAYLOADS for role in ("user", "assistant")
     ])()
     streamed = "\n\n".join(PAYLOADS)
