@@ -27,7 +27,7 @@ async def page_in(room):
     before = len(fanout.rooms().rooms.get(group, ()))
     page = await subscribe(room)
     async with asyncio.timeout(10):
-        while len(fanout.rooms().rooms.get(group, ())) <= before:
+        while len(fanout.rooms().rooms.get(group, ())) <= before or group not in fanout.rooms().joined:
             await asyncio.sleep(0.01)
     return page
 

@@ -35,7 +35,7 @@ REPLY_PARTIAL = (
     '</div>\n'
     '  \n'
     '  \n'
-    '  <div id="message_13_feedback" class="feedback" data-up="0" data-down="0"><form method="post" action="/rooms/PirateBot/messages/13/feedback"><button type="submit" name="value" value="up" class="vote up" aria-pressed="false" aria-label="Good reply: 0">👍 0</button><button type="submit" name="value" value="down" class="vote down" aria-pressed="false" aria-label="Bad reply: 0">👎 0</button></form><span id="message_13_feedback_error" class="form-error" role="alert"></span></div>\n'
+    '  <div id="message_13_feedback" class="feedback" data-up="0" data-down="0"><form method="post" action="/rooms/PirateBot/messages/13/feedback"><button type="submit" name="value" value="up" class="vote up" aria-pressed="false" aria-label="Good reply: 0">0</button><button type="submit" name="value" value="down" class="vote down" aria-pressed="false" aria-label="Bad reply: 0">0</button></form><span id="message_13_feedback_error" class="form-error" role="alert"></span></div>\n'
     '\n'
     '</div>\n'
 )

@@ -153,7 +153,8 @@ async def test_messages_posted_at_once_through_two_processes_are_answered_in_tur
     assert max(m.created_at for m in messages if m.role == "user") < replies[0].updated_at
     # Each reply saw every message before it, in the order they were saved.
     for reply, exchange in zip(replies, (one, two)):
-        assert [m["content"] for m in exchange.messages[1:]] == [m.content for m in messages if m.pk < reply.pk]
+        said = [m.content if m.role == "assistant" else f"{m.author}: {m.content}" for m in messages if m.pk < reply.pk]
+        assert [m["content"] for m in exchange.messages[1:]] == said
 
 
 async def reconnect_and_catch_up(server, since, attempts=20):
