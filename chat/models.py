@@ -1,6 +1,7 @@
 """Message: one line of a room's conversation, a person's or a bot's reply."""
 
 import hashlib
+import secrets
 
 from django.conf import settings
 from django.db import connection, connections, models, transaction
@@ -379,3 +380,44 @@ class Mute(models.Model):
 
     def __str__(self):
         return f"{self.author or self.author_id} until {self.until:%Y-%m-%d %H:%M}"
+
+
+class ApiKeyQuerySet(models.QuerySet):
+    def issue(self, name):
+        """A new key named name: (the row, the key itself), which is shown once and stored only hashed."""
+        secret = f"parley_{secrets.token_urlsafe(32)}"
+        return self.create(name=name, prefix=secret[:12], digest=ApiKey.digest_of(secret)), secret
+
+    def authenticate(self, secret):
+        """The live key that secret is, or None; its last use is noted (at most once a minute: no write per request)."""
+        key = self.filter(digest=ApiKey.digest_of(secret), revoked_at__isnull=True).first()
+        if key is not None:
+            now = timezone.now()
+            if key.last_used_at is None or (now - key.last_used_at).total_seconds() > 60:
+                self.filter(pk=key.pk).update(last_used_at=now)
+                key.last_used_at = now
+        return key
+
+
+class ApiKey(models.Model):
+    """A program's key: sent as `Authorization: Bearer <key>`, kept only as its SHA-256 (keys are
+    32 random bytes: a slow password hash would add nothing but a cost per request)."""
+
+    name = models.CharField(max_length=100, help_text="Whose program this is: shown as the author of what it posts.")
+    prefix = models.CharField(max_length=12, editable=False, help_text="The key's first characters, to tell keys apart.")
+    digest = models.CharField(max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    objects = ApiKeyQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = "API key"
+
+    def __str__(self):
+        return f"{self.name} ({self.prefix}…)"
+
+    @staticmethod
+    def digest_of(secret):
+        return hashlib.sha256(secret.encode()).hexdigest()

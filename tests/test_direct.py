@@ -164,8 +164,21 @@ def test_bad_post_input_gets_a_clear_4xx(server, upstream):
     assert upstream.exchanges == []
 
 
-def test_post_without_csrf_token_is_refused(server, upstream):
+def test_a_json_post_needs_no_cookie_and_any_other_body_gets_415(server, upstream):
+    """As a script would: curl -N -H 'Content-Type: application/json' -d '{...}' .../chat, no cookie, no token."""
+    upstream.will(text=REPLY, rate=100)
     body = json.dumps({"bot": "PirateBot", "messages": CONVERSATION})
     _, response = open_stream(server.url, "POST", "/chat", body, {"Content-Type": "application/json"})
-    assert response.status == 403
-    assert upstream.exchanges == []
+    check_stream(response, upstream)
+    # A form, or text/plain (what another site's page can send without asking): refused, nothing read.
+    for content_type, sent in [
+        ("application/x-www-form-urlencoded", urllib.parse.urlencode({"bot": "PirateBot", "messages": json.dumps(CONVERSATION)})),
+        ("text/plain", body),
+        ("multipart/form-data; boundary=x", '--x\r\nContent-Disposition: form-data; name="bot"\r\n\r\nPirateBot\r\n--x--\r\n'),
+    ]:
+        _, response = open_stream(server.url, "POST", "/chat", sent, {"Content-Type": content_type})
+        assert response.status == 415, (content_type, response.read())
+        assert "application/json" in json.loads(response.read())["error"]
+    assert len(upstream.exchanges) == 1
+
+

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from bots.registry import BOTS, ROOMS, get_room_or_404
 from chat.history.usage import usage_chart
-from chat.models import Message, MessageQuerySet, Mute
+from chat.models import ApiKey, Message, MessageQuerySet, Mute
 from chat.replies import workers
 
 TRANSCRIPT_LIMIT = 500
@@ -210,3 +210,33 @@ class MuteAdmin(admin.ModelAdmin):
     def lift(self, request, queryset):
         lifted = queryset.filter(until__gt=timezone.now()).update(until=timezone.now())
         self.message_user(request, f"{lifted} mutes lifted.", messages.SUCCESS)
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    """Keys for programs: named and created here (the key is shown once, on creation), revoked by an action."""
+
+    list_display = ["name", "prefix", "created_at", "last_used_at", "revoked_at"]
+    list_filter = [("revoked_at", admin.EmptyFieldListFilter)]
+    search_fields = ["name", "prefix"]
+    fields = ["name", "prefix", "created_at", "last_used_at", "revoked_at"]
+    readonly_fields = ["prefix", "created_at", "last_used_at", "revoked_at"]
+    actions = ["revoke"]
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return super().save_model(request, obj, form, change)
+        key, secret = ApiKey.objects.issue(obj.name)
+        obj.pk, obj.prefix, obj.digest, obj.created_at = key.pk, key.prefix, key.digest, key.created_at
+        self.message_user(
+            request, f"The key for {key.name} is {secret} — copy it now: it is stored only hashed and is not shown again.",
+            messages.WARNING,
+        )
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # revoke instead: the key's name stays on what it posted
+
+    @admin.action(description="Revoke the selected keys now")
+    def revoke(self, request, queryset):
+        revoked = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+        self.message_user(request, f"{revoked} keys revoked.", messages.SUCCESS)

@@ -8,13 +8,14 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.http import JsonResponse, StreamingHttpResponse
 from django.shortcuts import render
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
 from bots.providers import ProviderError
 from bots.registry import get_bot_or_404
 from chat.replies.stream import Reader, configured_provider
 from chat.replies.workers import streaming_slot
-from chat.web import conversation, limits
+from chat.web import conversation, keys, limits
 
 
 def event(name, data):
@@ -22,9 +23,15 @@ def event(name, data):
     return f"event: {name}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
 
 
+@csrf_exempt  # JSON only (below): another site's page cannot send that without a CORS preflight, never granted
 @require_http_methods(["GET", "POST"])
 async def chat(request):
-    """GET /chat?bot=&messages= or POST /chat with JSON: `text` events, then `done`."""
+    """GET /chat?bot=&messages= or POST /chat with JSON: `text` events, then `done`. An API key, if
+    sent, must be valid, and the requests count against its limit instead of the client's."""
+    try:
+        await sync_to_async(keys.bearer)(request, required=False)
+    except keys.Unauthorized as problem:
+        return keys.unauthorized(problem)
     try:
         if request.method == "GET":
             bot, messages = conversation.from_query(request.GET, len(request.META.get("QUERY_STRING", "")))
