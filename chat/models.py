@@ -399,6 +399,14 @@ class ApiKeyQuerySet(models.QuerySet):
         return key
 
 
+    def count_usage(self, key, usage):
+        """Add a stateless reply's tokens to the key that asked for it (one UPDATE, no race)."""
+        self.filter(pk=key.pk).update(
+            prompt_tokens=models.F("prompt_tokens") + (usage.prompt_tokens or 0),
+            completion_tokens=models.F("completion_tokens") + (usage.completion_tokens or 0),
+        )
+
+
 class ApiKey(models.Model):
     """A program's key: sent as `Authorization: Bearer <key>`, kept only as its SHA-256 (keys are
     32 random bytes: a slow password hash would add nothing but a cost per request)."""
@@ -409,6 +417,8 @@ class ApiKey(models.Model):
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
     revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+    prompt_tokens = models.PositiveBigIntegerField(default=0, editable=False, help_text="Tokens of stateless replies (/v1, /chat) asked with this key.")
+    completion_tokens = models.PositiveBigIntegerField(default=0, editable=False)
 
     objects = ApiKeyQuerySet.as_manager()
 

@@ -72,14 +72,27 @@ class EventStream(StreamingHttpResponse):
 
 async def reply_events(bot, messages):
     """The event stream; closing it (the client went away) closes the upstream at once."""
+    async for kind, value in reply_pieces(bot, [(m["role"], m["content"]) for m in reversed(messages)]):
+        if kind == "text":
+            yield event("text", {"text": value})
+        elif kind == "idle":
+            yield ": keep-alive\n\n"  # a comment: proxies keep the connection, clients ignore it
+        elif value.error:
+            yield event("error", {"error": str(value.error)})
+    yield event("done", {})
+
+
+async def reply_pieces(bot, newest_first):
+    """A stateless reply as it is read: ("text", piece) as pieces come, ("idle", None) after each
+    SSE_KEEPALIVE of silence, and last ("end", the Reader: its error and usage). The conversation
+    is (role, content) pairs, newest first; the question itself counts too: a long one is cut to
+    its end rather than overflow the model. Closing the generator closes the upstream at once.
+    """
     try:
         reader = Reader(configured_provider())
     except ProviderError as exc:
-        yield event("error", {"error": str(exc)})
-        yield event("done", {})
+        yield "end", Ended(exc)
         return
-    # The question itself counts too: a long one is cut to its end rather than overflow the model.
-    newest_first = [(m["role"], m["content"]) for m in reversed(messages)]
     reading = asyncio.get_running_loop().create_task(_read(reader, bot, newest_first), context=contextvars.Context())
     try:
         while True:
@@ -89,7 +102,7 @@ async def reply_events(bot, messages):
                 async with asyncio.timeout(settings.SSE_KEEPALIVE):
                     await reader.arrived.wait()
             except TimeoutError:
-                yield ": keep-alive\n\n"  # a comment: proxies keep the connection, clients ignore it
+                yield "idle", None
                 continue
             reader.arrived.clear()
             # Read once: the reader may end while this generator waits at a yield below, and what
@@ -97,15 +110,20 @@ async def reply_events(bot, messages):
             ended = reader.ended
             for text in reader.take_each(final=ended):
                 if text:
-                    yield event("text", {"text": text})
+                    yield "text", text
             if ended:
                 break
-        if reader.error:
-            yield event("error", {"error": str(reader.error)})
-        yield event("done", {})
+        yield "end", reader
     finally:
         reading.cancel()
         await asyncio.gather(reading, return_exceptions=True)
+
+
+class Ended:
+    """How a reply that never started ended: its error, no usage."""
+
+    def __init__(self, error):
+        self.error, self.usage = error, None
 
 
 async def _read(reader, bot, newest_first):

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from chat.web import direct, moderation, people, views
+from chat.web import completions, direct, moderation, people, views
 
 app_name = "chat"
 
@@ -19,5 +19,7 @@ urlpatterns = [
     path("profile", people.profile, name="profile"),
     path("chat", direct.chat, name="chat"),
     path("direct/<str:bot>/", direct.page, name="direct"),
+    path("v1/models", completions.models, name="v1-models"),
+    path("v1/chat/completions", completions.chat_completions, name="v1-chat-completions"),
     path("healthz", views.healthz, name="healthz"),
 ]
