@@ -5,6 +5,7 @@ import secrets
 
 from django.conf import settings
 from django.db import connection, connections, models, transaction
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Length
 from django.dispatch import Signal
 from django.utils import timezone
@@ -24,6 +25,26 @@ ROOM_BUSY = "busy"
 def room_lock_key(room_key):
     """A stable signed 64-bit key for the room's advisory lock (turn-taking across processes)."""
     return int.from_bytes(hashlib.blake2b(f"parley.room.{room_key}".encode(), digest_size=8).digest(), "big", signed=True)
+
+
+def lock_rooms(db, room_keys):
+    """Hold the rooms' locks to the end of the transaction, so that a room's changes, and their
+    event numbers (Message.seq), commit one at a time and in order. PostgreSQL: transaction-scoped
+    advisory locks, taken in one order everywhere (no deadlock). SQLite: its one writer at a time."""
+    if db.vendor == "postgresql" and room_keys:
+        with db.cursor() as cursor:
+            for key in sorted(set(room_keys)):
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [room_lock_key(key)])
+
+
+def _next_seq(table):
+    """SQL for the next event number of the room of the row being updated in table."""
+    return f"(SELECT COALESCE(MAX(prior.seq), 0) + 1 FROM {table} prior WHERE prior.room = {table}.room)"
+
+
+def next_seq():
+    """The next event number of the updated row's room, as a value for QuerySet.update()."""
+    return RawSQL(_next_seq(connection.ops.quote_name("chat_message")), [])
 
 
 def dom_id(pk):
@@ -99,10 +120,13 @@ class MessageQuerySet(models.QuerySet):
         status = models.Case(
             models.When(status__in=Message.ACTIVE, then=models.Value(Message.Status.CANCELLED)), default=models.F("status")
         )
-        if not self.filter(pk=pk, removed_at__isnull=True).update(
-            removed_at=now, removed_by=by[:150], status=status, revision=models.F("revision") + 1, updated_at=now
-        ):
-            return None
+        with transaction.atomic(using=self.db):
+            self._lock_room_of(pk)
+            if not self.filter(pk=pk, removed_at__isnull=True).update(
+                removed_at=now, removed_by=by[:150], status=status, revision=models.F("revision") + 1, updated_at=now,
+                seq=next_seq(),
+            ):
+                return None
         instance = self.get(pk=pk)
         row_changed.send(sender=Message, instance=instance)
         return instance
@@ -114,11 +138,29 @@ class MessageQuerySet(models.QuerySet):
         if untouched_since is not None:
             rows = rows.filter(updated_at__lt=untouched_since)
         fields.setdefault("updated_at", timezone.now())
-        if not rows.update(revision=models.F("revision") + 1, **fields):
-            return None
+        with transaction.atomic(using=self.db):
+            self._lock_room_of(pk)
+            if not rows.update(revision=models.F("revision") + 1, seq=next_seq(), **fields):
+                return None
         instance = self.get(pk=pk)
         row_changed.send(sender=Message, instance=instance)
         return instance
+
+    def _lock_room_of(self, pk):
+        room = self.filter(pk=pk).values_list("room", flat=True).first()
+        lock_rooms(connections[self.db], [room] if room else [])
+
+    def stamp(self, pk):
+        """Give row pk its room's next event number (inside the transaction that changed it, the room locked)."""
+        self.filter(pk=pk).update(seq=next_seq())
+
+    def events_after(self, room_key, seq, limit=200):
+        """The room's rows changed after event number seq, in the order they changed."""
+        return list(self.filter(room=room_key, seq__gt=seq).order_by("seq")[:limit])
+
+    def last_event(self, room_key):
+        """The room's latest event number (0 before any)."""
+        return self.filter(room=room_key).aggregate(last=models.Max("seq"))["last"] or 0
 
     # --- turn-taking and the reply job's other row work -----------------------------------------
 
@@ -189,6 +231,7 @@ class MessageQuerySet(models.QuerySet):
             rounds[round_number].append(index)
         grown = [False] * len(growths)
         with transaction.atomic(using=self.db):
+            lock_rooms(db, [growth[2] for growth in growths])
             with db.cursor() as cursor:
                 if db.vendor == "postgresql":
                     # Growth is a checkpoint, not the record: the end status is written durably, so
@@ -202,7 +245,7 @@ class MessageQuerySet(models.QuerySet):
                     rows = ", ".join(["(%s, %s, %s)"] * len(indexes))  # VALUES: no 500-term limit, unlike UNION ALL on SQLite
                     cursor.execute(
                         f"UPDATE {table} SET content = {table}.content || grown.text, "
-                        f"revision = {table}.revision + 1, updated_at = %s "
+                        f"revision = {table}.revision + 1, updated_at = %s, seq = {_next_seq(table)} "
                         f"FROM (SELECT column1 AS id, column2 AS revision, column3 AS text FROM (VALUES {rows}) AS v) AS grown "
                         f"WHERE {table}.id = grown.id AND {table}.status = 'streaming' AND {table}.revision = grown.revision "
                         f"RETURNING {table}.id",
@@ -260,6 +303,15 @@ class Message(models.Model):
     down_votes = models.PositiveIntegerField(default=0, editable=False)
     removed_at = models.DateTimeField(null=True, blank=True, help_text="When a moderator removed it from the room.")
     removed_by = models.CharField(max_length=150, blank=True, default="")
+    # The room's event number of the row's latest change a reader can see (created, grown, changed
+    # status, voted on, removed): the rooms API's SSE ids. Numbers are given under the room's lock,
+    # in the transaction of the change, so they commit in order and a reader never sees a gap close
+    # behind it: "everything after N" is exact.
+    seq = models.PositiveBigIntegerField(default=0, editable=False)
+    reply_to = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="replies", editable=False,
+        help_text="The person's message a reply answers.",
+    )
 
     objects = MessageQuerySet.as_manager()
 
@@ -270,10 +322,26 @@ class Message(models.Model):
             models.Index(fields=["room", "status", "id"], name="message_room_status"),
             models.Index(fields=["room", "updated_at"], name="message_room_updated"),
             models.Index(fields=["created_at"], name="message_created"),
+            models.Index(fields=["room", "seq"], name="message_room_events"),
         ]
 
     def __str__(self):
         return f"{self.room} #{self.pk} {self.role} ({self.status})"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            return super().save(*args, **kwargs)
+        # A new message is an event of its room: numbered in the transaction that creates it.
+        db = connections[kwargs.get("using") or Message.objects.db]
+        with transaction.atomic(using=db.alias):
+            lock_rooms(db, [self.room])
+            if db.vendor == "postgresql":  # the room's lock is held: its next number is ours
+                self.seq = Message.objects.last_event(self.room) + 1
+                return super().save(*args, **kwargs)
+            # SQLite: numbered once the insert holds the database's one write lock.
+            super().save(*args, **kwargs)
+            Message.objects.stamp(self.pk)
+            self.seq = Message.objects.filter(pk=self.pk).values_list("seq", flat=True).first()
 
     @property
     def dom_id(self):
@@ -310,6 +378,7 @@ class FeedbackQuerySet(models.QuerySet):
         reply with its counts, which are recounted in the same transaction so they never drift."""
         wanted = None if value == "none" else Feedback.Value[value.upper()]
         with transaction.atomic():
+            lock_rooms(connections[self.db], [reply.room])
             had = self.select_for_update().filter(message=reply, voter=voter).values_list("value", flat=True).first()
             if had == wanted:
                 return reply  # the same vote again changes nothing, and tells no page
@@ -323,6 +392,7 @@ class FeedbackQuerySet(models.QuerySet):
                 down_votes=votes.filter(value=Feedback.Value.DOWN).count(),
                 updated_at=timezone.now(),  # a page that reconnects catches up on the counts too
             )
+            Message.objects.stamp(reply.pk)
             reply = Message.objects.get(pk=reply.pk)
             votes_changed.send(sender=Message, instance=reply)
         return reply

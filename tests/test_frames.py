@@ -9,7 +9,7 @@ from chat.models import Message
 WHEN = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
 
 USER_PARTIAL = (
-    '<div id="message_12" class="message user" data-status="complete" data-revision="3" data-id="12" data-author="Ana" data-by="s-7Qx">\n'
+    '<div id="message_12" class="message user" data-status="complete" data-revision="3" data-id="12" data-author="Ana" data-by="7c9697863cb7350f">\n'
     '  <div class="meta">\n'
     '    <span class="author">Ana</span>\n'
     '    <time datetime="2026-01-02T03:04:05+00:00">03:04</time>\n'
@@ -35,7 +35,7 @@ REPLY_PARTIAL = (
     '</div>\n'
     '  \n'
     '  \n'
-    '  <div id="message_13_feedback" class="feedback" data-up="0" data-down="0"><form method="post" action="/rooms/PirateBot/messages/13/feedback"><button type="submit" name="value" value="up" class="vote up" aria-pressed="false" aria-label="Good reply: 0">0</button><button type="submit" name="value" value="down" class="vote down" aria-pressed="false" aria-label="Bad reply: 0">0</button></form><span id="message_13_feedback_error" class="form-error" role="alert"></span></div>\n'
+    '  <div id="message_13_feedback" class="feedback" data-up="0" data-down="0" data-seq="0"><form method="post" action="/rooms/PirateBot/messages/13/feedback"><button type="submit" name="value" value="up" class="vote up" aria-pressed="false" aria-label="Good reply: 0">0</button><button type="submit" name="value" value="down" class="vote down" aria-pressed="false" aria-label="Bad reply: 0">0</button></form><span id="message_13_feedback_error" class="form-error" role="alert"></span></div>\n'
     '\n'
     '</div>\n'
 )

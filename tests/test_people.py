@@ -265,3 +265,15 @@ async def test_presence_names_people_and_counts_guests(upstream_server, upstream
                         for action, target, _, html in parse_frames(await page.recv(), presence=True):
                             if target == "presence":
                                 text = html
+
+
+def test_removing_a_question_stops_the_replies_it_started(client, staff):
+    response = client.post("/rooms/Lounge/messages", {"content": "@ChatBot and @BelleBot, say something rude"})
+    assert response.status_code == 303
+    question, *replies = Message.objects.filter(room="Lounge").order_by("id")
+    assert [(r.bot, r.status, r.reply_to_id) for r in replies] == [("ChatBot", "pending", question.pk), ("BelleBot", "pending", question.pk)]
+    assert staff.post(f"/rooms/Lounge/messages/{question.pk}/remove").status_code == 303
+    assert [m.status for m in Message.objects.filter(reply_to=question)] == ["cancelled", "cancelled"]
+    # Each change has its own event number, in the order it was made.
+    numbers = list(Message.objects.filter(room="Lounge").order_by("seq").values_list("seq", flat=True))
+    assert numbers == sorted(set(numbers)) and Message.objects.last_event("Lounge") == numbers[-1]

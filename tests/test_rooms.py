@@ -116,7 +116,9 @@ async def test_row_writes_are_bounded_by_the_flush_interval(upstream, settings):
         sent = upstream.exchanges[0].sent
         duration = sent[-1][0] - sent[0][0]
         writes = await sync_to_async(row_writes)(reply.pk)
-        bound = duration / settings.REPLY_FLUSH_INTERVAL + 3
+        # Growth at most once an interval (and the first at once), plus the claim, the finish and,
+        # on SQLite, the event number the new row gets once its insert holds the write lock.
+        bound = duration / settings.REPLY_FLUSH_INTERVAL + 4
         print(f"500 chunks over {duration:.3f}s: {writes} row updates (bound {bound:.1f})")
         assert 3 <= writes <= bound
         (saved,) = await rows(pk=reply.pk)

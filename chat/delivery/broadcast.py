@@ -50,7 +50,7 @@ def _send(room_key, frame):
 
 
 async def abroadcast(room_key, frame):
-    """Send one frame to every page of a room now (for changes that are not rows, like presence)."""
+    """Send one frame to every page of a room now (the outbox's sender; tests and benchmarks)."""
     await fanout.publish(get_room(room_key).group, frame)
 
 

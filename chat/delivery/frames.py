@@ -49,7 +49,7 @@ def grow(message_id, offset, text):
 
 
 def remove(message):
-    """A deleted message leaves every page."""
+    """A deleted message, or one a moderator removed, leaves every page."""
     return stream("remove", message.dom_id, None)
 
 

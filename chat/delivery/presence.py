@@ -23,7 +23,7 @@ from chat.loops import per_loop
 logger = logging.getLogger(__name__)
 
 PROCESS = uuid.uuid4().hex[:12]
-TTL = 60  # seconds a process's share outlives its last refresh
+TTL = 15  # seconds a process's share outlives its last refresh (every TTL / 3): a dead one's people go soon
 INTERVAL = 1.0  # seconds between two presence frames of a room, at the least
 NAMES_SHOWN = 3
 _PROCESSES = "parley:presence:processes"
@@ -57,7 +57,7 @@ def people(groups):
     for group in groups:
         for process in processes:
             for person, name in shares.get(_key(group, process), {}).items():
-                rooms[group][person] = rooms[group].get(person) or name
+                rooms[group][person] = name or rooms[group].get(person, "")
     return rooms
 
 
@@ -145,13 +145,16 @@ class Roster:
                     await _forward(socket, send)
 
     def _share(self, group):
+        # Sockets in the order they opened: a person's newest name (they renamed, a tab rejoined) wins.
         share = {}
         for person, name in self.sockets.get(group, ()):
-            share[person] = share.get(person) or name
+            share[person] = name or share.get(person, "")
         return share
 
     async def withdraw(self):
-        """This process is shutting down: its pages are gone, so are its shares."""
+        """This process is shutting down: its pages are gone, so are its shares (and no round puts them back)."""
+        if self.teller is not None:
+            self.teller.cancel()
         groups = list(self.sockets)
         await sync_to_async(_withdraw, thread_sensitive=False)(groups)
 

@@ -3,7 +3,7 @@
 from datetime import timedelta
 
 from django.contrib import admin, messages
-from django.db.models import Count, Max, Min, Sum
+from django.db.models import Count, Max, Min, Q, Sum
 from django.db.models.functions import TruncDate
 from django.shortcuts import render
 from django.urls import path, reverse
@@ -123,7 +123,7 @@ class MessageAdmin(admin.ModelAdmin):
 
     @admin.display(description="who")
     def who(self, message):
-        return message.author or "Guest" if message.role == Message.Role.USER else message.bot
+        return (message.author or "Guest") if message.role == Message.Role.USER else message.bot
 
     @admin.display(description="👍 / 👎")
     def votes(self, message):
@@ -142,7 +142,7 @@ class MessageAdmin(admin.ModelAdmin):
     @admin.action(description="Retry the selected failed, cancelled or interrupted replies")
     def retry_replies(self, request, queryset):
         rooms, retried = set(), 0
-        for message in queryset.filter(role=Message.Role.ASSISTANT, status__in=Message.RETRYABLE):
+        for message in queryset.filter(role=Message.Role.ASSISTANT, status__in=Message.RETRYABLE, removed_at__isnull=True):
             if Message.objects.retry(message.pk):
                 rooms.add(message.room)
                 retried += 1
@@ -174,7 +174,9 @@ class MessageAdmin(admin.ModelAdmin):
     def usage(self, request):
         """Tokens and votes per bot per day, from the finished replies, as a table and a chart."""
         rows = list(
-            Message.objects.filter(role=Message.Role.ASSISTANT, status=Message.Status.COMPLETE)
+            # Finished replies, and failed ones that still cost tokens.
+            Message.objects.filter(role=Message.Role.ASSISTANT)
+            .filter(Q(status=Message.Status.COMPLETE) | Q(completion_tokens__isnull=False))
             .annotate(day=TruncDate("created_at"))
             .values("day", "bot")
             .annotate(

@@ -1,6 +1,7 @@
 """Template filters for messages."""
 
 from django import template
+from django.utils.crypto import salted_hmac
 from django.utils.safestring import mark_safe
 
 from bots.registry import get_bot
@@ -26,3 +27,10 @@ def bot_name(key):
 def vote_on(my_votes, pk):
     """The page's person's vote on reply pk ("up", "down"), or "" (frames rendered for everyone have none)."""
     return (my_votes or {}).get(pk, "")
+
+
+@register.filter
+def author_tag(author_id):
+    """Who posted a message, as every page may see it: a keyed hash of their id (the id itself
+    keys their votes and mutes, and an account's id is its primary key)."""
+    return salted_hmac("parley.author", author_id).hexdigest()[:16] if author_id else ""

@@ -27,6 +27,10 @@ def remove_message(request, room, pk):
     room, message = message_or_404(room, pk)
     if Message.objects.remove(message.pk, by=request.user.get_username()) and message.is_active:
         workers.stop_here(message.pk)  # a reply being written stops paying for tokens now
+    # A removed question is answered no more: its replies still queued or streaming stop too.
+    for reply in message.replies.filter(status__in=Message.ACTIVE).values_list("pk", flat=True):
+        if Message.objects.stop(reply):
+            workers.stop_here(reply)
     return answer(request, room)
 
 

@@ -80,10 +80,14 @@ def post_message(request, room):
         return refuse(request, "form_error", problem, status, page=page, retry_after=retry_after)
     answerers = room.answerers(content)
     with transaction.atomic():
-        Message.objects.create(room=room.key, role=Message.Role.USER, content=content, author=me.name, author_id=me.id)
+        # Each create holds the room's lock to the end of this transaction: a post's rows get
+        # consecutive ids, whichever process posts at the same time.
+        said = Message.objects.create(room=room.key, role=Message.Role.USER, content=content, author=me.name, author_id=me.id)
         # Queued in this order: the room's worker answers pending replies oldest first.
         for bot in answerers:
-            Message.objects.create(room=room.key, bot=bot.key, role=Message.Role.ASSISTANT, status=Message.Status.PENDING)
+            Message.objects.create(
+                room=room.key, bot=bot.key, role=Message.Role.ASSISTANT, status=Message.Status.PENDING, reply_to=said
+            )
         if answerers:
             transaction.on_commit(lambda: workers.request_reply(room.key))
     return answer(request, room, frames.stream("update", "form_error"))
@@ -109,6 +113,8 @@ def stop_message(request, room, pk):
 def retry_message(request, room, pk):
     """Answer again, in place, after a failed, cancelled or interrupted reply."""
     room, reply = message_or_404(room, pk, role=Message.Role.ASSISTANT)
+    if muted_until := Mute.objects.until(requester(request).id):
+        return refuse(request, "room_notice", f"A moderator muted you until {timezone.localtime(muted_until):%H:%M %Z}.", 403)
     if Message.objects.retry(reply.pk):
         workers.request_reply(room.key)
     return answer(request, room)

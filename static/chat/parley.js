@@ -80,10 +80,16 @@ document.addEventListener("turbo:before-stream-render", (event) => {
   if (!incoming?.id || incoming.dataset.revision === undefined) return;
   const render = event.detail.render;
   // Compared when it renders, not when it arrives: frames that arrive together render in turn.
-  event.detail.render = (stream) => {
+  event.detail.render = async (stream) => {
     const shown = document.getElementById(incoming.id);
     if (shown && Number(shown.dataset.revision) > Number(incoming.dataset.revision)) return;
-    return render(stream);
+    const mine = shown?.querySelector(".feedback")?.dataset.mine; // the page's own vote (see Votes below)
+    await render(stream);
+    const feedback = mine && document.getElementById(`${incoming.id}_feedback`);
+    if (feedback) {
+      feedback.dataset.mine = mine;
+      showMine(feedback);
+    }
   };
 });
 
@@ -164,6 +170,10 @@ const mentions = {
   keydown(box, event) {
     const menu = this.menu();
     if (!menu || menu.hidden) return false;
+    if (!this.typed(box)) {
+      this.close(box); // the caret left the "@..." it was offered for
+      return false;
+    }
     const options = this.options(menu);
     const current = options.findIndex((option) => option.getAttribute("aria-selected") === "true");
     if (event.key === "ArrowDown" || event.key === "ArrowUp") {
@@ -207,7 +217,11 @@ document.addEventListener("turbo:before-stream-render", (event) => {
   if (stream.getAttribute("action") !== "replace" || !stream.getAttribute("target")?.endsWith("_feedback")) return;
   const render = event.detail.render;
   event.detail.render = async (element) => {
-    const mine = document.getElementById(element.getAttribute("target"))?.dataset.mine;
+    const shown = document.getElementById(element.getAttribute("target"));
+    const incoming = stream.templateContent.firstElementChild;
+    // Counts from two processes can cross: the older ones (by the room's event number) are dropped.
+    if (shown && incoming && Number(shown.dataset.seq) > Number(incoming.dataset.seq)) return;
+    const mine = shown?.dataset.mine;
     await render(element);
     const fresh = document.getElementById(element.getAttribute("target"));
     if (fresh && mine) {
@@ -239,6 +253,7 @@ document.addEventListener("turbo:submit-end", (event) => {
 
 document.addEventListener("turbo:submit-end", (event) => {
   const form = event.target;
+  if (!(form instanceof HTMLFormElement)) return; // a detached form's end is dispatched on <html>
   if (form.action.endsWith("/profile") && event.detail.success) {
     form.closest("details")?.removeAttribute("open");
     document.querySelector("room-stream")?.reconnect();
