@@ -54,6 +54,13 @@ def test_every_post_needs_a_csrf_token(upstream):
 
     reply = Message.objects.create(room="ChatBot", bot="ChatBot", role="assistant", status="failed")
     strict = Client(enforce_csrf_checks=True)
-    for path in ["/rooms/ChatBot/messages", f"/rooms/ChatBot/messages/{reply.pk}/stop",
-                 f"/rooms/ChatBot/messages/{reply.pk}/retry", "/chat"]:
+    paths = ["/rooms/ChatBot/messages", f"/rooms/ChatBot/messages/{reply.pk}/stop", f"/rooms/ChatBot/messages/{reply.pk}/retry",
+             f"/rooms/ChatBot/messages/{reply.pk}/feedback", f"/rooms/ChatBot/messages/{reply.pk}/remove",
+             f"/rooms/ChatBot/messages/{reply.pk}/mute", "/profile"]
+    for path in paths:
         assert strict.post(path, {"content": "hi"}).status_code == 403, path
+    # The programs' endpoints take no cookie, so no token: /chat reads JSON only (a form gets 415),
+    # /v1 and /api a key only.
+    assert strict.post("/chat", {"content": "hi"}).status_code == 415
+    assert strict.post("/v1/chat/completions", {"content": "hi"}).status_code == 401
+    assert strict.post("/api/rooms/ChatBot/messages", {"content": "hi"}).status_code == 401

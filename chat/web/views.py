@@ -6,7 +6,7 @@ import functools
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
@@ -17,6 +17,7 @@ from chat.delivery import frames, presence
 from chat.models import Feedback, Message, Mute
 from chat.people import requester
 from chat.replies import workers
+from chat.replies.posts import say
 from chat.text import tidy
 from chat.web import limits
 from chat.web.answers import TURBO_STREAM, answer, refuse
@@ -78,18 +79,7 @@ def post_message(request, room):
         # Refused: nothing is saved, and the text stays in the box to send again.
         page = functools.partial(_room_page, request, room, content=content)
         return refuse(request, "form_error", problem, status, page=page, retry_after=retry_after)
-    answerers = room.answerers(content)
-    with transaction.atomic():
-        # Each create holds the room's lock to the end of this transaction: a post's rows get
-        # consecutive ids, whichever process posts at the same time.
-        said = Message.objects.create(room=room.key, role=Message.Role.USER, content=content, author=me.name, author_id=me.id)
-        # Queued in this order: the room's worker answers pending replies oldest first.
-        for bot in answerers:
-            Message.objects.create(
-                room=room.key, bot=bot.key, role=Message.Role.ASSISTANT, status=Message.Status.PENDING, reply_to=said
-            )
-        if answerers:
-            transaction.on_commit(lambda: workers.request_reply(room.key))
+    say(room, content, author=me.name, author_id=me.id)
     return answer(request, room, frames.stream("update", "form_error"))
 
 

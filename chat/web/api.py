@@ -1,0 +1,172 @@
+"""The rooms API for programs: JSON under /api/, schemas and validation by django-ninja, its
+OpenAPI document served at /api/docs. Every call carries an API key (`Authorization: Bearer`);
+what a key posts shows on the room's pages under its name, marked as coming through the API.
+"""
+
+from datetime import datetime
+
+from django.conf import settings
+from django.http import Http404, JsonResponse
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+from ninja import Field, NinjaAPI, Query, Schema, Status
+from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.security import HttpBearer
+
+from bots.registry import BOTS, ROOMS, get_room_or_404
+from chat.models import ApiKey, Message, Mute
+from chat.people import check_name
+from chat.replies import workers
+from chat.replies.posts import say
+from chat.text import tidy
+from chat.web import limits, room_events
+
+
+class KeyAuth(HttpBearer):
+    """`Authorization: Bearer <key>`: a live key, or 401."""
+
+    def authenticate(self, request, token):
+        key = ApiKey.objects.authenticate(token) if len(token) <= 200 else None
+        if key is not None:
+            request.api_key = key
+        return key
+
+
+api = NinjaAPI(
+    title="Parley rooms API",
+    version="1",
+    description="Rooms, their history, posting into them, Stop, and their events over SSE with exact resume.",
+    auth=KeyAuth(),
+    urls_namespace="api",
+    docs_url="/docs",
+)
+
+
+def _error(request, message, status, **headers):
+    response = JsonResponse({"error": message}, status=status)
+    for name, value in headers.items():
+        response[name.replace("_", "-")] = value
+    return response
+
+
+@api.exception_handler(AuthenticationError)
+def unauthorized(request, exc):
+    return _error(request, 'Send a valid API key as "Authorization: Bearer <key>" (wrong and revoked keys are refused).',
+                  401, WWW_Authenticate='Bearer realm="parley"')
+
+
+@api.exception_handler(ValidationError)
+def invalid(request, exc):
+    where = "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', '')}" for e in exc.errors)
+    return _error(request, f"The request is not valid: {where}", 422)
+
+
+@api.exception_handler(Http404)
+def not_found(request, exc):
+    return _error(request, str(exc) or "Not found.", 404)
+
+
+@api.exception_handler(HttpError)
+def refused(request, exc):
+    return _error(request, str(exc), exc.status_code)
+
+
+class RoomOut(Schema):
+    key: str
+    title: str
+    description: str
+    bot: str | None = Field(description="The room's own bot, which answers messages that mention none.")
+    bots: list[str] = Field(description="Bots a message can call in with @Key.")
+
+
+class MessageOut(Schema):
+    id: int
+    room: str
+    role: str
+    author: str | None = Field(description="A person's display name (user messages).")
+    bot: str | None = Field(description="The bot writing it (replies).")
+    via_api: bool = Field(description="Posted through this API, under a key's name.")
+    status: str
+    content: str
+    error: str
+    created: datetime
+    updated: datetime
+    revision: int
+    reply_to: int | None
+
+    of = staticmethod(room_events.message_json)
+
+
+class PostIn(Schema):
+    content: str = Field(min_length=1, description="The message; @BotKey calls a bot.")
+    author: str | None = Field(None, description="Who the program speaks for; the key's name if left out.")
+
+
+class PostOut(Schema):
+    id: int
+    replies: list[int] = Field(description="The replies it started, in the order they will be written.")
+
+
+class HistoryQuery(Schema):
+    before: int | None = Field(None, ge=1, description="Only messages older than this id.")
+    limit: int = Field(50, ge=1, le=200)
+
+
+@api.get("/rooms", response=list[RoomOut], summary="The rooms, with their bots")
+def rooms(request):
+    return [
+        {"key": room.key, "title": room.title, "description": room.description,
+         "bot": room.bot.key if room.bot else None, "bots": list(BOTS)}
+        for room in ROOMS.values()
+    ]
+
+
+@api.get("/rooms/{room}/messages", response=list[MessageOut], summary="A page of a room's history, newest first")
+def history(request, room: str, page: Query[HistoryQuery]):
+    found = get_room_or_404(room)
+    messages = Message.objects.shown().filter(room=found.key)
+    if page.before:
+        messages = messages.filter(id__lt=page.before)
+    return [MessageOut.of(m) for m in messages.order_by("-id")[: page.limit]]
+
+
+@api.post("/rooms/{room}/messages", response={202: PostOut}, summary="Post into a room as the key's integration")
+def post(request, room: str, body: PostIn):
+    found = get_room_or_404(room)
+    key = request.auth
+    content = tidy(body.content).strip()
+    if not content:
+        raise HttpError(400, "Write a message: content is empty.")
+    if len(content) > settings.MESSAGE_MAX_CHARS:
+        raise HttpError(413, f"Messages are limited to {settings.MESSAGE_MAX_CHARS} characters; this one has {len(content)}.")
+    author = key.name
+    if body.author is not None:
+        author, problem = check_name(body.author)
+        if problem:
+            raise HttpError(400, f"author: {problem}")
+    author_id = f"api:{key.pk}"
+    if until := Mute.objects.until(author_id):
+        raise HttpError(403, f"A moderator muted this key until {timezone.localtime(until):%H:%M %Z}.")
+    if refusal := limits.check_message(request, found.key):
+        return _error(request, refusal.message, 429, Retry_After=str(refusal.retry_after))
+    said, replies = say(found, content, author=author, author_id=author_id)
+    return Status(202, {"id": said.pk, "replies": [reply.pk for reply in replies]})
+
+
+@api.post("/rooms/{room}/messages/{message_id}/stop", response=MessageOut, summary="Stop a reply (a disconnect never does)")
+def stop(request, room: str, message_id: int):
+    found = get_room_or_404(room)
+    reply = get_object_or_404(Message.objects.shown(), pk=message_id, room=found.key, role=Message.Role.ASSISTANT)
+    if Message.objects.stop(reply.pk):
+        workers.stop_here(reply.pk)
+    elif reply.is_active:
+        raise HttpError(409, "The reply changed meanwhile; look again.")
+    reply.refresh_from_db()
+    return MessageOut.of(reply)
+
+
+@api.get("/rooms/{room}/events", auth=None, summary="The room's events over SSE, resumable with Last-Event-ID or ?after=",
+         description="`event: message` (a message's whole JSON), `event: delta` ({id, offset, text}), "
+                     "`event: removed` ({id}); each with an `id:` line. Authenticate with the Bearer header.")
+async def events(request, room: str, after: int | None = None):
+    return await room_events.stream(request, get_room_or_404(room), after)

@@ -1,0 +1,111 @@
+"""A room's events over SSE, resumable exactly: the rows themselves are the log.
+
+Every visible change of a message gives it its room's next event number (``Message.seq``) in the
+transaction that makes it, under the room's lock, so numbers commit in order: "every row whose
+number is above N" is exactly what happened after event N, on any process. The stream reads that,
+sends each row as one event numbered by its change, and waits for the next; the room's frames
+(this process's fan-out, fed by every process through the channel layer) wake it. A reconnect with
+`Last-Event-ID: N` (or `?after=N`) gets the messages changed since, each whole, then deltas again.
+Nothing here writes: a client that goes away stops no reply.
+"""
+
+import asyncio
+import json
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.http import JsonResponse
+
+from chat.delivery import fanout
+from chat.models import Message
+from chat.web import keys
+from chat.web.direct import EventStream
+
+RETRY_MS = 1000  # how soon a client reconnects after losing the stream
+BATCH = 200  # rows read at a time
+
+
+async def stream(request, room, after):
+    """The SSE response, or a JSON error (401, 400)."""
+    try:
+        await sync_to_async(keys.bearer)(request, required=True)
+    except keys.Unauthorized as problem:
+        return keys.unauthorized(problem)
+    resume = request.headers.get("Last-Event-ID", after)
+    try:
+        cursor = None if resume is None else int(resume)
+        if cursor is not None and cursor < 0:
+            raise ValueError
+    except ValueError:
+        return JsonResponse({"error": "Last-Event-ID (or after) must be an event id: a whole number, 0 or more."}, status=400)
+    if cursor is None:  # no resume point: from now on
+        cursor = await sync_to_async(Message.objects.last_event)(room.key)
+    return EventStream(_events(room, cursor))
+
+
+class _Waker:
+    """Sits in the room's fan-out like a page's socket: any frame of the room wakes the stream."""
+
+    def __init__(self):
+        self.wake = asyncio.Event()
+        self.dropped = False
+
+    async def forward(self, message):
+        self.wake.set()
+
+    async def close(self, code=None):
+        self.dropped = True  # the fan-out lost the layer: join again, and read what changed
+        self.wake.set()
+
+
+async def _events(room, cursor):
+    waker, known = _Waker(), {}  # message id -> (status, length) this client has
+    await fanout.rooms().join(room.group, waker)
+    try:
+        yield f"retry: {RETRY_MS}\n\n"
+        while True:
+            waker.wake.clear()
+            if waker.dropped:
+                waker.dropped = False
+                await fanout.rooms().join(room.group, waker)
+            rows = await sync_to_async(Message.objects.events_after)(room.key, cursor, BATCH)
+            for row in rows:
+                yield _event(row, known)
+                cursor = row.seq
+            if len(rows) == BATCH:
+                continue
+            try:
+                async with asyncio.timeout(settings.SSE_KEEPALIVE):
+                    await waker.wake.wait()
+            except TimeoutError:
+                yield ": keep-alive\n\n"
+    finally:
+        fanout.rooms().leave(room.group, waker)
+
+
+def message_json(message):
+    """A message as the API shows it (the shape of the API's MessageOut)."""
+    user = message.role == Message.Role.USER
+    return {
+        "id": message.pk, "room": message.room, "role": message.role,
+        "author": (message.author or "Guest") if user else None, "bot": None if user else message.bot,
+        "via_api": message.author_id.startswith("api:"), "status": message.status, "content": message.content,
+        "error": message.error, "created": message.created_at, "updated": message.updated_at,
+        "revision": message.revision, "reply_to": message.reply_to_id,
+    }
+
+
+def _event(row, known):
+    """One row as the event its change is: removed, a delta of a reply still streaming, or the whole message."""
+    had = known.get(row.pk)
+    if row.removed_at is not None:
+        known.pop(row.pk, None)
+        name, data = "removed", {"id": row.pk}
+    elif had and had[0] == row.status == Message.Status.STREAMING and len(row.content) >= had[1]:
+        name, data = "delta", {"id": row.pk, "offset": had[1], "text": row.content[had[1]:]}
+    else:
+        data = message_json(row)
+        name, data = "message", {**data, "created": data["created"].isoformat(), "updated": data["updated"].isoformat()}
+    if name != "removed":
+        known[row.pk] = (row.status, len(row.content))
+    return f"id: {row.seq}\nevent: {name}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
