@@ -10,28 +10,17 @@ import httpx_sse
 import pytest
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import connection
 
 from chat.models import ApiKey, Message
-from tests.conftest import ci
 from tests.servers import Daphne
 from tests.test_end_to_end import provider_env
+from tests.test_scale_out import _needs_services  # noqa: F401 - the fixture applies here too
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.services]
 
 REPLIES = 20
 TOKENS = [f"w{i} " for i in range(400)]
 CUTS = 50
-
-
-@pytest.fixture(autouse=True)
-def _needs_services():
-    if settings.REDIS_URL and connection.vendor == "postgresql":
-        return
-    missing = "needs DATABASE_URL=postgres://... and REDIS_URL=redis://..."
-    if ci():
-        pytest.fail(f"{missing}: under CI ./parley test runs this file in its PostgreSQL + Redis pass")
-    pytest.skip(f"{missing}: start PostgreSQL and Redis and run ./parley test (its second pass runs this file)")
 
 
 class Follower:

@@ -218,11 +218,11 @@ class MuteAdmin(admin.ModelAdmin):
 class ApiKeyAdmin(admin.ModelAdmin):
     """Keys for programs: named and created here (the key is shown once, on creation), revoked by an action."""
 
-    list_display = ["name", "prefix", "created_at", "last_used_at", "revoked_at"]
+    list_display = ["name", "prefix", "created_at", "last_used_at", "revoked_at", "prompt_tokens", "completion_tokens"]
     list_filter = [("revoked_at", admin.EmptyFieldListFilter)]
     search_fields = ["name", "prefix"]
-    fields = ["name", "prefix", "created_at", "last_used_at", "revoked_at"]
-    readonly_fields = ["prefix", "created_at", "last_used_at", "revoked_at"]
+    fields = ["name", "prefix", "created_at", "last_used_at", "revoked_at", "prompt_tokens", "completion_tokens"]
+    readonly_fields = ["prefix", "created_at", "last_used_at", "revoked_at", "prompt_tokens", "completion_tokens"]
     actions = ["revoke"]
 
     def save_model(self, request, obj, form, change):
