@@ -5,7 +5,6 @@ import secrets
 
 from django.conf import settings
 from django.db import connection, connections, models, transaction
-from django.db.models.expressions import RawSQL
 from django.db.models.functions import Length
 from django.dispatch import Signal
 from django.utils import timezone
@@ -27,24 +26,22 @@ def room_lock_key(room_key):
     return int.from_bytes(hashlib.blake2b(f"parley.room.{room_key}".encode(), digest_size=8).digest(), "big", signed=True)
 
 
-def lock_rooms(db, room_keys):
-    """Hold the rooms' locks to the end of the transaction, so that a room's changes, and their
-    event numbers (Message.seq), commit one at a time and in order. PostgreSQL: transaction-scoped
-    advisory locks, taken in one order everywhere (no deadlock). SQLite: its one writer at a time."""
-    if db.vendor == "postgresql" and room_keys:
-        with db.cursor() as cursor:
-            for key in sorted(set(room_keys)):
-                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [room_lock_key(key)])
-
-
-def _next_seq(table):
-    """SQL for the next event number of the room of the row being updated in table."""
-    return f"(SELECT COALESCE(MAX(prior.seq), 0) + 1 FROM {table} prior WHERE prior.room = {table}.room)"
-
-
-def next_seq():
-    """The next event number of the updated row's room, as a value for QuerySet.update()."""
-    return RawSQL(_next_seq(connection.ops.quote_name("chat_message")), [])
+def take_numbers(db, room_keys):
+    """The next event number of each room in room_keys (a room listed twice gets two), taken in the
+    current transaction from the room's counter (RoomClock), whose row then stays locked until commit:
+    a room's numbers commit one at a time and in order, so "rows numbered above N" is exactly what
+    happened after event N. Callers pass several rooms sorted, so no two transactions deadlock."""
+    table = db.ops.quote_name(RoomClock._meta.db_table)
+    numbers = []
+    with db.cursor() as cursor:
+        for key in room_keys:
+            cursor.execute(
+                f"INSERT INTO {table} (room, last) VALUES (%s, 1) "
+                f"ON CONFLICT (room) DO UPDATE SET last = {table}.last + 1 RETURNING last",
+                [key],
+            )
+            numbers.append(cursor.fetchone()[0])
+    return numbers
 
 
 def dom_id(pk):
@@ -121,10 +118,9 @@ class MessageQuerySet(models.QuerySet):
             models.When(status__in=Message.ACTIVE, then=models.Value(Message.Status.CANCELLED)), default=models.F("status")
         )
         with transaction.atomic(using=self.db):
-            self._lock_room_of(pk)
             if not self.filter(pk=pk, removed_at__isnull=True).update(
                 removed_at=now, removed_by=by[:150], status=status, revision=models.F("revision") + 1, updated_at=now,
-                seq=next_seq(),
+                seq=self._number(pk),
             ):
                 return None
         instance = self.get(pk=pk)
@@ -139,20 +135,17 @@ class MessageQuerySet(models.QuerySet):
             rows = rows.filter(updated_at__lt=untouched_since)
         fields.setdefault("updated_at", timezone.now())
         with transaction.atomic(using=self.db):
-            self._lock_room_of(pk)
-            if not rows.update(revision=models.F("revision") + 1, seq=next_seq(), **fields):
+            # A transition that loses its race has taken a number no row carries: a gap, never a repeat.
+            if not rows.update(revision=models.F("revision") + 1, seq=self._number(pk), **fields):
                 return None
         instance = self.get(pk=pk)
         row_changed.send(sender=Message, instance=instance)
         return instance
 
-    def _lock_room_of(self, pk):
+    def _number(self, pk):
+        """The next event number of message pk's room (0 if there is no such message)."""
         room = self.filter(pk=pk).values_list("room", flat=True).first()
-        lock_rooms(connections[self.db], [room] if room else [])
-
-    def stamp(self, pk):
-        """Give row pk its room's next event number (inside the transaction that changed it, the room locked)."""
-        self.filter(pk=pk).update(seq=next_seq())
+        return take_numbers(connections[self.db], [room])[0] if room else 0
 
     def events_after(self, room_key, seq, limit=200):
         """The room's rows changed after event number seq, in the order they changed."""
@@ -160,7 +153,7 @@ class MessageQuerySet(models.QuerySet):
 
     def last_event(self, room_key):
         """The room's latest event number (0 before any)."""
-        return self.filter(room=room_key).aggregate(last=models.Max("seq"))["last"] or 0
+        return RoomClock.objects.filter(room=room_key).values_list("last", flat=True).first() or 0
 
     # --- turn-taking and the reply job's other row work -----------------------------------------
 
@@ -231,7 +224,9 @@ class MessageQuerySet(models.QuerySet):
             rounds[round_number].append(index)
         grown = [False] * len(growths)
         with transaction.atomic(using=self.db):
-            lock_rooms(db, [growth[2] for growth in growths])
+            # One event number per growth, rooms in one order (see take_numbers).
+            order = sorted(range(len(growths)), key=lambda index: growths[index][2])
+            numbers = dict(zip(order, take_numbers(db, [growths[index][2] for index in order])))
             with db.cursor() as cursor:
                 if db.vendor == "postgresql":
                     # Growth is a checkpoint, not the record: the end status is written durably, so
@@ -241,12 +236,13 @@ class MessageQuerySet(models.QuerySet):
                     params = [db.ops.adapt_datetimefield_value(timezone.now())]
                     for index in indexes:
                         pk, revision, _, _, text = growths[index]
-                        params += [pk, revision, text]
-                    rows = ", ".join(["(%s, %s, %s)"] * len(indexes))  # VALUES: no 500-term limit, unlike UNION ALL on SQLite
+                        params += [pk, revision, text, numbers[index]]
+                    rows = ", ".join(["(%s, %s, %s, %s)"] * len(indexes))  # VALUES: no 500-term limit, unlike UNION ALL on SQLite
                     cursor.execute(
                         f"UPDATE {table} SET content = {table}.content || grown.text, "
-                        f"revision = {table}.revision + 1, updated_at = %s, seq = {_next_seq(table)} "
-                        f"FROM (SELECT column1 AS id, column2 AS revision, column3 AS text FROM (VALUES {rows}) AS v) AS grown "
+                        f"revision = {table}.revision + 1, updated_at = %s, seq = grown.seq "
+                        f"FROM (SELECT column1 AS id, column2 AS revision, column3 AS text, column4 AS seq "
+                        f"FROM (VALUES {rows}) AS v) AS grown "
                         f"WHERE {table}.id = grown.id AND {table}.status = 'streaming' AND {table}.revision = grown.revision "
                         f"RETURNING {table}.id",
                         params,
@@ -331,17 +327,12 @@ class Message(models.Model):
     def save(self, *args, **kwargs):
         if not self._state.adding:
             return super().save(*args, **kwargs)
-        # A new message is an event of its room: numbered in the transaction that creates it.
+        # A new message is an event of its room, numbered in the transaction that creates it; the
+        # room's counter stays locked to the end of the caller's transaction (a post's rows with it).
         db = connections[kwargs.get("using") or Message.objects.db]
         with transaction.atomic(using=db.alias):
-            lock_rooms(db, [self.room])
-            if db.vendor == "postgresql":  # the room's lock is held: its next number is ours
-                self.seq = Message.objects.last_event(self.room) + 1
-                return super().save(*args, **kwargs)
-            # SQLite: numbered once the insert holds the database's one write lock.
-            super().save(*args, **kwargs)
-            Message.objects.stamp(self.pk)
-            self.seq = Message.objects.filter(pk=self.pk).values_list("seq", flat=True).first()
+            (self.seq,) = take_numbers(db, [self.room])
+            return super().save(*args, **kwargs)
 
     @property
     def dom_id(self):
@@ -378,7 +369,8 @@ class FeedbackQuerySet(models.QuerySet):
         reply with its counts, which are recounted in the same transaction so they never drift."""
         wanted = None if value == "none" else Feedback.Value[value.upper()]
         with transaction.atomic():
-            lock_rooms(connections[self.db], [reply.room])
+            # The room's next number first: it locks the room's counter, so votes on a reply take turns.
+            (number,) = take_numbers(connections[self.db], [reply.room])
             had = self.select_for_update().filter(message=reply, voter=voter).values_list("value", flat=True).first()
             if had == wanted:
                 return reply  # the same vote again changes nothing, and tells no page
@@ -388,11 +380,11 @@ class FeedbackQuerySet(models.QuerySet):
                 self.update_or_create(message=reply, voter=voter, defaults={"value": wanted})
             votes = self.filter(message=reply)
             Message.objects.filter(pk=reply.pk).update(
+                seq=number,
                 up_votes=votes.filter(value=Feedback.Value.UP).count(),
                 down_votes=votes.filter(value=Feedback.Value.DOWN).count(),
                 updated_at=timezone.now(),  # a page that reconnects catches up on the counts too
             )
-            Message.objects.stamp(reply.pk)
             reply = Message.objects.get(pk=reply.pk)
             votes_changed.send(sender=Message, instance=reply)
         return reply
@@ -450,6 +442,17 @@ class Mute(models.Model):
 
     def __str__(self):
         return f"{self.author or self.author_id} until {self.until:%Y-%m-%d %H:%M}"
+
+
+class RoomClock(models.Model):
+    """A room's last event number: what Message.seq is taken from. A counter of its own, not the
+    highest seq in the room, so that deleting or pruning messages never hands a number out twice."""
+
+    room = models.CharField(max_length=64, primary_key=True)
+    last = models.PositiveBigIntegerField(default=0)
+
+    def __str__(self):
+        return f"{self.room} at event {self.last}"
 
 
 class ApiKeyQuerySet(models.QuerySet):

@@ -20,6 +20,9 @@ def test_a_missing_wrong_or_revoked_key_gets_401_json(client, key):
         response = client.get("/api/rooms", **headers)
         assert response.status_code == 401 and "API key" in response.json()["error"]
     assert client.get("/api/rooms", **key).status_code == 200
+    events = client.get("/api/rooms/Lounge/events", HTTP_AUTHORIZATION="Bearer parley_nope")
+    assert events.status_code == 401 and "API key" in events.json()["error"]
+    assert client.get("/api/rooms/Lounge/events", HTTP_LAST_EVENT_ID="soon", **key).status_code == 400
     ApiKey.objects.update(revoked_at="2026-01-01T00:00:00Z")
     assert client.get("/api/rooms", **key).status_code == 401
 

@@ -6,6 +6,7 @@ what a key posts shows on the room's pages under its name, marked as coming thro
 from datetime import datetime
 
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -15,7 +16,7 @@ from ninja.security import HttpBearer
 
 from bots.registry import BOTS, ROOMS, get_room_or_404
 from chat.models import ApiKey, Message, Mute
-from chat.people import check_name
+from chat.people import AUTHOR_MAX_CHARS, check_name
 from chat.replies import workers
 from chat.replies.posts import say
 from chat.text import tidy
@@ -59,6 +60,11 @@ def unauthorized(request, exc):
 def invalid(request, exc):
     where = "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', '')}" for e in exc.errors)
     return _error(request, f"The request is not valid: {where}", 422)
+
+
+@api.exception_handler(RequestDataTooBig)
+def too_big(request, exc):
+    return _error(request, f"The body is over {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes.", 413)
 
 
 @api.exception_handler(Http404)
@@ -139,7 +145,7 @@ def post(request, room: str, body: PostIn):
         raise HttpError(400, "Write a message: content is empty.")
     if len(content) > settings.MESSAGE_MAX_CHARS:
         raise HttpError(413, f"Messages are limited to {settings.MESSAGE_MAX_CHARS} characters; this one has {len(content)}.")
-    author = key.name
+    author = key.name[:AUTHOR_MAX_CHARS]
     if body.author is not None:
         author, problem = check_name(body.author)
         if problem:
@@ -165,8 +171,8 @@ def stop(request, room: str, message_id: int):
     return MessageOut.of(reply)
 
 
-@api.get("/rooms/{room}/events", auth=None, summary="The room's events over SSE, resumable with Last-Event-ID or ?after=",
+@api.get("/rooms/{room}/events", summary="The room's events over SSE, resumable with Last-Event-ID or ?after=",
          description="`event: message` (a message's whole JSON), `event: delta` ({id, offset, text}), "
-                     "`event: removed` ({id}); each with an `id:` line. Authenticate with the Bearer header.")
+                     "`event: removed` ({id}); each with an `id:` line.")
 async def events(request, room: str, after: int | None = None):
     return await room_events.stream(request, get_room_or_404(room), after)

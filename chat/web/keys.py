@@ -13,11 +13,12 @@ def bearer(request, *, required):
     """The live ApiKey the request carries (also set as request.api_key), None when it carries
     none and none is required, or Unauthorized."""
     header = request.headers.get("Authorization", "")
-    if not header:
+    scheme, _, secret = header.partition(" ")
+    if not header or (scheme.lower() != "bearer" and not required):
+        # No key; another scheme (a proxy's Basic auth in front of the demo) is not ours to judge.
         if required:
             raise Unauthorized('Send an API key as "Authorization: Bearer <key>".')
         return None
-    scheme, _, secret = header.partition(" ")
     if scheme.lower() != "bearer" or not secret.strip() or len(secret) > 200:
         raise Unauthorized('The Authorization header must be "Bearer <key>".')
     key = ApiKey.objects.authenticate(secret.strip())
