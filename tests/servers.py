@@ -49,7 +49,12 @@ class Daphne:
             [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), app],
             cwd=cwd, env=environment, stdout=self.log, stderr=subprocess.STDOUT,
         )
-        self._wait_ready()
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.process.kill()  # one that never answered must not outlive the test run
+            self.process.wait()
+            raise
 
     def _wait_ready(self, timeout=30):
         deadline = time.monotonic() + timeout
