@@ -428,6 +428,11 @@ class MuteQuerySet(models.QuerySet):
             return None
         return self.active().filter(author_id=author_id).aggregate(until=models.Max("until"))["until"]
 
+    def refusal(self, author_id, who="you"):
+        """The sentence refusing a muted author ("A moderator muted you until 14:05 UTC."), or None if they may post."""
+        until = self.until(author_id)
+        return None if until is None else f"A moderator muted {who} until {timezone.localtime(until):%H:%M %Z}."
+
 
 class Mute(models.Model):
     """A moderator muted a person: their posts are refused until then."""

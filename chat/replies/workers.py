@@ -60,6 +60,15 @@ def answer_waiting(room_keys):
         _start(room_key)
 
 
+def stop(pk):
+    """Stop reply pk wherever it streams: its row tells every process, and this process closes its
+    upstream at once. False if it had already ended."""
+    if Message.objects.stop(pk) is None:
+        return False
+    stop_here(pk)
+    return True
+
+
 def stop_here(pk):
     """Close a stopped reply's upstream now if it streams in this process (others notice via the row)."""
     reading = Writer.reading.get(pk)

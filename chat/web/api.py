@@ -9,7 +9,6 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404
-from django.utils import timezone
 from ninja import Field, NinjaAPI, Query, Schema, Status
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.security import HttpBearer
@@ -151,8 +150,8 @@ def post(request, room: str, body: PostIn):
         if problem:
             raise HttpError(400, f"author: {problem}")
     author_id = f"api:{key.pk}"
-    if until := Mute.objects.until(author_id):
-        raise HttpError(403, f"A moderator muted this key until {timezone.localtime(until):%H:%M %Z}.")
+    if muted := Mute.objects.refusal(author_id, who="this key"):
+        raise HttpError(403, muted)
     if refusal := limits.check_message(request, found.key):
         return _error(request, refusal.message, 429, Retry_After=str(refusal.retry_after))
     said, replies = say(found, content, author=author, author_id=author_id)
@@ -163,9 +162,7 @@ def post(request, room: str, body: PostIn):
 def stop(request, room: str, message_id: int):
     found = get_room_or_404(room)
     reply = get_object_or_404(Message.objects.shown(), pk=message_id, room=found.key, role=Message.Role.ASSISTANT)
-    if Message.objects.stop(reply.pk):
-        workers.stop_here(reply.pk)
-    elif reply.is_active:
+    if not workers.stop(reply.pk) and reply.is_active:
         raise HttpError(409, "The reply changed meanwhile; look again.")
     reply.refresh_from_db()
     return MessageOut.of(reply)

@@ -29,8 +29,7 @@ def remove_message(request, room, pk):
         workers.stop_here(message.pk)  # a reply being written stops paying for tokens now
     # A removed question is answered no more: its replies still queued or streaming stop too.
     for reply in message.replies.filter(status__in=Message.ACTIVE).values_list("pk", flat=True):
-        if Message.objects.stop(reply):
-            workers.stop_here(reply)
+        workers.stop(reply)
     return answer(request, room)
 
 

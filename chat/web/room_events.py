@@ -110,7 +110,7 @@ def _event(row, known):
         # Still the text this client has, grown (a reply stopped and retried meanwhile would not be).
         name, data = "delta", {"id": row.pk, "offset": len(had[1]), "text": row.content[len(had[1]):]}
     else:
-        name, data = "message", json.loads(json.dumps(message_json(row), cls=DjangoJSONEncoder))
+        name, data = "message", message_json(row)
     if row.status == Message.Status.STREAMING and row.removed_at is None:
         known[row.pk] = (row.status, row.content)  # only replies still streaming are remembered
-    return f"id: {row.seq}\nevent: {name}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+    return f"id: {row.seq}\nevent: {name}\ndata: {json.dumps(data, ensure_ascii=False, cls=DjangoJSONEncoder)}\n\n"

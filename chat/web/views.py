@@ -71,8 +71,8 @@ def post_message(request, room):
         problem = "Write a message before sending."
     elif len(content) > settings.MESSAGE_MAX_CHARS:
         problem = f"Messages are limited to {settings.MESSAGE_MAX_CHARS} characters; this one has {len(content)}."
-    elif muted_until := Mute.objects.until(me.id):
-        problem, status = f"A moderator muted you until {timezone.localtime(muted_until):%H:%M %Z}; you can read the room meanwhile.", 403
+    elif muted := Mute.objects.refusal(me.id):
+        problem, status = f"{muted} You can read the room meanwhile.", 403
     elif refusal := limits.check_message(request, room.key):
         problem, status, retry_after = refusal.message, 429, refusal.retry_after
     if problem:
@@ -94,8 +94,7 @@ def message_or_404(room_key, pk, *, removed=False, **conditions):
 def stop_message(request, room, pk):
     """Stop a pending or streaming reply, whichever process streams it: the row is the signal."""
     room, reply = message_or_404(room, pk, role=Message.Role.ASSISTANT)
-    if Message.objects.stop(reply.pk):
-        workers.stop_here(reply.pk)
+    workers.stop(reply.pk)
     return answer(request, room)
 
 
@@ -103,8 +102,8 @@ def stop_message(request, room, pk):
 def retry_message(request, room, pk):
     """Answer again, in place, after a failed, cancelled or interrupted reply."""
     room, reply = message_or_404(room, pk, role=Message.Role.ASSISTANT)
-    if muted_until := Mute.objects.until(requester(request).id):
-        return refuse(request, "room_notice", f"A moderator muted you until {timezone.localtime(muted_until):%H:%M %Z}.", 403)
+    if muted := Mute.objects.refusal(requester(request).id):
+        return refuse(request, "room_notice", muted, 403)
     if Message.objects.retry(reply.pk):
         workers.request_reply(room.key)
     return answer(request, room)
