@@ -100,7 +100,7 @@ class MessageAdmin(admin.ModelAdmin):
     search_fields = ["content", "author", "model"]
     date_hierarchy = "created_at"
     readonly_fields = [
-        "room", "bot", "role", "status", "content", "error", "author", "author_id", "model", "prompt_tokens",
+        "room", "bot", "role", "status", "content", "error", "author", "sender", "model", "prompt_tokens",
         "completion_tokens", "up_votes", "down_votes", "removed_at", "removed_by", "created_at", "updated_at",
     ]
     actions = ["retry_replies"]
@@ -123,7 +123,7 @@ class MessageAdmin(admin.ModelAdmin):
 
     @admin.display(description="who")
     def who(self, message):
-        return (message.author or "Guest") if message.role == Message.Role.USER else message.bot
+        return message.author_name or message.bot
 
     @admin.display(description="👍 / 👎")
     def votes(self, message):
@@ -194,10 +194,10 @@ class MessageAdmin(admin.ModelAdmin):
 class MuteAdmin(admin.ModelAdmin):
     """Who is muted until when, and by whom; lifting a mute ends it now."""
 
-    list_display = ["author", "author_id", "until", "in_force", "created_by", "created_at"]
+    list_display = ["author", "sender", "until", "in_force", "created_by", "created_at"]
     list_filter = ["until"]
-    search_fields = ["author", "author_id"]
-    readonly_fields = ["author_id", "author", "created_by", "created_at"]
+    search_fields = ["author", "sender"]
+    readonly_fields = ["sender", "author", "created_by", "created_at"]
     actions = ["lift"]
     ordering = ["-until"]
 

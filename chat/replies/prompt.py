@@ -60,14 +60,14 @@ def recent_history(room_key, before_pk, bot):
         .filter(room=room_key, id__lt=before_pk)
         .exclude(content="")
         .order_by("-id")
-        .values_list("role", "bot", "author", "content")
+        .only("role", "bot", "author", "content")
     )
     history, chars = [], settings.PROMPT_HISTORY_CHARS
-    for role, speaker, author, content in earlier.iterator(chunk_size=50):
-        if role == Message.Role.ASSISTANT and speaker == bot.key:
-            history.append((Message.Role.ASSISTANT.value, content))
+    for message in earlier.iterator(chunk_size=50):
+        if message.role == Message.Role.ASSISTANT and message.bot == bot.key:
+            history.append((Message.Role.ASSISTANT.value, message.content))
         else:
-            history.append((Message.Role.USER.value, f"{speaker if role == Message.Role.ASSISTANT else author or 'Guest'}: {content}"))
+            history.append((Message.Role.USER.value, f"{message.author_name or message.bot}: {message.content}"))
         chars -= len(history[-1][1])
         if chars < 0:
             break

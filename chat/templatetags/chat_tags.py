@@ -30,7 +30,7 @@ def vote_on(my_votes, pk):
 
 
 @register.filter
-def author_tag(author_id):
-    """Who posted a message, as every page may see it: a keyed hash of their id (the id itself
-    keys their votes and mutes, and an account's id is its primary key)."""
-    return salted_hmac("parley.author", author_id).hexdigest()[:16] if author_id else ""
+def author_tag(sender):
+    """Who sent a message, as every page may see it: a keyed hash of their sender tag (the tag
+    itself keys their votes and mutes, and holds an account's primary key)."""
+    return salted_hmac("parley.author", sender).hexdigest()[:16] if sender else ""

@@ -1,0 +1,64 @@
+"""Who sends a message: a guest (by their session), a signed-in account, or a program's API key.
+
+A sender is stored as a tag, ``<kind>:<ref>`` (``guest:Xy3…``, ``user:12``, ``key:4``), on the
+messages they send, their votes and their mutes. Pages never see a tag, only a keyed hash of it.
+"""
+
+import enum
+import secrets
+from dataclasses import dataclass
+
+from chat.names import AUTHOR_MAX_CHARS
+
+
+class Kind(enum.StrEnum):
+    GUEST = "guest"
+    USER = "user"
+    KEY = "key"
+
+
+@dataclass(frozen=True)
+class Sender:
+    """Someone who sends messages: their kind, their reference (session token, account or key id),
+    their display name, and whether they chose it (a guest who did not is counted, not named)."""
+
+    kind: Kind
+    ref: str
+    name: str
+    named: bool = True
+
+    @property
+    def tag(self):
+        """What rows keep of the sender: ``<kind>:<ref>``."""
+        return f"{self.kind}:{self.ref}"
+
+
+def kind_of(tag):
+    """The Kind of a stored tag, or None for an empty or unknown one."""
+    kind, _, ref = (tag or "").partition(":")
+    return Kind(kind) if ref and kind in Kind.__members__.values() else None
+
+
+def of_session(session, user=None):
+    """The sender behind a page or a socket: the signed-in account, else the session's guest (who
+    gets a token and a nickname the first time)."""
+    if user is not None and user.is_authenticated:
+        return Sender(Kind.USER, str(user.pk), (user.get_full_name() or user.get_username())[:AUTHOR_MAX_CHARS])
+    # "author_id" is the session key guests have always had their token under (kept: live sessions keep their identity).
+    if "author_id" not in session:
+        session["author_id"] = secrets.token_urlsafe(9)
+    if "name" in session:
+        return Sender(Kind.GUEST, session["author_id"], session["name"])
+    if "nickname" not in session:
+        session["nickname"] = f"Guest {secrets.randbelow(9000) + 1000}"
+    return Sender(Kind.GUEST, session["author_id"], session["nickname"][:AUTHOR_MAX_CHARS], named=False)
+
+
+def of_request(request):
+    """The sender making this request from a page."""
+    return of_session(request.session, getattr(request, "user", None))
+
+
+def of_key(key, name=None):
+    """A program posting with API key key, under name (the key's own name by default)."""
+    return Sender(Kind.KEY, str(key.pk), name or key.name[:AUTHOR_MAX_CHARS])
