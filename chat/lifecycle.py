@@ -1,7 +1,6 @@
 """Process services: the start-up sweep, the periodic sweep and upkeep, and interrupting replies on shutdown."""
 
 import asyncio
-import contextvars
 import logging
 
 from asgiref.sync import sync_to_async
@@ -11,9 +10,8 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import close_old_connections
 
 from bots.providers import get_provider
-from chat import loops
+from chat import services
 from chat.delivery import broadcast, fanout, presence
-from chat.loops import per_loop
 from chat.replies import checkpoints, workers
 from chat.replies.sweep import rooms_waiting, sweep_stale_replies
 
@@ -33,7 +31,7 @@ async def sweep_forever():
             # Every hop from the loop runs on one database thread whose connection is kept: let it go
             # here if it broke or aged out (CONN_MAX_AGE), so a database restart heals by itself.
             await sync_to_async(close_old_connections)()
-            await checkpoints.close_old_connection()
+            await checkpoints.here().close_old_connection()
             await sync_to_async(sweep_stale_replies)(exclude=workers.active_replies())
             # Pending replies saved where no job could start (a shell, a dead process) get answered.
             workers.answer_waiting(await sync_to_async(rooms_waiting)())
@@ -52,7 +50,7 @@ async def shut_down():
     except Exception:  # noqa: BLE001 - the shares expire on their own
         logger.warning("could not withdraw this process's presence counts", exc_info=True)
     try:
-        await checkpoints.close_connection()
+        await checkpoints.here().close_connection()
     except Exception:  # noqa: BLE001 - the process is ending: the connection goes with it
         logger.warning("could not close the growth writes' connection", exc_info=True)
 
@@ -76,22 +74,20 @@ class ProcessServices:
 
     def __init__(self, app):
         self.app = app
-        self.started = per_loop(lambda: asyncio.ensure_future(self._start()))
 
     async def __call__(self, scope, receive, send):
-        await asyncio.shield(self.started())
+        await asyncio.shield(services.current().start_once("start", self._start))
         return await self.app(scope, receive, send)
 
     async def _start(self):
-        loops.serving(asyncio.get_running_loop())
+        services.serve_here()
         try:
             get_provider().start()  # the local model loads while the first page is read, not at the first post
         except ImproperlyConfigured:
             logger.exception("the model is not configured: replies will fail saying why")
         # A lone process restarting owns every unfinished reply: none can still be alive.
         await sync_to_async(sweep_stale_replies)(older_than=0 if alone() else None)
-        loop = asyncio.get_running_loop()
-        loop.create_task(sweep_forever(), name="sweep", context=contextvars.Context())
+        services.current().keep_running("sweep", sweep_forever)
         try:
             from twisted.internet import reactor
 

@@ -41,6 +41,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
+    # django-ninja's own Swagger UI files for /api/docs (without it the page loads them from a CDN).
+    "ninja",
     "chat",
 ]
 
@@ -68,7 +70,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "chat.web.context_processors.rooms_nav",
+                "chat.web.context_processors.parley",
             ],
         },
     },
@@ -91,17 +93,15 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:
-    from chat.delivery.redis_watch import connected
-
     CHANNEL_LAYERS = {
         "default": {
-            # Pub/sub: a process's fan-out holds one subscription per room and Redis pushes each
-            # frame to it, with no round trip per message.
-            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            # channels-redis's pub/sub layer: a process's fan-out holds one subscription per room and
+            # Redis pushes each frame to it, with no round trip per message. Parley's subclass makes
+            # the room pages reconnect and catch up when a connection to Redis comes back after a drop.
+            "BACKEND": "chat.delivery.layer.RoomLayer",
             "CONFIG": {
                 # redis-py 8 raises "Too many connections" past its pool size and times out idle
-                # reads after 5 s: widen both. A connection that comes back after a drop may have
-                # missed frames: the hook makes the room pages reconnect and catch up.
+                # reads after 5 s: widen both.
                 "hosts": [
                     {
                         "address": REDIS_URL,
@@ -110,7 +110,6 @@ if REDIS_URL:
                         # A subscription that went quiet because its connection died is found
                         # by a ping this often, and reconnects.
                         "health_check_interval": 10,
-                        "redis_connect_func": connected,
                     }
                 ],
             },

@@ -68,7 +68,7 @@ async def _drain_replies(settings):
 
     await disconnect_all()
     await workers.drain()
-    await checkpoints.close_connection()  # the growth writes' own thread keeps a connection too
+    await checkpoints.here().close_connection()  # the growth writes' own thread keeps a connection too
     # The worker thread sync_to_async uses keeps its own connections: close them, or the test
     # database cannot be dropped at the end of the run.
     await sync_to_async(connections.close_all)()

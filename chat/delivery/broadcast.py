@@ -15,9 +15,8 @@ from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
 from bots.registry import get_room
-from chat import loops
+from chat import services
 from chat.delivery import fanout, frames
-from chat.loops import per_loop
 from chat.models import Message, content_appended, row_changed, votes_changed
 
 logger = logging.getLogger(__name__)
@@ -45,7 +44,7 @@ def broadcast(room_key, frame):
 def _send(room_key, frame):
     # A server: queue it on the event loop and return, so the database thread that wrote the row
     # never waits on the channel layer. A shell or a command has no server loop: send it now.
-    if not loops.call_soon(lambda: outbox().put(room_key, frame)):
+    if not services.call_soon(lambda: outbox().put(room_key, frame)):
         async_to_sync(abroadcast)(room_key, frame)
 
 
@@ -56,6 +55,7 @@ async def abroadcast(room_key, frame):
 
 # Pauses between tries of a frame the channel layer refused, in seconds; then it is given up.
 SEND_RETRIES = (0.1, 0.5, 1.0, 2.0)
+RESYNC = "resync:"  # the name of the task telling a room's pages to catch up, before the room's key
 
 
 class Outbox:
@@ -63,14 +63,9 @@ class Outbox:
 
     def __init__(self):
         self.queue = asyncio.Queue()
-        self.sender = None
-        self.resyncing = {}  # room key -> the task that tells the room's pages to catch up once the layer is back
 
     def put(self, room_key, frame):
-        if self.sender is None or self.sender.done():
-            self.sender = asyncio.get_running_loop().create_task(
-                self._send_in_order(), name="broadcasts", context=contextvars.Context()
-            )
+        services.current().keep_running("broadcasts", self._send_in_order)
         self.queue.put_nowait((room_key, frame))
 
     async def _send_in_order(self):
@@ -83,31 +78,18 @@ class Outbox:
                 self.queue.task_done()
 
     async def _send_with_retries(self, room_key, frame):
+        here = services.current()
         for pause in (*SEND_RETRIES, None):
-            if room_key in self.resyncing:
+            if here.is_running(RESYNC + room_key):
                 return  # the room's pages will catch up from the database: this frame is moot
             try:
                 return await abroadcast(room_key, frame)
             except Exception:  # noqa: BLE001 - the layer's server is away; try again, then resync
                 if pause is None:
                     logger.exception("could not send a frame to %s; its pages will catch up instead", room_key)
-                    self.resyncing[room_key] = asyncio.get_running_loop().create_task(
-                        self._resync(room_key), context=contextvars.Context()
-                    )
+                    here.keep_running(RESYNC + room_key, lambda: _resync(room_key))
                     return
                 await asyncio.sleep(pause)
-
-    async def _resync(self, room_key):
-        """A frame of the room was lost: when the layer is back, every page of the room reconnects and
-        catches up from the database (growth gaps repair themselves, a lost final frame would not)."""
-        try:
-            while True:
-                try:
-                    return await fanout.resync(get_room(room_key).group)
-                except Exception:  # noqa: BLE001 - still away
-                    await asyncio.sleep(1)
-        finally:
-            self.resyncing.pop(room_key, None)
 
     async def flush(self, timeout):
         """Wait until the queued frames are sent or given up, at most timeout seconds."""
@@ -116,8 +98,19 @@ class Outbox:
                 await self.queue.join()
 
 
-#: The frames waiting on the running event loop.
-outbox = per_loop(Outbox)
+async def _resync(room_key):
+    """A frame of the room was lost: when the layer is back, every page of the room reconnects and
+    catches up from the database (growth gaps repair themselves, a lost final frame would not)."""
+    while True:
+        try:
+            return await fanout.resync(get_room(room_key).group)
+        except Exception:  # noqa: BLE001 - still away
+            await asyncio.sleep(1)
+
+
+def outbox():
+    """The frames waiting on the running event loop."""
+    return services.current().part(Outbox)
 
 
 @receiver(post_save, sender=Message)
@@ -127,7 +120,7 @@ def message_saved(sender, instance, created, **kwargs):
 
 @receiver(row_changed, sender=Message)
 def message_changed(sender, instance, **kwargs):
-    broadcast(instance.room, frames.remove(instance) if instance.removed_at else frames.replace(instance))
+    broadcast(instance.room, frames.current(instance))
 
 
 @receiver(votes_changed, sender=Message)

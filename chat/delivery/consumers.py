@@ -13,7 +13,7 @@ from bots.registry import get_room
 from chat.delivery import fanout, frames, presence
 from chat.delivery.catch_up import catch_up
 from chat.models import Message
-from chat.people import person
+from chat import identity
 
 # A page sends nothing; a client sending more than this many frames in the window, or one frame
 # larger than this, is closed with 4008 (1008, policy violation, in the
@@ -62,7 +62,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
             self.held = []
         try:
             await fanout.rooms().join(self.room.group, self)
-            self.person = await sync_to_async(person)(self.scope["session"], self.scope.get("user"))
+            self.person = await sync_to_async(identity.of_session)(self.scope["session"], self.scope.get("user"))
             presence.roster().join(self.room.group, self.person, self)
             if since is not None:
                 # Joined first, then read: whatever changed meanwhile arrives at least once, and
@@ -83,7 +83,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         changed = catch_up(self.room.key, since)
         if changed is None:  # more changed than a page shows: the whole list anew
             return frames.messages(Message.objects.recent(self.room.key)) + frames.synced(now)
-        return "".join(frames.remove(m) if m.removed_at else frames.prepend(m) for m in changed) + frames.synced(now)
+        return "".join(frames.current(m, otherwise=frames.prepend) for m in changed) + frames.synced(now)
 
     async def forward(self, message):
         """A room frame from the fan-out: sent now, or after the catch-up while one is on its way."""

@@ -13,14 +13,12 @@ the listener dispatches each by its type to the method of that name (``room.fram
 """
 
 import asyncio
-import contextvars
 import logging
-import weakref
 from collections import defaultdict
 
 from channels.layers import get_channel_layer
 
-from chat.loops import per_loop
+from chat import services
 
 logger = logging.getLogger(__name__)
 
@@ -29,19 +27,18 @@ logger = logging.getLogger(__name__)
 RECONNECT = 4012
 # After the channel layer fails, wait this long before pages are told to reconnect.
 RETRY_AFTER = 0.5
+LISTENER, HAND_OUT = "room-fanout", "room-handout"  # the names of the fan-out's two tasks
 
 
 class Fanout:
     """This process's pages, by room, and the one listener that feeds them."""
 
-    def __init__(self, layer, loop):
+    def __init__(self, layer):
         self.layer = layer
-        self.loop = loop
         self.channel = None
         self.rooms = defaultdict(set)  # group -> sockets (consumers) open in this process
         self.joined = set()  # groups this process's channel is a member of
         self.lock = asyncio.Lock()  # serialises group membership changes
-        self.listener = None
         self.pending = {}  # group -> frames received since the last hand-out, in order
         self.arrived = asyncio.Event()
 
@@ -73,15 +70,12 @@ class Fanout:
                     await self.layer.group_discard(group, self.channel)
 
     async def _listen(self):
-        if self.listener is None or self.listener.done():
+        here = services.current()
+        if not here.is_running(LISTENER):
             self.channel = await self.layer.new_channel()
-            self.listener = self.loop.create_task(
-                self._receive_forever(), name="room-fanout", context=contextvars.Context()
-            )
-            self.listener.add_done_callback(lambda _: self.arrived.set())  # its hand-out task ends too
-            self.loop.create_task(
-                self._hand_out_forever(self.listener), name="room-handout", context=contextvars.Context()
-            )
+            listener = here.keep_running(LISTENER, self._receive_forever)
+            listener.add_done_callback(lambda _: self.arrived.set())  # its hand-out task ends too
+            here.keep_running(HAND_OUT, lambda: self._hand_out_forever(listener))
 
     async def _receive_forever(self):
         while True:
@@ -162,20 +156,14 @@ async def resync(group):
     await get_channel_layer().group_send(group, {"type": "room.resync", "group": group, "resync": True})
 
 
-_fanouts = per_loop(weakref.WeakKeyDictionary)  # channel layer -> its fan-out, on each loop
-
-
 def rooms():
     """This process's fan-out for the running event loop and channel layer."""
-    layer, fanouts = get_channel_layer(), _fanouts()
-    if layer not in fanouts:
-        fanouts[layer] = Fanout(layer, asyncio.get_running_loop())
-    return fanouts[layer]
+    return services.current().part(Fanout, get_channel_layer())
 
 
-def redis_reconnected():
-    """A Redis connection came back after a drop (called on the event loop by its connect hook)."""
-    logger.warning("room frames: Redis reconnected; pages reconnect and catch up")
-    fanout = rooms()
-    fanout.loop.create_task(fanout.lost(), context=contextvars.Context())
+def layer_reconnected(host):
+    """A connection to the layer's Redis host came back after a drop, when frames may have been lost
+    (called on the event loop by the layer's connect hook): every page reconnects and catches up."""
+    logger.warning("room frames: Redis at %s reconnected; pages reconnect and catch up", host)
+    services.current().keep_running("layer-lost", rooms().lost)
 

@@ -3,10 +3,10 @@
 from django.template.loader import render_to_string
 from django.utils.html import escape
 
-from chat.models import content_dom_id
+from chat import dom
 
 
-def stream(action, target, html="", *, bare=False, **attributes):
+def turbo_stream(action, target, html="", *, bare=False, **attributes):
     """One <turbo-stream> element, the only place a frame's markup is written.
 
     html=None sends no content (remove); bare puts html in the element itself, not in a template
@@ -24,17 +24,22 @@ def render_message(message):
 
 def prepend(message):
     """A new message goes on top of #messages (shown at the bottom by column-reverse)."""
-    return stream("prepend", "messages", render_message(message))
+    return turbo_stream("prepend", dom.IDS["messages"], render_message(message))
 
 
 def messages(newest_first):
     """The room's whole list anew, for a page too far behind to catch up message by message."""
-    return stream("update", "messages", "".join(render_message(message) for message in newest_first))
+    return turbo_stream("update", dom.IDS["messages"], "".join(render_message(message) for message in newest_first))
 
 
 def replace(message):
     """A message's status changed or it finished: swap in the whole partial."""
-    return stream("replace", message.dom_id, render_message(message))
+    return turbo_stream("replace", message.dom_id, render_message(message))
+
+
+def current(message, otherwise=replace):
+    """message as a page must now show it: gone if a moderator removed it, else otherwise(message)."""
+    return remove(message) if message.is_removed else otherwise(message)
 
 
 def grow(message_id, offset, text):
@@ -45,24 +50,30 @@ def grow(message_id, offset, text):
     text is the element's own content) and a one-letter attribute: 78 bytes of markup for message
     13 at offset 42, where Turbo's own `append` with a template and `data-offset` took 111.
     """
-    return stream("grow", content_dom_id(message_id), escape(text), bare=True, o=offset)
+    return turbo_stream("grow", dom.content(message_id), escape(text), bare=True, o=offset)
 
 
 def remove(message):
     """A deleted message, or one a moderator removed, leaves every page."""
-    return stream("remove", message.dom_id, None)
+    return turbo_stream("remove", message.dom_id, None)
 
 
 def synced(since):
     """Marks up to when a page is in step with the room, for catch-up on its next reconnect."""
-    return stream("replace", "room_synced", f'<span id="room_synced" data-since="{since.isoformat()}" hidden></span>')
+    html = render_to_string("chat/_synced.html", {"since": since.isoformat(), "ids": dom.IDS})
+    return turbo_stream("replace", dom.IDS["synced"], html.strip())
 
 
 def feedback(message):
     """A reply's vote counts changed: only its feedback element is replaced, not the whole message."""
-    return stream("replace", message.feedback_dom_id, render_to_string("chat/_feedback.html", {"message": message}))
+    return turbo_stream("replace", message.feedback_dom_id, render_to_string("chat/_feedback.html", {"message": message}))
 
 
 def presence(text):
     """Who is here, as a sentence ("Ana, Ben and 3 guests here")."""
-    return stream("update", "presence", escape(text))
+    return turbo_stream("update", dom.IDS["presence"], escape(text))
+
+
+def update(target, text=""):
+    """Element target's content becomes text, escaped (a form's error sentence, cleared with "")."""
+    return turbo_stream("update", target, escape(text))

@@ -9,7 +9,6 @@ of frames, not 500 apiece. A process that dies stops refreshing, and its share e
 """
 
 import asyncio
-import contextvars
 import logging
 import uuid
 from collections import Counter, defaultdict
@@ -17,8 +16,8 @@ from collections import Counter, defaultdict
 from asgiref.sync import sync_to_async
 from django.core.cache import cache
 
+from chat import services
 from chat.delivery import fanout, frames
-from chat.loops import per_loop
 
 logger = logging.getLogger(__name__)
 
@@ -26,6 +25,7 @@ PROCESS = uuid.uuid4().hex[:12]
 TTL = 15  # seconds a process's share outlives its last refresh (every TTL / 3): a dead one's people go soon
 INTERVAL = 1.0  # seconds between two presence frames of a room, at the least
 NAMES_SHOWN = 3
+TELLER = "presence"  # the name of the task that tells the rooms' pages who is here
 _PROCESSES = "parley:presence:processes"
 
 
@@ -76,27 +76,23 @@ class Roster:
         self.said = {}  # group -> the sentence this process's pages of it last got
         self.refreshed = 0.0
         self.wake = asyncio.Event()
-        self.teller = None
 
     def join(self, group, person, socket):
         """A socket of person opened in the room (its page is told who is here at the next round)."""
-        self.sockets[group][(person.id, person.name if person.named else "")] += 1
+        self.sockets[group][(person.tag, person.name if person.named else "")] += 1
         self.fresh[group].append(socket)
         self._note(group)
 
     def leave(self, group, person):
         """A socket of person closed."""
-        self.sockets[group][(person.id, person.name if person.named else "")] -= 1
+        self.sockets[group][(person.tag, person.name if person.named else "")] -= 1
         self.sockets[group] = +self.sockets[group]  # drops people with no socket left
         self._note(group)
 
     def _note(self, group):
         self.changed.add(group)
         self.wake.set()
-        if self.teller is None or self.teller.done():
-            self.teller = asyncio.get_running_loop().create_task(
-                self._tell_forever(), name="presence", context=contextvars.Context()
-            )
+        services.current().keep_running(TELLER, self._tell_forever)
 
     async def _tell_forever(self):
         """A round at most every INTERVAL while this process has pages open (others' changes show up
@@ -153,8 +149,8 @@ class Roster:
 
     async def withdraw(self):
         """This process is shutting down: its pages are gone, so are its shares (and no round puts them back)."""
-        if self.teller is not None:
-            self.teller.cancel()
+        for teller in services.current().running(TELLER):
+            teller.cancel()
         groups = list(self.sockets)
         await sync_to_async(_withdraw, thread_sensitive=False)(groups)
 
@@ -191,5 +187,6 @@ def _withdraw(groups):
     cache.set(_PROCESSES, cache.get(_PROCESSES, set()) - {PROCESS}, None)
 
 
-#: The roster of the running event loop.
-roster = per_loop(Roster)
+def roster():
+    """The roster of the running event loop."""
+    return services.current().part(Roster)

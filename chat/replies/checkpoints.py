@@ -7,16 +7,13 @@ wait for the posts, claims and page loads of every other room.
 """
 
 import asyncio
-import contextvars
 from concurrent.futures import ThreadPoolExecutor
 
 from asgiref.sync import sync_to_async
 from django.db import Error, close_old_connections, connection, connections
 
-from chat.loops import per_loop
+from chat import services
 from chat.models import Message
-
-_writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="parley-growth")
 
 
 def _write(growths):
@@ -28,37 +25,38 @@ def _write(growths):
         raise
 
 
-#: Message.objects.append, awaited from the loop, run on the growth thread.
-write = sync_to_async(_write, thread_sensitive=False, executor=_writer)
-
-
-async def close_connection():
-    """Close the growth thread's database connection (at shutdown; tests, before the test database goes)."""
-    await sync_to_async(connections.close_all, thread_sensitive=False, executor=_writer)()
-
-
-async def close_old_connection():
-    """Let the growth thread's connection go if it broke or aged out (CONN_MAX_AGE): the sweep's upkeep."""
-    await sync_to_async(close_old_connections, thread_sensitive=False, executor=_writer)()
-
-
 class Checkpoints:
-    """The growth writes waiting on one event loop, and the task that writes them."""
+    """The growth writes waiting on one event loop, the task that writes them, and their thread."""
 
     def __init__(self):
         self.waiting = []  # ((pk, revision, room, offset, text), future) not yet written
-        self.writer = None
+        self.thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="parley-growth")
 
     def append(self, pk, revision, room_key, offset, text):
         """Queue one reply's new text; the future says whether it was written (False: stopped)."""
-        loop = asyncio.get_running_loop()
-        future = loop.create_future()
+        future = asyncio.get_running_loop().create_future()
         self.waiting.append(((pk, revision, room_key, offset, text), future))
-        if self.writer is None or self.writer.done():
-            self.writer = loop.create_task(self._write(), context=contextvars.Context())
+        services.current().keep_running("growth-writes", self._write_waiting)
         return future
 
-    async def _write(self):
+    def on_thread(self, function):
+        """function, awaitable, run on the growth thread."""
+        return sync_to_async(function, thread_sensitive=False, executor=self.thread)
+
+    async def close_connection(self):
+        """Close the growth thread's database connection (at shutdown; tests, before the test database goes)."""
+        await self.on_thread(connections.close_all)()
+
+    async def close_old_connection(self):
+        """Let the growth thread's connection go if it broke or aged out (CONN_MAX_AGE): the sweep's upkeep."""
+        await self.on_thread(close_old_connections)()
+
+    def close(self):
+        """The loop is gone: so is the thread (its connection closes with it)."""
+        self.thread.shutdown(wait=False)
+
+    async def _write_waiting(self):
+        write = self.on_thread(_write)
         while self.waiting:
             batch, self.waiting = self.waiting, []
             growths = [growth for growth, _ in batch]
@@ -66,7 +64,7 @@ class Checkpoints:
                 try:
                     results = await write(growths)
                 except Exception:  # noqa: BLE001 - one reply's bad write must not fail the others
-                    results = [await _append_alone(growth) for growth in growths]
+                    results = [await _append_alone(write, growth) for growth in growths]
             except BaseException as exc:  # cancelled: every waiting reply hears of it
                 _settle(batch, [exc] * len(batch))
                 raise
@@ -83,7 +81,7 @@ def _settle(batch, results):
             future.set_result(result)
 
 
-async def _append_alone(growth):
+async def _append_alone(write, growth):
     try:
         (grown,) = await write([growth])
         return grown
@@ -91,5 +89,6 @@ async def _append_alone(growth):
         return exc
 
 
-#: The checkpoints of the running event loop.
-checkpoints = per_loop(Checkpoints)
+def here():
+    """The running loop's checkpoints."""
+    return services.current().part(Checkpoints)

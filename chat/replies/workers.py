@@ -1,13 +1,13 @@
 """Room workers: one reply at a time per room, pending replies answered oldest first.
 
 The job belongs to no request: a POST saves a pending reply and calls ``request_reply``; this
-process's worker for the room claims the room's pending replies one by one and hands each to a
-``Writer``. Stop, shutdown and the sweep reach replies through their rows.
+process's worker for the room (a background task of the loop's services, ``reply:<room>``)
+claims the room's pending replies one by one and hands each to a ``Writer``. Stop, shutdown and
+the sweep reach replies through their rows.
 """
 
 import asyncio
 import contextlib
-import contextvars
 import logging
 import time
 
@@ -16,22 +16,31 @@ from django.conf import settings
 from django.db import DatabaseError
 
 from bots.providers import ProviderError
-from chat import loops
-from chat.loops import per_loop
+from chat import services
 from chat.models import ROOM_BUSY, Message
-from chat.replies.stream import PARLEY_FAILED, configured_provider
+from chat.replies.reading import PARLEY_FAILED, configured_provider
 from chat.replies.writer import Writer, heartbeat_interval
 
 logger = logging.getLogger(__name__)
 
 # A room busy with another process's reply is looked at again this often, in seconds.
 ROOM_BUSY_POLL = 0.25
+TASK = "reply:"  # the name of a room's worker task, before the room's key
 
-#: A cap on the replies one process streams at once (rooms and /chat): the semaphore of the running loop.
-streaming_slot = per_loop(lambda: asyncio.Semaphore(settings.MAX_STREAMING_REPLIES))
 
-_rooms = {}  # room key -> this process's worker task for the room
-_wanted = set()  # rooms asked for since their worker last looked
+class RoomWorkers:
+    """This loop's room workers: the rooms asked for, the streaming slots, and the replies being read."""
+
+    def __init__(self):
+        self.wanted = set()  # rooms asked for since their worker last looked
+        # A cap on the replies this process streams at once (rooms and stateless replies alike).
+        self.slots = asyncio.Semaphore(settings.MAX_STREAMING_REPLIES)
+        self.reading = {}  # reply pk -> the task reading its upstream, which Stop cancels
+
+
+def here():
+    """The running loop's room workers."""
+    return services.current().part(RoomWorkers)
 
 
 def request_reply(room_key):
@@ -40,18 +49,13 @@ def request_reply(room_key):
     Outside a server (a shell, a management command) there is no event loop to run the job on:
     a live server's sweep picks the pending reply up instead.
     """
-    if not loops.call_soon(_start, room_key):
+    if not services.call_soon(_start, room_key):
         logger.info("no event loop in this process: a server's sweep will answer %s", room_key)
 
 
 def _start(room_key):
-    _wanted.add(room_key)
-    task = _rooms.get(room_key)
-    if task is None or task.done():
-        # A fresh context: the job must not inherit the request's (soon dead) sync-thread executor.
-        _rooms[room_key] = asyncio.get_running_loop().create_task(
-            _answer_room(room_key), name=f"reply:{room_key}", context=contextvars.Context()
-        )
+    here().wanted.add(room_key)
+    services.current().keep_running(TASK + room_key, lambda: _answer_room(room_key))
 
 
 def answer_waiting(room_keys):
@@ -71,19 +75,23 @@ def stop(pk):
 
 def stop_here(pk):
     """Close a stopped reply's upstream now if it streams in this process (others notice via the row)."""
-    reading = Writer.reading.get(pk)
+    services.call_soon(_cancel_reading, pk)  # views run in a worker thread
+
+
+def _cancel_reading(pk):
+    reading = here().reading.get(pk)
     if reading is not None:
-        reading.get_loop().call_soon_threadsafe(reading.cancel)  # views run in a worker thread
+        reading.cancel()
 
 
 def active_replies():
     """Primary keys of the replies this process is streaming."""
-    return set(Writer.reading)
+    return set(here().reading)
 
 
 async def interrupt_all():
     """Shutdown: cancel this process's room workers; each marks its streaming reply interrupted."""
-    tasks = [task for task in _rooms.values() if not task.done()]
+    tasks = services.current().running(TASK)
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
@@ -91,14 +99,14 @@ async def interrupt_all():
 
 async def drain():
     """Wait for every room worker of this process to finish (tests and shutdown)."""
-    while tasks := [task for task in _rooms.values() if not task.done()]:
+    while tasks := services.current().running(TASK):
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def _answer_room(room_key):
-    loop = asyncio.get_running_loop()
-    while room_key in _wanted:
-        _wanted.discard(room_key)
+    loop, wanted = asyncio.get_running_loop(), here().wanted
+    while room_key in wanted:
+        wanted.discard(room_key)
         touched = loop.time()
         while True:
             try:
@@ -129,7 +137,7 @@ async def _answer_room(room_key):
 @contextlib.asynccontextmanager
 async def _streaming_slot(room_key):
     """Hold one of this process's streaming slots; while waiting for one, keep the room's queue alive."""
-    slots = streaming_slot()
+    slots = here().slots
     while True:
         try:
             async with asyncio.timeout(heartbeat_interval()):
@@ -146,7 +154,7 @@ async def _streaming_slot(room_key):
 async def _answer_safely(claimed, provider):
     """Answer one claimed reply; whatever goes wrong, it ends in a status a person can read."""
     started = time.monotonic()
-    writer = Writer(claimed)
+    writer = Writer(claimed, here().reading)
     try:
         outcome = await writer.run(provider)
     except asyncio.CancelledError:

@@ -16,9 +16,9 @@ from django.db import DatabaseError, Error
 
 from bots.registry import get_bot
 from chat.models import Message
-from chat.replies.checkpoints import checkpoints
+from chat.replies import checkpoints
 from chat.replies.prompt import recent_history
-from chat.replies.stream import Reader
+from chat.replies.reading import Reader
 
 logger = logging.getLogger(__name__)
 
@@ -35,12 +35,11 @@ def heartbeat_interval():
 
 
 class Writer:
-    """Streams one claimed reply into its row; ``reading`` maps each reply streaming in this
-    process to the task reading its upstream, which Stop cancels."""
+    """Streams one claimed reply into its row."""
 
-    reading = {}
-
-    def __init__(self, reply):
+    def __init__(self, reply, reading):
+        """reply: the claimed row; reading: reply pk -> the task reading its upstream (Stop cancels it there)."""
+        self.reading = reading
         self.pk = reply.pk
         self.room_key = reply.room
         self.bot = get_bot(reply.bot)
@@ -58,7 +57,7 @@ class Writer:
         try:
             history = await sync_to_async(recent_history)(self.room_key, self.pk, self.bot)
             reading = asyncio.create_task(reader.run(self.bot, history), name=f"upstream:{self.pk}")
-            Writer.reading[self.pk] = reading
+            self.reading[self.pk] = reading
             stopped = await self._flush_until_done(reading, reader)
         except asyncio.CancelledError:
             # Shutdown: the reply is cut short; keep what streamed and say so.
@@ -67,7 +66,7 @@ class Writer:
             await asyncio.shield(self._interrupt(reader))
             raise
         finally:
-            Writer.reading.pop(self.pk, None)
+            self.reading.pop(self.pk, None)
             if reading is not None and not reading.done():
                 reading.cancel()  # whatever went wrong here, stop paying for tokens nobody will see
         self.usage = reader.usage
@@ -79,7 +78,7 @@ class Writer:
 
     async def _write(self, text):
         """Append text to the row; False when the reply is no longer this writer's to write."""
-        self.writing = checkpoints().append(self.pk, self.revision, self.room_key, self.offset, text)
+        self.writing = checkpoints.here().append(self.pk, self.revision, self.room_key, self.offset, text)
         # Shielded: cancelled meanwhile (shutdown), the write still lands and _interrupt counts it.
         grown = await asyncio.shield(self.writing)
         self.writing = None
