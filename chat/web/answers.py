@@ -2,22 +2,21 @@
 
 from django.http import HttpResponse
 from django.shortcuts import redirect
-from django.utils.html import escape
 
 from chat.delivery import frames
 
 TURBO_STREAM = "text/vnd.turbo-stream.html"
 
 
-def wants_stream(request):
+def wants_turbo_stream(request):
     """Turbo's form submissions accept Turbo Stream answers; plain forms get a redirect."""
     return TURBO_STREAM in request.headers.get("Accept", "")
 
 
-def answer(request, room, stream_html=""):
+def answer(request, room, frames_html=""):
     """Answer a form post that worked: frames for Turbo (the socket does the rest), 303 to the room otherwise."""
-    if wants_stream(request):
-        return HttpResponse(stream_html, content_type=TURBO_STREAM)
+    if wants_turbo_stream(request):
+        return HttpResponse(frames_html, content_type=TURBO_STREAM)
     response = redirect("chat:room", room=room.key)
     response.status_code = 303  # see other: the browser GETs the room
     return response
@@ -26,8 +25,8 @@ def answer(request, room, stream_html=""):
 def refuse(request, target, problem, status, *, page=None, retry_after=None):
     """Answer a refused form post with a sentence saying why: into element target for Turbo,
     else the page page(error=, status=) renders with it (a plain response with the sentence if none)."""
-    if wants_stream(request):
-        response = HttpResponse(frames.stream("update", target, escape(problem)), content_type=TURBO_STREAM, status=status)
+    if wants_turbo_stream(request):
+        response = HttpResponse(frames.update(target, problem), content_type=TURBO_STREAM, status=status)
     elif page is not None:
         response = page(error=problem, status=status)
     else:

@@ -1,8 +1,14 @@
 """Template context every page gets."""
 
+import json
+
 from bots.registry import ROOMS
+from chat import dom
+
+IDS_JSON = json.dumps(dom.IDS)
 
 
-def rooms_nav(request):
-    """The rooms, for the switcher on every page."""
-    return {"rooms_nav": ROOMS.values()}
+def parley(request):
+    """The rooms, for the switcher on every page, and the page's element ids (chat.dom): by name
+    for templates, as JSON for the page's JavaScript."""
+    return {"rooms_nav": ROOMS.values(), "ids": dom.IDS, "ids_json": IDS_JSON}

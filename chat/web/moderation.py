@@ -1,16 +1,16 @@
-"""Moderation from the room page: staff remove a message, or mute its author for an hour."""
+"""Moderation from the room page: staff remove a message, or mute its sender for an hour."""
 
 from datetime import timedelta
 
 from django.utils import timezone
-from django.utils.html import escape
 from django.views.decorators.http import require_POST
 
+from chat import dom
 from chat.delivery import frames
 from chat.models import Message, Mute
 from chat.replies import workers
 from chat.web.answers import answer, refuse
-from chat.web.views import message_or_404
+from chat.web.pages import message_or_404
 
 MUTE_FOR = timedelta(hours=1)
 
@@ -23,7 +23,7 @@ def _moderator(request):
 def remove_message(request, room, pk):
     """Take a message off every page of the room; the admin keeps it, marked removed."""
     if not _moderator(request):
-        return refuse(request, "room_notice", "Only moderators can remove messages.", 403)
+        return refuse(request, dom.IDS["notice"], "Only moderators can remove messages.", 403)
     room, message = message_or_404(room, pk)
     if Message.objects.remove(message.pk, by=request.user.get_username()) and message.is_active:
         workers.stop_here(message.pk)  # a reply being written stops paying for tokens now
@@ -35,15 +35,15 @@ def remove_message(request, room, pk):
 
 @require_POST
 def mute_author(request, room, pk):
-    """Refuse the posts of a message's author for an hour; the admin lists and lifts mutes."""
+    """Refuse the posts of a message's sender for an hour; the admin lists and lifts mutes."""
     if not _moderator(request):
-        return refuse(request, "room_notice", "Only moderators can mute people.", 403)
+        return refuse(request, dom.IDS["notice"], "Only moderators can mute people.", 403)
     room, message = message_or_404(room, pk, removed=True, role=Message.Role.USER)  # removing it first is usual
-    if not message.author_id:
-        return refuse(request, "room_notice", "This message's author cannot be told apart from others: nobody was muted.", 409)
+    if not message.sender:
+        return refuse(request, dom.IDS["notice"], "This message's author cannot be told apart from others: nobody was muted.", 409)
     mute = Mute.objects.create(
-        author_id=message.author_id, author=message.author, until=timezone.now() + MUTE_FOR,
+        sender=message.sender, author=message.author, until=timezone.now() + MUTE_FOR,
         created_by=request.user.get_username(),
     )
     notice = f"{mute.author or 'The author'} is muted until {timezone.localtime(mute.until):%H:%M %Z}."
-    return answer(request, room, frames.stream("update", "room_notice", escape(notice)))
+    return answer(request, room, frames.update(dom.IDS["notice"], notice))

@@ -1,6 +1,9 @@
 // Parley's page code: the room socket (reconnect, catch-up, gap repair) and form niceties.
 import * as Turbo from "@hotwired/turbo";
 
+// The page's element ids, from the one table Python and the templates read too (chat/dom.py).
+const ids = JSON.parse(document.querySelector('meta[name="parley-ids"]')?.content || "{}");
+
 const csrfToken = () => document.querySelector('meta[name="csrf-token"]')?.content || "";
 
 // Partials broadcast to a whole room carry no CSRF token: every Turbo request sends the page's.
@@ -27,7 +30,7 @@ class RoomStream extends HTMLElement {
 
   open() {
     // On every (re)connect the server replays what changed since the page was last in step.
-    const since = document.getElementById("room_synced")?.dataset.since || this.getAttribute("since");
+    const since = document.getElementById(ids.synced)?.dataset.since || this.getAttribute("since");
     const scheme = location.protocol === "https:" ? "wss" : "ws";
     const url = `${scheme}://${location.host}${this.getAttribute("socket")}?since=${encodeURIComponent(since)}`;
     const socket = (this.socket = new WebSocket(url));
@@ -115,7 +118,7 @@ Turbo.StreamActions.grow = function () {
 // While the mention menu is open, arrows, Enter, Tab and Escape are the menu's.
 document.addEventListener("keydown", (event) => {
   const box = event.target;
-  if (box.id !== "content" || event.isComposing) return;
+  if (box.id !== ids.composer || event.isComposing) return;
   if (mentions.keydown(box, event)) return;
   if (event.key !== "Enter" || event.shiftKey) return;
   event.preventDefault();
@@ -125,7 +128,7 @@ document.addEventListener("keydown", (event) => {
 // The mention menu: typing @ offers the bots (a combobox over the message box); picking one
 // writes @Key. Without JavaScript, typing the key does the same.
 const mentions = {
-  menu: () => document.getElementById("mention_menu"),
+  menu: () => document.getElementById(ids.mention_menu),
   // The "@partial" just before the caret, if the caret ends one.
   typed(box) {
     const before = box.value.slice(0, box.selectionStart);
@@ -191,17 +194,17 @@ const mentions = {
   },
 };
 document.addEventListener("input", (event) => {
-  if (event.target.id === "content") mentions.update(event.target);
+  if (event.target.id === ids.composer) mentions.update(event.target);
 });
 document.addEventListener("focusout", (event) => {
   // A click on an option lands after focus left the box: close on the next turn, not before it.
-  if (event.target.id === "content") setTimeout(() => document.activeElement !== event.target && mentions.close(event.target), 150);
+  if (event.target.id === ids.composer) setTimeout(() => document.activeElement !== event.target && mentions.close(event.target), 150);
 });
 document.addEventListener("mousedown", (event) => {
-  const option = event.target.closest?.('#mention_menu [role="option"]');
-  if (!option) return;
+  const option = event.target.closest?.('[role="option"]');
+  if (!option?.closest(`#${ids.mention_menu}`)) return;
   event.preventDefault(); // keep the focus (and the caret) in the box
-  mentions.pick(document.getElementById("content"), option);
+  mentions.pick(document.getElementById(ids.composer), option);
 });
 
 // Votes. Frames of a reply's feedback are rendered once for the whole room, so the page keeps
@@ -258,24 +261,25 @@ document.addEventListener("turbo:submit-end", (event) => {
     form.closest("details")?.removeAttribute("open");
     document.querySelector("room-stream")?.reconnect();
   }
-  if (form.id !== "new_message" || !event.detail.success) return;
+  if (form.id !== ids.new_message || !event.detail.success) return;
   form.reset();
-  mentions.close(form.querySelector("#content"));
-  form.querySelector("#content")?.focus();
+  const box = document.getElementById(ids.composer);
+  mentions.close(box);
+  box?.focus();
 });
 
 // Follow the stream unless the reader scrolled up; then offer a way back down.
 // (#messages is column-reverse: its newest end is scrollTop 0, older text is negative.)
 document.addEventListener("scroll", (event) => {
-  if (event.target.id !== "messages") return;
-  const jump = document.getElementById("jump");
+  if (event.target.id !== ids.messages) return;
+  const jump = document.getElementById(ids.jump);
   if (jump) jump.hidden = event.target.scrollTop > -80;
 }, true);
 
 document.addEventListener("click", async (event) => {
-  if (event.target.id === "jump") {
+  if (event.target.id === ids.jump) {
     // Not smooth: a growing reply would cut a smooth scroll short.
-    document.getElementById("messages").scrollTo({ top: 0 });
+    document.getElementById(ids.messages).scrollTo({ top: 0 });
   }
   if (event.target.classList.contains("copy")) {
     const code = event.target.closest(".highlight").querySelector("code").textContent;

@@ -1,6 +1,6 @@
-"""The stream reader: a bot's reply from the provider, read into a buffer as fast as it comes.
+"""The reader: a bot's reply from the provider, read into a buffer as fast as it comes.
 
-Rooms and the direct SSE path both read replies through ``Reader``: it fits the prompt to the
+Rooms (``writer``) and stateless replies (``stateless``: /chat and /v1) read replies through ``Reader``: it fits the prompt to the
 model's context, reads the provider's chunks as text a row and a page agree on, keeps the usage,
 and turns every failure into a sentence a person can read.
 """
@@ -54,9 +54,9 @@ class Reader:
                 bot, newest_first, context_tokens=provider.context_tokens, max_tokens=max_tokens,
                 count_tokens=provider.count_tokens,
             )
-            stream = provider.stream(prompt, max_tokens=max_tokens)
+            chunks = provider.stream(prompt, max_tokens=max_tokens)
             try:
-                async for chunk in stream:
+                async for chunk in chunks:
                     if chunk.usage:
                         self.usage = chunk.usage
                     if chunk.text:
@@ -64,7 +64,7 @@ class Reader:
                         self.arrived.set()
             finally:
                 # Cancelled (Stop, shutdown, a client gone): closing the generator closes the upstream now.
-                await stream.aclose()
+                await chunks.aclose()
         except ProviderError as exc:
             self.error = exc
         except Exception as exc:  # noqa: BLE001 - the reply ends with a sentence, never a torn stream

@@ -4,23 +4,22 @@ counted. Errors come in OpenAI's shape, so any OpenAI client raises its own exce
 """
 
 import dataclasses
-import json
 import secrets
 import time
 
 from asgiref.sync import sync_to_async
-from django.conf import settings
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from bots.registry import BOTS, get_bot
+from chat import limits
+from chat.api import conversation, keys, sse
+from chat.api.conversation import BadConversation
 from chat.models import ApiKey
-from chat.text import tidy
-from chat.web import keys, limits
-from chat.web.direct import EventStream, reply_pieces
+from chat.replies.stateless import reply_pieces
 
-ROLES = ("system", "user", "assistant")
+DONE = "[DONE]"
 
 
 class Refused(Exception):
@@ -34,7 +33,7 @@ class Refused(Exception):
         body = {"error": {"message": str(self), "type": self.kind, "param": self.param, "code": self.code}}
         response = JsonResponse(body, status=self.status)
         if self.status == 401:
-            response["WWW-Authenticate"] = 'Bearer realm="parley"'
+            response["WWW-Authenticate"] = keys.CHALLENGE
         if self.retry_after:
             response["Retry-After"] = str(self.retry_after)
         return response
@@ -44,7 +43,7 @@ def _key(request):
     try:
         return keys.bearer(request, required=True)
     except keys.Unauthorized as problem:
-        raise Refused(401, str(problem), "invalid_request_error", code="invalid_api_key") from None
+        raise Refused(401, str(problem), code="invalid_api_key") from None
 
 
 @require_GET
@@ -72,7 +71,7 @@ async def chat_completions(request):
         return refused.response()
     pieces = reply_pieces(ask.bot, ask.newest_first)
     if ask.stream:
-        return EventStream(_chunks(ask, key, pieces))
+        return sse.EventStream(_chunks(ask, key, pieces))
     text, ended = [], None
     async for kind, value in pieces:
         if kind == "text":
@@ -100,55 +99,27 @@ class Ask:
 
 
 def _parse(request):
-    """The request body as an Ask, or Refused(400) saying what to fix."""
-    if request.content_type != "application/json":
-        raise Refused(415, 'Send JSON with "Content-Type: application/json".')
-    if len(request.body) > settings.SSE_MAX_BODY:
-        raise Refused(413, f"The body has {len(request.body)} bytes; the limit is {settings.SSE_MAX_BODY}.")
+    """The request body as an Ask, or Refused (400 for anything wrong in it, as OpenAI answers)."""
     try:
-        body = json.loads(request.body)
-    except (ValueError, RecursionError):
-        raise Refused(400, "The body is not valid JSON.") from None
-    if not isinstance(body, dict):
-        raise Refused(400, "The body must be a JSON object.")
-    bot = get_bot(body.get("model"))
-    if bot is None:
-        raise Refused(400, f"Unknown model {str(body.get('model'))[:40]!r}: use one of {', '.join(BOTS)} (GET /v1/models).",
-                      param="model", code="model_not_found")
-    messages = body.get("messages")
-    if not isinstance(messages, list) or not messages:
-        raise Refused(400, '"messages" must be a non-empty list of {"role", "content"} objects.', param="messages")
-    if len(messages) > settings.SSE_MAX_MESSAGES:
-        raise Refused(400, f"Too many messages: {len(messages)}; send at most the last {settings.SSE_MAX_MESSAGES}.", param="messages")
-    system, turns = [], []
-    for index, message in enumerate(messages):
-        role, content = _message(index, message)
-        (system if role == "system" else turns).append((role, content))
-    if not turns or turns[-1][0] != "user":
-        raise Refused(400, "The last message must be the user's: it is what the bot answers.", param="messages")
+        body = conversation.json_body(request, '{"model": ..., "messages": [...]}')
+        bot = get_bot(body.get("model"))
+        if bot is None:
+            raise BadConversation(
+                f"Unknown model {str(body.get('model'))[:40]!r}: use one of {', '.join(BOTS)} (GET /v1/models).", param="model"
+            )
+        turns = conversation.messages(body.get("messages"), conversation.OPENAI)
+    except BadConversation as problem:
+        # A body that is not JSON at all (415) or too large (413) keeps its status; any other fault is a 400.
+        status = problem.status if problem.status in (413, 415) and problem.param is None else 400
+        raise Refused(status, str(problem), param=problem.param, code="model_not_found" if problem.param == "model" else None) from None
+    system = [text for role, text in turns if role == "system"]
     if system:  # the caller's instructions follow the bot's persona, which comes first
-        bot = dataclasses.replace(bot, system_prompt="\n\n".join([bot.system_prompt, *(text for _, text in system)]))
+        bot = dataclasses.replace(bot, system_prompt="\n\n".join([bot.system_prompt, *system]))
     stream, options = body.get("stream", False), body.get("stream_options") or {}
     if not isinstance(stream, bool) or not isinstance(options, dict):
         raise Refused(400, '"stream" must be true or false, "stream_options" an object.', param="stream")
-    return Ask(bot, list(reversed(turns)), stream, options.get("include_usage") is True)
-
-
-def _message(index, message):
-    """One message as (role, text): content a string or a list of text parts."""
-    where = f"messages[{index}]"
-    if not isinstance(message, dict) or message.get("role") not in ROLES:
-        raise Refused(400, f'{where} must be an object with "role" (system, user or assistant) and "content".', param=where)
-    content = message.get("content")
-    if isinstance(content, list):
-        if not all(isinstance(part, dict) and part.get("type") == "text" and isinstance(part.get("text"), str) for part in content):
-            raise Refused(400, f"{where}.content: only text parts are understood here.", param=where)
-        content = "".join(part["text"] for part in content)
-    if not isinstance(content, str) or not content.strip():
-        raise Refused(400, f"{where}.content must be non-empty text.", param=where)
-    if len(content) > settings.MESSAGE_MAX_CHARS:
-        raise Refused(400, f"{where}.content has {len(content)} characters; the limit is {settings.MESSAGE_MAX_CHARS}.", param=where)
-    return message["role"], tidy(content)
+    newest_first = [turn for turn in reversed(turns) if turn[0] != "system"]
+    return Ask(bot, newest_first, stream, options.get("include_usage") is True)
 
 
 def _head(ask, kind):
@@ -156,8 +127,7 @@ def _head(ask, kind):
 
 
 def _chunk(ask, delta, finish=None):
-    body = {**_head(ask, "chat.completion.chunk"), "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
-    return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
+    return sse.event({**_head(ask, "chat.completion.chunk"), "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
 
 
 async def _chunks(ask, key, pieces):
@@ -167,17 +137,16 @@ async def _chunks(ask, key, pieces):
         if kind == "text":
             yield _chunk(ask, {"content": value})
         elif kind == "idle":
-            yield ": keep-alive\n\n"
+            yield sse.KEEP_ALIVE
         elif value.error:
             # OpenAI's streams carry an error object mid-stream; its SDK raises it as an APIError.
-            error = {"message": str(value.error), "type": "upstream_error", "param": None, "code": value.error.kind}
-            yield f"data: {json.dumps({'error': error}, ensure_ascii=False)}\n\n"
+            yield sse.event({"error": {"message": str(value.error), "type": "upstream_error", "param": None, "code": value.error.kind}})
         else:
             yield _chunk(ask, {}, "stop")
             usage = await _count(key, value.usage)
             if ask.include_usage:
-                yield f"data: {json.dumps({**_head(ask, 'chat.completion.chunk'), 'choices': [], 'usage': usage})}\n\n"
-    yield "data: [DONE]\n\n"
+                yield sse.event({**_head(ask, "chat.completion.chunk"), "choices": [], "usage": usage})
+    yield sse.event(DONE)
 
 
 async def _count(key, usage):

@@ -10,17 +10,15 @@ Nothing here writes: a client that goes away stops no reply.
 """
 
 import asyncio
-import json
 import logging
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.core.serializers.json import DjangoJSONEncoder
-from django.http import JsonResponse
 
+from chat.api import sse
+from chat.api.errors import error
 from chat.delivery import fanout
 from chat.models import Message
-from chat.web.direct import EventStream
 
 RETRY_MS = 1000  # how soon a client reconnects after losing the stream
 BATCH = 200  # rows read at a time
@@ -29,18 +27,18 @@ WAKE_GATHER = 0.05  # seconds a wake-up waits for more changes before reading
 logger = logging.getLogger(__name__)
 
 
-async def stream(request, room, after):
-    """The SSE response (the key was checked by the API), or a JSON error (400)."""
+async def follow(request, room, after):
+    """The room's event stream as an SSE response (the key was checked by the API), or a JSON error (400)."""
     resume = request.headers.get("Last-Event-ID") or after
     try:
         cursor = None if resume is None else int(resume)
         if cursor is not None and cursor < 0:
             raise ValueError
     except ValueError:
-        return JsonResponse({"error": "Last-Event-ID (or after) must be an event id: a whole number, 0 or more."}, status=400)
+        return error("Last-Event-ID (or after) must be an event id: a whole number, 0 or more.", 400)
     if cursor is None:  # no resume point: from now on
         cursor = await sync_to_async(Message.objects.last_event)(room.key)
-    return EventStream(_events(room, cursor))
+    return sse.EventStream(_events(room, cursor))
 
 
 class _Waker:
@@ -62,7 +60,7 @@ async def _events(room, cursor):
     waker, known = _Waker(), {}  # message id -> (status, the text of a reply still streaming) this client has
     waker.dropped = True  # not yet joined
     try:
-        yield f"retry: {RETRY_MS}\n\n"
+        yield sse.retry(RETRY_MS)
         while True:
             waker.wake.clear()
             if waker.dropped:
@@ -84,7 +82,7 @@ async def _events(room, cursor):
                 await asyncio.sleep(WAKE_GATHER)
             except TimeoutError:
                 if not waker.dropped:
-                    yield ": keep-alive\n\n"
+                    yield sse.KEEP_ALIVE
     finally:
         fanout.rooms().leave(room.group, waker)
 
@@ -94,23 +92,24 @@ def message_json(message):
     user = message.role == Message.Role.USER
     return {
         "id": message.pk, "room": message.room, "role": message.role,
-        "author": (message.author or "Guest") if user else None, "bot": None if user else message.bot,
-        "via_api": message.author_id.startswith("api:"), "status": message.status, "content": message.content,
+        "author": message.author_name, "bot": None if user else message.bot,
+        "via_api": message.via_api, "status": message.status, "content": message.content,
         "error": message.error, "created": message.created_at, "updated": message.updated_at,
         "revision": message.revision, "reply_to": message.reply_to_id,
+        "up_votes": message.up_votes, "down_votes": message.down_votes,
     }
 
 
 def _event(row, known):
     """One row as the event its change is: removed, a delta of a reply still streaming, or the whole message."""
     had = known.pop(row.pk, None)
-    if row.removed_at is not None:
+    if row.is_removed:
         name, data = "removed", {"id": row.pk}
     elif had and had[0] == row.status == Message.Status.STREAMING and row.content.startswith(had[1]):
         # Still the text this client has, grown (a reply stopped and retried meanwhile would not be).
         name, data = "delta", {"id": row.pk, "offset": len(had[1]), "text": row.content[len(had[1]):]}
     else:
         name, data = "message", message_json(row)
-    if row.status == Message.Status.STREAMING and row.removed_at is None:
+    if row.status == Message.Status.STREAMING and not row.is_removed:
         known[row.pk] = (row.status, row.content)  # only replies still streaming are remembered
-    return f"id: {row.seq}\nevent: {name}\ndata: {json.dumps(data, ensure_ascii=False, cls=DjangoJSONEncoder)}\n\n"
+    return sse.event(data, name=name, id=row.seq)

@@ -7,29 +7,32 @@ from datetime import datetime
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
-from django.http import Http404, JsonResponse
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from ninja import Field, NinjaAPI, Query, Schema, Status
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.security import HttpBearer
 
 from bots.registry import BOTS, ROOMS, get_room_or_404
-from chat.models import ApiKey, Message, Mute
-from chat.people import AUTHOR_MAX_CHARS, check_name
+from chat import identity, limits
+from chat.api import events, keys
+from chat.api.errors import error
+from chat.models import Message, Mute
+from chat.names import check_name
 from chat.replies import workers
-from chat.replies.posts import say
+from chat.replies.say import say
 from chat.text import tidy
-from chat.web import limits, room_events
 
 
 class KeyAuth(HttpBearer):
-    """`Authorization: Bearer <key>`: a live key, or 401."""
+    """`Authorization: Bearer <key>` as every endpoint for programs checks it (chat.api.keys); its
+    base class puts the scheme in the OpenAPI document."""
 
-    def authenticate(self, request, token):
-        key = ApiKey.objects.authenticate(token) if len(token) <= 200 else None
-        if key is not None:
-            request.api_key = key
-        return key
+    def __call__(self, request):
+        return keys.bearer(request, required=True)
+
+    def authenticate(self, request, token):  # never reached: __call__ reads the header itself
+        raise NotImplementedError
 
 
 api = NinjaAPI(
@@ -42,38 +45,36 @@ api = NinjaAPI(
 )
 
 
-def _error(request, message, status, **headers):
-    response = JsonResponse({"error": message}, status=status)
-    for name, value in headers.items():
-        response[name.replace("_", "-")] = value
-    return response
+@api.exception_handler(keys.Unauthorized)
+def unauthorized(request, exc):
+    return keys.unauthorized(exc)
 
 
 @api.exception_handler(AuthenticationError)
-def unauthorized(request, exc):
-    return _error(request, 'Send a valid API key as "Authorization: Bearer <key>" (wrong and revoked keys are refused).',
-                  401, WWW_Authenticate='Bearer realm="parley"')
+def unauthenticated(request, exc):
+    return keys.unauthorized(keys.Unauthorized(keys.MISSING))
 
 
 @api.exception_handler(ValidationError)
 def invalid(request, exc):
-    where = "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', '')}" for e in exc.errors)
-    return _error(request, f"The request is not valid: {where}", 422)
+    # loc starts with where the value came from (body, query, path): the field's own path follows.
+    where = "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ())[1:])}: {e.get('msg', '')}" for e in exc.errors)
+    return error(f"The request is not valid: {where}", 422)
 
 
 @api.exception_handler(RequestDataTooBig)
 def too_big(request, exc):
-    return _error(request, f"The body is over {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes.", 413)
+    return error(f"The body is over {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes.", 413)
 
 
 @api.exception_handler(Http404)
 def not_found(request, exc):
-    return _error(request, str(exc) or "Not found.", 404)
+    return error(str(exc) or "Not found.", 404)
 
 
 @api.exception_handler(HttpError)
 def refused(request, exc):
-    return _error(request, str(exc), exc.status_code)
+    return error(str(exc), exc.status_code)
 
 
 class RoomOut(Schema):
@@ -98,8 +99,10 @@ class MessageOut(Schema):
     updated: datetime
     revision: int
     reply_to: int | None
+    up_votes: int = Field(description="Thumbs up on a finished reply.")
+    down_votes: int = Field(description="Thumbs down on a finished reply.")
 
-    of = staticmethod(room_events.message_json)
+    of = staticmethod(events.message_json)
 
 
 class PostIn(Schema):
@@ -138,23 +141,22 @@ def history(request, room: str, page: Query[HistoryQuery]):
 @api.post("/rooms/{room}/messages", response={202: PostOut}, summary="Post into a room as the key's integration")
 def post(request, room: str, body: PostIn):
     found = get_room_or_404(room)
-    key = request.auth
     content = tidy(body.content).strip()
     if not content:
         raise HttpError(400, "Write a message: content is empty.")
     if len(content) > settings.MESSAGE_MAX_CHARS:
         raise HttpError(413, f"Messages are limited to {settings.MESSAGE_MAX_CHARS} characters; this one has {len(content)}.")
-    author = key.name[:AUTHOR_MAX_CHARS]
+    name = None
     if body.author is not None:
-        author, problem = check_name(body.author)
+        name, problem = check_name(body.author)
         if problem:
             raise HttpError(400, f"author: {problem}")
-    author_id = f"api:{key.pk}"
-    if muted := Mute.objects.refusal(author_id, who="this key"):
+    sender = identity.of_key(request.auth, name)
+    if muted := Mute.objects.refusal(sender.tag, who="this key"):
         raise HttpError(403, muted)
     if refusal := limits.check_message(request, found.key):
-        return _error(request, refusal.message, 429, Retry_After=str(refusal.retry_after))
-    said, replies = say(found, content, author=author, author_id=author_id)
+        return error(refusal.message, 429, Retry_After=refusal.retry_after)
+    said, replies = say(found, content, sender)
     return Status(202, {"id": said.pk, "replies": [reply.pk for reply in replies]})
 
 
@@ -171,5 +173,5 @@ def stop(request, room: str, message_id: int):
 @api.get("/rooms/{room}/events", summary="The room's events over SSE, resumable with Last-Event-ID or ?after=",
          description="`event: message` (a message's whole JSON), `event: delta` ({id, offset, text}), "
                      "`event: removed` ({id}); each with an `id:` line.")
-async def events(request, room: str, after: int | None = None):
-    return await room_events.stream(request, get_room_or_404(room), after)
+async def room_events(request, room: str, after: int | None = None):
+    return await events.follow(request, get_room_or_404(room), after)

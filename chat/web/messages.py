@@ -1,0 +1,58 @@
+"""Posting into a room, and Stop and Retry of a reply. Views save rows; the broadcaster tells the pages."""
+
+import functools
+
+from django.conf import settings
+from django.views.decorators.http import require_POST
+
+from bots.registry import get_room_or_404
+from chat import dom, identity, limits
+from chat.delivery import frames
+from chat.models import Message, Mute
+from chat.replies import workers
+from chat.replies.say import say
+from chat.text import tidy
+from chat.web.answers import answer, refuse
+from chat.web.pages import message_or_404, room_page
+
+
+@require_POST
+def post(request, room):
+    """Save the person's message and a pending reply per bot that answers it, start the replies, answer at once."""
+    room = get_room_or_404(room)
+    content = tidy(request.POST.get("content", "")).strip()
+    me = identity.of_request(request)
+    problem, status, retry_after = "", 422, None
+    if not content:
+        problem = "Write a message before sending."
+    elif len(content) > settings.MESSAGE_MAX_CHARS:
+        problem = f"Messages are limited to {settings.MESSAGE_MAX_CHARS} characters; this one has {len(content)}."
+    elif muted := Mute.objects.refusal(me.tag):
+        problem, status = f"{muted} You can read the room meanwhile.", 403
+    elif refusal := limits.check_message(request, room.key):
+        problem, status, retry_after = refusal.message, 429, refusal.retry_after
+    if problem:
+        # Refused: nothing is saved, and the text stays in the box to send again.
+        page = functools.partial(room_page, request, room, content=content)
+        return refuse(request, dom.IDS["form_error"], problem, status, page=page, retry_after=retry_after)
+    say(room, content, me)
+    return answer(request, room, frames.update(dom.IDS["form_error"]))
+
+
+@require_POST
+def stop(request, room, pk):
+    """Stop a pending or streaming reply, whichever process streams it: the row is the signal."""
+    room, reply = message_or_404(room, pk, role=Message.Role.ASSISTANT)
+    workers.stop(reply.pk)
+    return answer(request, room)
+
+
+@require_POST
+def retry(request, room, pk):
+    """Answer again, in place, after a failed, cancelled or interrupted reply."""
+    room, reply = message_or_404(room, pk, role=Message.Role.ASSISTANT)
+    if muted := Mute.objects.refusal(identity.of_request(request).tag):
+        return refuse(request, dom.IDS["notice"], muted, 403)
+    if Message.objects.retry(reply.pk):
+        workers.request_reply(room.key)
+    return answer(request, room)

@@ -1,0 +1,23 @@
+"""Thumbs up and down on a finished reply: one vote per person."""
+
+from django.views.decorators.http import require_POST
+
+from chat import dom, identity
+from chat.models import Feedback, Message
+from chat.web.answers import answer, refuse
+from chat.web.pages import message_or_404
+
+VOTES = ("up", "down", "none")
+
+
+@require_POST
+def feedback(request, room, pk):
+    """Vote on a finished reply: value up, down, or none to take the vote back; one vote per person."""
+    room, reply = message_or_404(room, pk, role=Message.Role.ASSISTANT)
+    value = request.POST.get("value")
+    if value not in VOTES:
+        return refuse(request, dom.feedback_error(reply.pk), 'Send value "up", "down" or "none".', 400)
+    if not reply.takes_feedback:
+        return refuse(request, dom.feedback_error(reply.pk), "Only a finished reply takes votes.", 409)
+    Feedback.objects.cast(reply, identity.of_request(request).tag, value)
+    return answer(request, room)
