@@ -27,29 +27,36 @@ def die_with_parent(parent_pid):
 
 
 def load_without_extra_buffer_types():
-    """Load models with llama.cpp's plain CPU buffers only, on every CPU.
+    """Load models with llama.cpp's plain CPU buffers only, on every CPU; returns the parameters
+    each model load was given, as they are handed over (the health check reports them).
 
     With extra buffer types, llama.cpp repacks weights for the CPU's optional features; on an
     Intel Xeon that advertises AMX in a virtual machine that does not grant it, the AMX path dies
     with SIGSEGV on the first decode (`ggml_backend_amx_mul_mat`, at `ldtilecfg`). The plain path
     runs everywhere the build does, at the same speed on a CPU without AMX (measured: within the
     run-to-run noise, about 70 tokens/s on 2 cores). llama-cpp-python's Llama takes no argument
-    for it, so its default parameters are changed before any model loads.
+    for it: it builds each model's parameters from the bindings' public
+    ``llama_model_default_params``, which is changed here before any model loads. Should a later
+    llama-cpp-python build them another way, no load is recorded and the health check says so.
     """
     import llama_cpp.llama_cpp as native
 
     defaults = native.llama_model_default_params
+    given = []
 
     def model_params():
         params = defaults()
         params.use_extra_bufts = False
+        given.append(params)
         return params
 
     native.llama_model_default_params = model_params
+    return given
 
 
-def create_app(model, alias, n_ctx, api_key):
-    """llama-cpp-python's server app for one model, plus GET /health (which takes no model lock)."""
+def create_app(model, alias, n_ctx, api_key, loads):
+    """llama-cpp-python's server app for one model, plus GET /health (which takes no model lock);
+    loads: the parameters each model load was given (``load_without_extra_buffer_types``)."""
     import sse_starlette.sse
     from llama_cpp.server import app as server
     from llama_cpp.server.settings import ModelSettings, ServerSettings
@@ -63,11 +70,12 @@ def create_app(model, alias, n_ctx, api_key):
         ),
         model_settings=[ModelSettings(model=model, model_alias=alias, n_ctx=n_ctx, verbose=False)],
     )
-    loaded = server._llama_proxy(alias)  # loaded at start-up: the health check reads what is in force
 
     @app.get("/health", include_in_schema=False)
     async def health():
-        return {"pid": os.getpid(), "model": alias, "use_extra_bufts": bool(loaded.model_params.use_extra_bufts)}
+        # The model loaded at start-up (create_app loads it); None if no load came through the defaults.
+        use_extra_bufts = bool(loads[-1].use_extra_bufts) if loads else None
+        return {"pid": os.getpid(), "model": alias, "use_extra_bufts": use_extra_bufts}
 
     return app
 
@@ -85,8 +93,8 @@ def main(argv=None):
     if options.nice:
         # Below the web process: pages and sockets stay quick while the model computes.
         os.nice(options.nice)
-    load_without_extra_buffer_types()
-    app = create_app(options.model, options.alias, options.n_ctx, os.environ.get("PARLEY_MODEL_KEY") or None)
+    loads = load_without_extra_buffer_types()
+    app = create_app(options.model, options.alias, options.n_ctx, os.environ.get("PARLEY_MODEL_KEY") or None, loads)
 
     import uvicorn
 
