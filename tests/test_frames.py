@@ -42,7 +42,7 @@ REPLY_PARTIAL = (
 
 
 def user_message():
-    return Message(pk=12, room="PirateBot", role="user", content="Ahoy <b>", author="Ana", author_id="s-7Qx", revision=3, created_at=WHEN)
+    return Message(pk=12, room="PirateBot", role="user", content="Ahoy <b>", author="Ana", sender="guest:s-7Qx", revision=3, created_at=WHEN)
 
 
 def reply():
@@ -80,7 +80,7 @@ def test_growth_carries_only_the_new_text_escaped_with_its_offset_and_no_templat
 
 def test_a_growth_frame_carries_a_third_less_markup_than_turbo_s_own_append():
     markup = len(frames.grow(13, 42, ""))
-    append = len(frames.stream("append", "message_13_content", "", data_offset=42))  # Turbo's own action
+    append = len(frames.turbo_stream("append", "message_13_content", "", data_offset=42))  # Turbo's own action
     assert (markup, append) == (78, 111)
 
 
@@ -126,6 +126,6 @@ def test_a_vote_replaces_only_the_feedback_element():
 
 
 def test_attributes_are_escaped():
-    assert frames.stream("update", "form_error", "", data_note='"quoted"') == (
+    assert frames.turbo_stream("update", "form_error", "", data_note='"quoted"') == (
         '<turbo-stream action="update" target="form_error" data-note="&quot;quoted&quot;"><template></template></turbo-stream>'
     )

@@ -36,7 +36,7 @@ def _behind_a_proxy(settings):
 
 async def one_window():
     """Wait, if need be, so a limits test runs inside one counting window, not across two."""
-    from chat.web.limits import WINDOW
+    from chat.limits import WINDOW
 
     left = WINDOW - time.time() % WINDOW
     if left < 15:
@@ -66,7 +66,7 @@ async def test_the_per_client_limit_answers_429_and_leaves_others_alone(settings
 async def test_the_per_room_limit_answers_429_and_other_rooms_keep_working(settings, upstream):
     from django.core.cache import cache
 
-    from chat.web.limits import WINDOW, counter_key
+    from chat.limits import WINDOW, counter_key
 
     settings.RATE_LIMIT_PER_ROOM = 4
     await one_window()

@@ -46,7 +46,7 @@ def test_posting_starts_the_replies_its_mentions_call_and_stop_stops_one(client,
     assert response.status_code == 202
     body = response.json()
     said = Message.objects.get(pk=body["id"])
-    assert (said.author, said.author_id.startswith("api:")) == ("Build bot", True)
+    assert (said.author, said.via_api) == ("Build bot", True)
     assert [Message.objects.get(pk=pk).bot for pk in body["replies"]] == ["BelleBot", "PirateBot"]
     stopped = client.post(f"/api/rooms/Lounge/messages/{body['replies'][0]}/stop", **key).json()
     assert stopped["status"] == "cancelled"
