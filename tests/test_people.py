@@ -208,18 +208,22 @@ def moderator(user_model):
     return user
 
 
+def signed_in_moderator(server, room="PirateBot"):
+    """The moderator() on the room's page, signed in through the admin's login form."""
+    mod = Person(server, room)
+    status, _, body = mod.browser.post_form("/admin/login/", "/admin/login/?next=/admin/", {"username": "mod", "password": "pw-mod-123"})
+    assert status == 302, body
+    mod.token = mod.browser.form_token(mod.page)  # signing in gave the session a new CSRF token
+    return mod
+
+
 async def test_staff_remove_a_message_from_every_page_and_mute_its_author(upstream_server, upstream, django_user_model):
     await sync_to_async(moderator)(django_user_model)
     with daphne(provider_env(upstream)) as server:
         url = f"{server.ws_url}/ws/rooms/Lounge/"
         async with websockets.connect(url, origin=server.url) as one, websockets.connect(url, origin=server.url) as two:
             troll, other = await sync_to_async(Person)(server, "Lounge"), await sync_to_async(Person)(server, "Lounge")
-            mod = await sync_to_async(Person)(server, "Lounge")
-            status, _, body = await sync_to_async(mod.browser.post_form)(
-                "/admin/login/", "/admin/login/?next=/admin/", {"username": "mod", "password": "pw-mod-123"}
-            )
-            assert status == 302, body
-            mod.token = await sync_to_async(mod.browser.form_token)(mod.page)
+            mod = await sync_to_async(signed_in_moderator)(server, "Lounge")
 
             await troll.say("something rude")
             (message,) = await rows_after(0, "Lounge")
