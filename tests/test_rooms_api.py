@@ -3,8 +3,9 @@
 import json
 
 import pytest
+from django.utils import timezone
 
-from chat.models import ApiKey, Message
+from chat.models import ApiKey, Message, Mute
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -85,6 +86,24 @@ def test_a_key_has_its_own_rate_limit_on_posts(client, key, settings):
     assert client.post("/api/rooms/Lounge/messages", {"content": "hi"}, content_type="application/json",
                        HTTP_AUTHORIZATION=f"Bearer {other}").status_code == 202
 
+
+def test_a_moderator_s_mute_refuses_the_muted_key_s_posts_with_403_and_the_sentence(client, key, staff):
+    posted = client.post("/api/rooms/Lounge/messages", {"content": "spam, spam"}, content_type="application/json", **key)
+    assert posted.status_code == 202
+    said = posted.json()["id"]
+    # The moderator mutes its author from the room's page (staff signed in on the same client).
+    assert staff.post(f"/rooms/Lounge/messages/{said}/mute").status_code == 303
+    mute = Mute.objects.get()
+    assert mute.author_id == Message.objects.get(pk=said).author_id
+    sentence = f"A moderator muted this key until {timezone.localtime(mute.until):%H:%M %Z}."
+    for body in ({"content": "let me back in"}, {"content": "not me, honest", "author": "Someone else"}):
+        refused = client.post("/api/rooms/Lounge/messages", body, content_type="application/json", **key)
+        assert (refused.status_code, refused.json()) == (403, {"error": sentence})
+    assert list(Message.objects.values_list("pk", flat=True)) == [said]
+    # Another key is not muted.
+    _, other = ApiKey.objects.issue("Other")
+    assert client.post("/api/rooms/Lounge/messages", {"content": "hi"}, content_type="application/json",
+                       HTTP_AUTHORIZATION=f"Bearer {other}").status_code == 202
 
 async def test_a_post_through_the_api_shows_on_the_page_marked_and_its_reply_streams_to_page_and_program(upstream):
     import httpx
