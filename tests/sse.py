@@ -1,4 +1,5 @@
-"""A Server-Sent Events reader over a plain HTTP connection, as curl -N sees the stream."""
+"""Server-Sent Events readers: over a plain HTTP connection, as curl -N sees the stream, and block by
+block, every field and comment as sent."""
 
 import http.client
 import json
@@ -29,3 +30,20 @@ def events(response):
         elif line == "" and data:
             yield name, json.loads("\n".join(data)), time.monotonic()
             name, data = "message", []
+
+
+async def blocks(lines):
+    """Each block of an event stream as it arrives, from an async iterator of its lines (httpx's
+    aiter_lines()): a dict of the block's fields (id, event, data, retry), a comment as "comment"."""
+    block = {}
+    async for line in lines:
+        if line == "":
+            if block:
+                yield block
+            block = {}
+        elif line.startswith(":"):
+            block["comment"] = line[1:].strip()
+        else:
+            name, _, value = line.partition(":")
+            value = value.removeprefix(" ")
+            block[name] = f"{block[name]}\n{value}" if name in block else value

@@ -102,6 +102,47 @@ async def test_the_model_is_loaded_without_extra_buffer_types_in_its_own_process
     model_process.cache_clear()
 
 
+def niceness(pid):
+    """The nice value of every thread of pid, as a set."""
+    return {os.getpriority(os.PRIO_PROCESS, int(task.name)) for task in Path(f"/proc/{pid}/task").iterdir()}
+
+
+async def test_the_model_process_computes_local_model_nice_below_its_web_process():
+    with daphne({**LOCAL, "LOCAL_MODEL_NICE": "7"}) as server:
+        await until(lambda: model_pids(server), what="the model process")
+        (model,) = model_pids(server)
+        web = os.getpriority(os.PRIO_PROCESS, server.process.pid)
+        assert niceness(model) == {min(19, web + 7)}
+
+
+RESTARTING = re.compile(r"local model process (\d+) stopped \((\w+)\) after [\d.]+ s; restarting in ([\d.]+) s \(restart (\d+)\)")
+
+
+async def test_a_model_process_that_keeps_dying_is_restarted_after_half_a_second_then_doubling():
+    with daphne(LOCAL) as server:
+        await until(lambda: model_pids(server), what="the model process")
+        pids = model_pids(server)  # the first, once it answers; each next one killed as soon as it runs
+        gaps = []
+        for _ in range(3):
+            os.kill(pids[-1], signal.SIGKILL)
+            killed = time.monotonic()
+            while not (new := [pid for pid in model_processes_of(server.process.pid) if pid not in pids]):
+                assert time.monotonic() - killed < 10, "no model process was started again"
+                await asyncio.sleep(0.01)
+            gaps.append(time.monotonic() - killed)
+            pids += new
+        # One log line per restart, each saying the back-off it waits: 0.5 s, then doubling.
+        await until(lambda: len(RESTARTING.findall(server.output())) == 3, timeout=10, what="the third restart's log line")
+        assert RESTARTING.findall(server.output()) == [
+            (str(pids[0]), "SIGKILL", "0.5", "1"), (str(pids[1]), "SIGKILL", "1.0", "2"), (str(pids[2]), "SIGKILL", "2.0", "3"),
+        ]
+        # And waits it: each restart came that long after the death, and before the next doubling.
+        for gap, backoff in zip(gaps, (0.5, 1.0, 2.0)):
+            assert backoff <= gap < 2 * backoff, (gaps, backoff)
+        # The fourth process, left alone, loads the model and answers.
+        await until(lambda: len(model_pids(server)) == 2, what="the fourth model process to answer")
+        assert model_pids(server) == [pids[0], pids[3]]
+
 async def test_a_native_crash_of_the_model_costs_one_reply_and_retry_completes():
     with daphne(LOCAL) as server:
         await until(lambda: model_pids(server), what="the model process")

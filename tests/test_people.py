@@ -9,7 +9,7 @@ from asgiref.sync import sync_to_async
 
 from bots.registry import BOTS
 from chat.models import Message
-from tests.rooms import finished, parse_frames
+from tests.rooms import finished, grows, parse_frames
 from tests.servers import Browser, daphne
 from tests.test_end_to_end import provider_env, read_frames
 
@@ -208,18 +208,22 @@ def moderator(user_model):
     return user
 
 
+def signed_in_moderator(server, room="PirateBot"):
+    """The moderator() on the room's page, signed in through the admin's login form."""
+    mod = Person(server, room)
+    status, _, body = mod.browser.post_form("/admin/login/", "/admin/login/?next=/admin/", {"username": "mod", "password": "pw-mod-123"})
+    assert status == 302, body
+    mod.token = mod.browser.form_token(mod.page)  # signing in gave the session a new CSRF token
+    return mod
+
+
 async def test_staff_remove_a_message_from_every_page_and_mute_its_author(upstream_server, upstream, django_user_model):
     await sync_to_async(moderator)(django_user_model)
     with daphne(provider_env(upstream)) as server:
         url = f"{server.ws_url}/ws/rooms/Lounge/"
         async with websockets.connect(url, origin=server.url) as one, websockets.connect(url, origin=server.url) as two:
             troll, other = await sync_to_async(Person)(server, "Lounge"), await sync_to_async(Person)(server, "Lounge")
-            mod = await sync_to_async(Person)(server, "Lounge")
-            status, _, body = await sync_to_async(mod.browser.post_form)(
-                "/admin/login/", "/admin/login/?next=/admin/", {"username": "mod", "password": "pw-mod-123"}
-            )
-            assert status == 302, body
-            mod.token = await sync_to_async(mod.browser.form_token)(mod.page)
+            mod = await sync_to_async(signed_in_moderator)(server, "Lounge")
 
             await troll.say("something rude")
             (message,) = await rows_after(0, "Lounge")
@@ -249,6 +253,38 @@ async def test_staff_remove_a_message_from_every_page_and_mute_its_author(upstre
             _, _, mutes = await sync_to_async(mod.browser.get)("/admin/chat/mute/")
             assert message.author in mutes
 
+
+async def test_remove_stops_a_reply_mid_stream_on_every_open_page(upstream_server, upstream, django_user_model):
+    tokens = [f"word{i} " for i in range(200)]
+    upstream.will(tokens=tokens, rate=40)  # five seconds of reply, removed early on
+    await sync_to_async(moderator)(django_user_model)
+    with daphne(provider_env(upstream)) as server:
+        url = f"{server.ws_url}/ws/rooms/PirateBot/"
+        async with websockets.connect(url, origin=server.url) as one, websockets.connect(url, origin=server.url) as two:
+            guest, mod = await sync_to_async(Person)(server), await sync_to_async(signed_in_moderator)(server)
+            await guest.say("Tell me a long story")
+            _, reply = await rows_after(0)
+            for page in (one, two):
+                await read_frames(page, grows(reply.pk))  # both pages show it growing
+            status, _, _ = await sync_to_async(mod.post)(f"/rooms/PirateBot/messages/{reply.pk}/remove")
+            assert status == 303
+            for page in (one, two):
+                frames = await read_frames(page, lambda f: f[1] == f"message_{reply.pk}")
+                assert frames[-1] == ("remove", f"message_{reply.pk}", "", "")
+            # The upstream request is closed: no more tokens are paid for.
+            (exchange,) = upstream.exchanges
+            async with asyncio.timeout(5):
+                while exchange.closed_at is None:
+                    await asyncio.sleep(0.02)
+            assert len(exchange.sent) < len(tokens)
+            await reply.arefresh_from_db()
+            assert (reply.status, reply.removed_by, reply.removed_at is not None) == ("cancelled", "mod", True)
+            # Nothing brings it back: the room's next reply streams and ends with no frame of it between.
+            await guest.say("Another, then")
+            _, _, _, following = await rows_after(0)
+            for page in (one, two):
+                after = await read_frames(page, finished(following.pk))
+                assert not [f for f in after if f[1].startswith(f"message_{reply.pk}")]
 
 async def test_presence_names_people_and_counts_guests(upstream_server, upstream):
     with daphne(provider_env(upstream)) as server:

@@ -46,6 +46,7 @@ class Exchange:
     sent: list = field(default_factory=list)  # (monotonic time, token)
     closed_at: float | None = None  # when the client closed its side, if it did first
     finished_at: float | None = None  # when the upstream finished answering
+    usage: dict | None = None  # the usage chunk it sent, if the client asked for one
 
     @property
     def messages(self):
@@ -207,9 +208,11 @@ class ScriptedUpstream:
             return await self._fault(writer, event, script, exchange)
         await event(chunk({}, "stop"))
         if script.usage and (exchange.body.get("stream_options") or {}).get("include_usage"):
+            # Known numbers: a token per four characters of the prompt's messages, one per token sent.
             usage = {"prompt_tokens": sum(len(m.get("content", "")) // 4 for m in exchange.messages),
                      "completion_tokens": len(tokens)}
             usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+            exchange.usage = usage
             await event(json.dumps({"id": "chatcmpl-scripted", "object": "chat.completion.chunk",
                                     "created": int(time.time()), "model": model, "choices": [], "usage": usage}))
         await event("[DONE]")
