@@ -21,15 +21,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.bench_stream import (  # noqa: E402
-    DATABASE_URL,
-    NOW,
-    Client,
-    cpu_seconds,
-    percentile,
-    prepare,
-    probe,
-)
+from tests.bench_capacity import probe  # noqa: E402
+from tests.bench_stream import DATABASE_URL, NOW, Client, cpu_seconds, percentile, prepare  # noqa: E402
 
 ROOM, BUSY_ROOM = "BelleBot", "PirateBot"
 FRAMES_PER_SECOND = 500  # to the room's sockets: 10 group messages a second to 50 sockets

@@ -10,13 +10,12 @@ layer as a second server would, and finds the most one process sustains with p99
 with Parley's fan-out and with one channel per socket. Writes artifacts/bench-stream.json and
 docs/benchmark-latency.svg. With --before DIR another checkout is measured too, its servers on a
 database of its own (BENCH_DATABASE_URL's name + `_before`) that its own manage.py migrates.
+Part 2 is in tests/bench_capacity.py, part 3 in tests/bench_scaling.py, the tables in tests/bench_report.py.
 """
 
 import argparse
-import asyncio
 import json
 import os
-import platform
 import subprocess
 import sys
 import threading
@@ -224,207 +223,6 @@ def run_replies(design, args, upstream, rooms, side=NOW):
     }
 
 
-# --- part 2: capacity -------------------------------------------------------------------------------
-
-
-def layer_type(app_dir):
-    """The layer message type the served checkout's fan-out reads: `room.frame` since the fan-out
-    moved to chat/delivery/, `turbo.stream` before (for measuring an older checkout with --before)."""
-    return "room.frame" if (app_dir / "chat" / "delivery" / "fanout.py").exists() else "turbo.stream"
-
-
-async def offer(rooms, frames_per_second, per_room, seconds, app_dir=ROOT):
-    """Send timestamped growth frames to the rooms' groups at a steady pace, as another process would."""
-    from channels.layers import channel_layers, get_channel_layer
-
-    from chat.delivery.frames import grow
-
-    channel_layers.backends.clear()  # a channels-redis layer belongs to one event loop: a new one per step
-    layer, kind = get_channel_layer(), layer_type(app_dir)
-    groups = [f"{room}.messages" for room in rooms]
-    per_second = frames_per_second / per_room  # each group message reaches per_room sockets
-    loop = asyncio.get_running_loop()
-    start, sent = loop.time(), 0
-    while (elapsed := loop.time() - start) < seconds:
-        due = int(elapsed * per_second) + 1
-        while sent < due:
-            group = groups[sent % len(groups)]
-            frame = grow(0, sent, f"{time.monotonic():.6f}")
-            await layer.group_send(group, {"type": kind, "group": group, "frame": frame})
-            sent += 1
-        await asyncio.sleep(0.002)
-    return sent
-
-
-def probe(servers, client, rooms, rate, per_room, app_dir=ROOT):
-    """Offer `rate` frames/s for PROBE_SECONDS; what arrived, how late, at what CPU cost (of all servers)."""
-    servers = servers if isinstance(servers, list) else [servers]
-
-    def server_cpu():
-        return sum(cpu_seconds(server.process.pid) for server in servers)
-
-    client.process.stdin.write(json.dumps({"cmd": "probe", "seconds": PROBE_SECONDS + 1.5}) + "\n")
-    client.process.stdin.flush()
-    client.read()
-    cpu_before, client_before = server_cpu(), cpu_seconds(client.process.pid)
-    sent = asyncio.run(offer(rooms, rate, per_room, PROBE_SECONDS, app_dir))
-    result = client.read()
-    used, window = server_cpu() - cpu_before, PROBE_SECONDS + 1.5
-    expected = sent * per_room
-    step = {
-        "offered": rate, "delivered_per_s": result["received"] / PROBE_SECONDS,
-        "lost": expected - result["received"], "p50_ms": (result["p50"] or 0) * 1000,
-        "p99_ms": (result["p99"] or float("inf")) * 1000,
-        "server_cpu_per_s": used / window,
-        "server_cpu_per_frame_us": used / max(1, result["received"]) * 1e6,
-        "client_cpu_per_s": (cpu_seconds(client.process.pid) - client_before) / window,
-    }
-    step["sustained"] = step["p99_ms"] < P99_TARGET * 1000 and result["received"] >= expected
-    return step
-
-
-def run_capacity(design, args, upstream, rooms, ramp, side=NOW):
-    """Raise the offered frames/s step by step until p99 passes 100 ms or frames go missing."""
-    from tests.servers import Daphne
-
-    clean_slate(side)
-    server = Daphne(server_env(design, len(rooms), upstream, side), app="tests.bench_asgi:application", cwd=side.app_dir)
-    steps = []
-    try:
-        client = Client(server, rooms, args.subscribers)
-        for rate in ramp:
-            # This machine is shared: a step fails only when a second try fails as well.
-            step = probe(server, client, rooms, rate, args.subscribers, side.app_dir)
-            if not step["sustained"]:
-                step = probe(server, client, rooms, rate, args.subscribers, side.app_dir)
-            steps.append(step)
-            print(f"  {design:>10}: {rate:>6} frames/s offered, p50 {step['p50_ms']:6.1f} ms, "
-                  f"p99 {step['p99_ms']:7.1f} ms, lost {step['lost']}, server CPU {step['server_cpu_per_s']:.2f}/s, "
-                  f"client CPU {step['client_cpu_per_s']:.2f}/s{'' if step['sustained'] else '  <- not sustained'}",
-                  flush=True)
-            if not step["sustained"]:
-                break
-        client.close()
-    finally:
-        server.stop()
-    sustained = [s["offered"] for s in steps if s["sustained"]]
-    return {"design": design, "steps": steps, "max_sustained": max(sustained) if sustained else 0}
-
-
-# --- report -----------------------------------------------------------------------------------------
-
-WRITES = "row writes per reply, every table"
-# What a reply may write, every table counted: each of its changes (its insert, its claim, at most
-# duration / flush interval + 1 growths, its finish: the "+ 4") writes its row and takes its room's
-# next event number from the room's counter (a second row); the question it answers writes its
-# row, its number and the guest's new session (the "+ 3").
-WRITES_TARGET = f"{WRITES} (question and reply rows, the room's counter, the session) <= 2 x (duration / flush interval + 4) + 3"
-
-
-def figure(run, key):
-    """A run's figure: a key of the run, or (key, table) for one table's share of the row writes."""
-    return run[key] if isinstance(key, str) else run[key[0]].get(key[1], 0)
-
-
-def writes_rows(*runs):
-    """The row writes' lines of a table: the total, then each table that any of the runs wrote."""
-    tables = sorted({table for run in runs for table in run["row_writes_per_reply_by_table"]})
-    return [(WRITES, "row_writes_per_reply", "{:.1f}")] + [
-        (f"  of which {table}", ("row_writes_per_reply_by_table", table), "{:.1f}") for table in tables
-    ]
-
-
-def compare(name, before, fanout):
-    """Parley as checked out at --before beside Parley now, measured in the same run (part 1: the
-    mean of each side's two turns)."""
-    rows = [("added latency p50 (ms)", "latency_p50_ms", "{:.0f}"), ("added latency p99 (ms)", "latency_p99_ms", "{:.0f}"),
-            ("frames per subscriber per reply", "frames_per_subscriber", "{:.0f}"),
-            ("bytes per subscriber per reply", "bytes_per_subscriber", "{:,.0f}"),
-            *writes_rows(*before["turns"]["before"], *before["turns"]["now"]),
-            ("server CPU (s)", "server_cpu_seconds", "{:.1f}"), ("server peak memory (MiB)", "server_peak_mib", "{:.0f}")]
-    lines = [f"| | {name} (before) | now | now / before |", "|---|---:|---:|---:|"]
-    for label, key, form in rows:
-        old, new = (sum(figure(run, key) for run in before["turns"][side]) / 2 for side in ("before", "now"))
-        lines.append(f"| {label} | {form.format(old)} | {form.format(new)} | {f'{new / old:.2f}x' if old else '-'} |")
-    if "fanout" in before:
-        old, new = before["fanout"]["max_sustained"], fanout["max_sustained"]
-        lines.append(f"| fan-out frames/s with p99 < 100 ms | {old:,} | {new:,} | {new / max(1, old):.2f}x |")
-    return "\n".join(lines)
-
-
-def report(args, runs, flush):
-    """The tables and the targets; returns (text, every target met)."""
-    from tests.bench_scaling import flatness
-
-    parley, demo, fast = runs["parley"], runs["demo"], runs["parley_fast"]
-    fanout, per_socket, tuned, two = runs["fanout"], runs["per_socket"], runs["per_socket_tuned"], runs["two_processes"]
-    rows = [
-        ("added latency p50 (ms)", "latency_p50_ms", "{:.0f}"),
-        ("added latency p99 (ms)", "latency_p99_ms", "{:.0f}"),
-        ("first token to every page, p99 (ms)", "first_token_p99_ms", "{:.0f}"),
-        ("frames per subscriber per reply", "frames_per_subscriber", "{:.0f}"),
-        ("bytes per subscriber per reply", "bytes_per_subscriber", "{:,.0f}"),
-        ("final rendered message (bytes)", "rendered_bytes", "{:,.0f}"),
-        *writes_rows(parley, demo, fast),
-        ("row writes per second of reply, every table", "row_writes_per_second", "{:.1f}"),
-        ("reply duration (s)", "reply_seconds", "{:.2f}"),
-        ("server CPU (s)", "server_cpu_seconds", "{:.1f}"),
-        ("server peak memory (MiB)", "server_peak_mib", "{:.0f}"),
-    ]
-    lines = [
-        f"R={args.rooms} rooms x S={args.subscribers} subscribers ({args.rooms * args.subscribers} sockets), "
-        f"T={args.tokens} tokens at U={args.rate}/s, flush interval {flush * 1000:.0f} ms; "
-        f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
-        "",
-        f"| | Parley | demo's design | demo / Parley | Parley at U={FAST_RATE:.0f}/s |",
-        "|---|---:|---:|---:|---:|",
-    ]
-    for label, key, form in rows:
-        new, old, quick = (figure(run, key) for run in (parley, demo, fast))
-        ratio = old / new if new else float("nan")
-        lines.append(f"| {label} | {form.format(new)} | {form.format(old)} | {ratio:.1f}x | {form.format(quick)} |")
-    lines.append(f"| subscribers whose final text equals the row | {parley['texts_equal_rows']}/{parley['subscribers']} "
-                 f"| {demo['texts_equal_rows']}/{demo['subscribers']} | | {fast['texts_equal_rows']}/{fast['subscribers']} |")
-    lines += [
-        "",
-        "| fan-out, 500 sockets | most frames/s with p99 < 100 ms |",
-        "|---|---:|",
-        f"| Parley: one subscription per room per process | {fanout['max_sustained']:,} |",
-        f"| Parley, two processes behind Redis, sockets dealt among them | {two['max_sustained']:,} |",
-        f"| one channel per socket (Channels' usual consumer) | {per_socket['max_sustained']:,} |",
-        f"| one channel per socket, without the per-message database hop | {tuned['max_sustained']:,} |",
-    ]
-    if runs["sweep"]:
-        lines += ["", f"| sockets in one process ({ROOM_RATE_NOTE}) | frames/s delivered | p99 (ms) | server CPU per frame (us) |",
-                  "|---:|---:|---:|---:|"]
-        lines += [f"| {s['sockets']:,} | {s['delivered_per_s']:,.0f} | {s['p99_ms']:.1f} | {s['server_cpu_per_frame_us']:.0f} |"
-                  for s in runs["sweep"]]
-    before = runs.get("before")
-    capacity_kept = (f"no lower than before's ({before['fanout']['max_sustained']:,})", fanout["max_sustained"]
-                     >= before["fanout"]["max_sustained"]) if before and "fanout" in before else None
-    checks = [
-        ("added latency p50 <= 80 ms", parley["latency_p50_ms"] <= 80),
-        ("added latency p99 <= 150 ms", parley["latency_p99_ms"] <= 150),
-        ("first token to every page p99 <= 100 ms", parley["first_token_p99_ms"] <= 100),
-        ("bytes per subscriber <= 6 x final rendered message", parley["bytes_per_subscriber"] <= 6 * parley["rendered_bytes"]),
-        (WRITES_TARGET, parley["row_writes_per_reply"] <= 2 * (parley["reply_seconds"] / flush + 4) + 3),
-        (f"row writes per second at U={FAST_RATE:.0f} no more than at U={args.rate:.0f} (within 25 %)",
-         fast["row_writes_per_second"] <= 1.25 * parley["row_writes_per_second"]),
-        ("fan-out >= 2 x one channel per socket without the database hop", fanout["max_sustained"] >= 2 * tuned["max_sustained"]),
-        ("server CPU per delivered frame flat (within 25 %) from 250 to 2,000 sockets",
-         bool(runs["sweep"]) and flatness(runs["sweep"]) <= 1.25),
-        ("every subscriber's final text equals its row", all(
-            run["texts_equal_rows"] == run["subscribers"] for run in (parley, demo, fast))),
-    ]
-    if capacity_kept:
-        checks.append(("fan-out capacity " + capacity_kept[0], capacity_kept[1]))
-    lines.append("")
-    lines += [f"- [{'x' if ok else ' '}] {label}" for label, ok in checks]
-    if not capacity_kept:
-        lines.append("- [-] fan-out capacity against an older checkout: not measured (run with --before DIR)")
-    return "\n".join(lines), all(ok for _, ok in checks)
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rooms", type=int, default=20)
@@ -451,7 +249,9 @@ def main():
     from django.conf import settings
 
     from tests.bench_asgi import room_key
+    from tests.bench_capacity import run_capacity
     from tests.bench_plot import latency_svg, scaling_svg
+    from tests.bench_report import compare, report
     from tests.bench_scaling import run_sweep, run_two_processes
     from tests.upstream import ScriptedUpstream
 
