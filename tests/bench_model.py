@@ -21,14 +21,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.bench_stream import (  # noqa: E402
-    DATABASE_URL,
-    Client,
-    cpu_seconds,
-    percentile,
-    prepare_database,
-    probe,
-)
+from tests.bench_capacity import probe  # noqa: E402
+from tests.bench_stream import DATABASE_URL, NOW, Client, cpu_seconds, percentile, prepare  # noqa: E402
 
 ROOM, BUSY_ROOM = "BelleBot", "PirateBot"
 FRAMES_PER_SECOND = 500  # to the room's sockets: 10 group messages a second to 50 sockets
@@ -125,7 +119,7 @@ def main():
     parser.add_argument("--seconds", type=float, default=20, help="seconds measured idle, and again busy")
     parser.add_argument("--sockets", type=int, default=50)
     args = parser.parse_args()
-    prepare_database()
+    prepare(NOW)  # migrated by this checkout, as before: this process reads it with this checkout's models
     idle, busy, replies = run(args.app_dir.resolve(), args.seconds, args.sockets)
     print(f"\n{args.app_dir.name}: {replies} replies generated while busy; {args.sockets} sockets in {ROOM}'s room\n")
     print("| | model idle | model generating | generating / idle |")

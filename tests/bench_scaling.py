@@ -9,14 +9,8 @@
 
 import time
 
-from tests.bench_stream import (
-    PROBE_SECONDS,
-    ROOT,
-    Client,
-    cpu_seconds,
-    probe,
-    server_env,
-)
+from tests.bench_capacity import probe
+from tests.bench_stream import PROBE_SECONDS, ROOT, Client, cpu_seconds, server_env
 
 SWEEP = (250, 500, 1000, 2000)
 PER_ROOM = 25  # sockets in each room
