@@ -83,7 +83,7 @@ def seed(count):
                        COALESCE(NULLIF((%(answerers)s::text[])[r], ''), (%(called)s::text[])[1 + turn %% 3]) AS bot
                 FROM exchange
             )
-            INSERT INTO chat_message (id, room, bot, role, content, status, error, author, author_id, model,
+            INSERT INTO chat_message (id, room, bot, role, content, status, error, author, sender, model,
                                       prompt_tokens, completion_tokens, created_at, updated_at, revision,
                                       up_votes, down_votes, removed_at, removed_by, seq, reply_to_id)
             SELECT %(first_id)s + g - 1, room,
@@ -95,7 +95,7 @@ def seed(count):
                    CASE WHEN reply AND pair %% 97 = 0 THEN 'failed' ELSE 'complete' END,
                    CASE WHEN reply AND pair %% 97 = 0 THEN 'The model could not be reached.' ELSE '' END,
                    CASE WHEN reply THEN '' ELSE 'Guest ' || (1000 + pair %% 500) END,
-                   CASE WHEN reply THEN '' ELSE left(md5((pair %% 500)::text), 12) END,
+                   CASE WHEN reply THEN '' ELSE 'guest:' || left(md5((pair %% 500)::text), 12) END,
                    CASE WHEN reply THEN 'bench-model' ELSE '' END,
                    CASE WHEN reply AND pair %% 97 <> 0 THEN 40 + pair %% 200 END,
                    CASE WHEN reply AND pair %% 97 <> 0 THEN 20 + pair %% 300 END,

@@ -168,9 +168,6 @@ def test_bad_post_input_gets_a_clear_4xx(server, upstream):
     assert upstream.exchanges == []
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="defect: a /chat body over Django's DATA_UPLOAD_MAX_MEMORY_SIZE gets Django's own 400 HTML page "
-                          "(RequestDataTooBig), not a 4xx with a JSON error")
 def test_a_body_over_django_s_upload_limit_gets_a_json_error(server, upstream, settings):
     body = json.dumps({"bot": "PirateBot", "messages": CONVERSATION}).encode() + b" " * settings.DATA_UPLOAD_MAX_MEMORY_SIZE
     _, response = open_stream(server.url, "POST", "/chat", body, {"Content-Type": "application/json"})

@@ -11,7 +11,7 @@ from chat.models import Message
 WHEN = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
 
 # Who posted: a keyed hash of the author's id under the SECRET_KEY in force, so the tests hold with any key.
-AUTHOR_TAG = salted_hmac("parley.author", "s-7Qx").hexdigest()[:16]
+AUTHOR_TAG = salted_hmac("parley.author", "guest:s-7Qx").hexdigest()[:16]
 
 USER_PARTIAL = (
     f'<div id="message_12" class="message user" data-status="complete" data-revision="3" data-id="12" data-author="Ana" data-by="{AUTHOR_TAG}">\n'

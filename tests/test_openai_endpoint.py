@@ -137,9 +137,6 @@ async def test_openai_errors_for_a_wrong_key_an_unknown_model_bad_bodies_and_too
         assert int(limited.value.response.headers["Retry-After"]) > 0
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="defect: a /v1 body over Django's DATA_UPLOAD_MAX_MEMORY_SIZE gets Django's own 400 HTML page "
-                          "(RequestDataTooBig), not an error in OpenAI's shape")
 async def test_a_body_over_django_s_upload_limit_gets_an_openai_error(upstream):
     _, secret = await sync_to_async(ApiKey.objects.issue)("Big body")
     body = b'{"model": "PirateBot", "messages": [{"role": "user", "content": "hi"}]}' + b" " * settings.DATA_UPLOAD_MAX_MEMORY_SIZE

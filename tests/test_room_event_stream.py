@@ -186,9 +186,6 @@ async def test_each_vote_is_a_message_event_of_the_reply(server, api, upstream):
     assert first[2]["status"] == second[2]["status"] == "complete"
 
 
-@pytest.mark.xfail(strict=True, raises=KeyError,
-                   reason="defect: a vote sends the reply's message JSON, which carries no vote counts "
-                          "(chat/web/room_events.py message_json): a program cannot tell the new counts")
 async def test_a_vote_s_message_event_carries_the_new_counts(server, api, upstream):
     async with Stream(api, room="PirateBot") as stream:
         reply = await a_finished_reply(api, upstream, stream)

@@ -37,7 +37,7 @@ def test_rooms_and_a_page_of_history_newest_first(client, key):
     older = client.get(f"/api/rooms/Lounge/messages?before={made[3].pk}&limit=10", **key).json()
     assert [m["content"] for m in older] == ["line 2", "line 1", "line 0"]
     assert set(older[0]) == {"id", "room", "role", "author", "bot", "via_api", "status", "content", "error",
-                             "created", "updated", "revision", "reply_to"}
+                             "created", "updated", "revision", "reply_to", "up_votes", "down_votes"}
     assert client.get("/api/rooms/Nowhere/messages", **key).status_code == 404
 
 
@@ -98,7 +98,7 @@ def test_a_moderator_s_mute_refuses_the_muted_key_s_posts_with_403_and_the_sente
     # The moderator mutes its author from the room's page (staff signed in on the same client).
     assert staff.post(f"/rooms/Lounge/messages/{said}/mute").status_code == 303
     mute = Mute.objects.get()
-    assert mute.author_id == Message.objects.get(pk=said).author_id
+    assert mute.sender == Message.objects.get(pk=said).sender
     sentence = f"A moderator muted this key until {timezone.localtime(mute.until):%H:%M %Z}."
     for body in ({"content": "let me back in"}, {"content": "not me, honest", "author": "Someone else"}):
         refused = client.post("/api/rooms/Lounge/messages", body, content_type="application/json", **key)
