@@ -14,6 +14,7 @@ OPERATIONS = [
     ("GET", "/api/rooms/{room}/messages"),
     ("POST", "/api/rooms/{room}/messages"),
     ("POST", "/api/rooms/{room}/messages/{message_id}/stop"),
+    ("POST", "/api/rooms/{room}/messages/{message_id}/retry"),
     ("GET", "/api/rooms/{room}/events"),
 ]
 

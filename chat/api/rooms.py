@@ -14,7 +14,7 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.security import HttpBearer
 
 from bots.registry import BOTS, ROOMS, get_room_or_404
-from chat import identity, limits
+from chat import identity, limits, steering
 from chat.api import events, keys
 from chat.api.errors import error
 from chat.models import Message, Mute
@@ -38,7 +38,7 @@ class KeyAuth(HttpBearer):
 api = NinjaAPI(
     title="Parley rooms API",
     version="1",
-    description="Rooms, their history, posting into them, Stop, and their events over SSE with exact resume.",
+    description="Rooms, their history, posting into them, Stop and Retry, and their events over SSE with exact resume.",
     auth=KeyAuth(),
     urls_namespace="api",
     docs_url="/docs",
@@ -160,14 +160,41 @@ def post(request, room: str, body: PostIn):
     return Status(202, {"id": said.pk, "replies": [reply.pk for reply in replies]})
 
 
-@api.post("/rooms/{room}/messages/{message_id}/stop", response=MessageOut, summary="Stop a reply (a disconnect never does)")
-def stop(request, room: str, message_id: int):
+def _reply_to_steer(request, room, message_id):
+    """The room's reply message_id, if this key may Stop or Retry it (the key that asked, or a moderator)."""
     found = get_room_or_404(room)
-    reply = get_object_or_404(Message.objects.shown(), pk=message_id, room=found.key, role=Message.Role.ASSISTANT)
+    reply = get_object_or_404(
+        Message.objects.shown().select_related("reply_to"), pk=message_id, room=found.key, role=Message.Role.ASSISTANT
+    )
+    if refusal := steering.refusal(request, found, reply):
+        raise HttpError(403, refusal)
+    return found, reply
+
+
+@api.post("/rooms/{room}/messages/{message_id}/stop", response=MessageOut,
+          summary="Stop a reply to the key's own message (a disconnect never does)")
+def stop(request, room: str, message_id: int):
+    _, reply = _reply_to_steer(request, room, message_id)
     if not workers.stop(reply.pk) and reply.is_active:
         raise HttpError(409, "The reply changed meanwhile; look again.")
     reply.refresh_from_db()
     return MessageOut.of(reply)
+
+
+@api.post("/rooms/{room}/messages/{message_id}/retry", response={202: MessageOut},
+          summary="Answer again after a failed, cancelled or interrupted reply to the key's own message",
+          description="Counts against the key's and the room's budget, as a post does (429 past it).")
+def retry(request, room: str, message_id: int):
+    found, reply = _reply_to_steer(request, room, message_id)
+    if not reply.is_retryable:
+        raise HttpError(409, f"Only a failed, cancelled or interrupted reply can be retried; this one is {reply.status}.")
+    if refusal := limits.check_message(request, found.key):
+        return error(refusal.message, 429, Retry_After=refusal.retry_after)
+    retried = Message.objects.retry(reply.pk)
+    if retried is None:
+        raise HttpError(409, "The reply changed meanwhile; look again.")
+    workers.request_reply(found.key)
+    return Status(202, MessageOut.of(retried))
 
 
 @api.get("/rooms/{room}/events", summary="The room's events over SSE, resumable with Last-Event-ID or ?after=",

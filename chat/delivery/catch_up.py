@@ -20,7 +20,7 @@ def catch_up(room_key, since):
     if first is None:
         return []
     limit = settings.ROOM_PAGE_MESSAGES
-    newest = list(rooms.filter(id__gte=first).order_by("-id")[: limit + 1])
+    newest = list(rooms.filter(id__gte=first).select_related("reply_to").order_by("-id")[: limit + 1])
     if len(newest) > limit:
         return None
     newest.reverse()

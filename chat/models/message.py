@@ -22,7 +22,8 @@ class MessageQuerySet(Transitions, Turns, Growth, models.QuerySet):
 
     def recent(self, room_key, limit=None):
         """The room's latest shown messages, newest first (DOM order: #messages is column-reverse)."""
-        return list(self.shown().filter(room=room_key).order_by("-id")[: limit or settings.ROOM_PAGE_MESSAGES])
+        rows = self.shown().filter(room=room_key).select_related("reply_to")  # a reply's partial names its asker
+        return list(rows.order_by("-id")[: limit or settings.ROOM_PAGE_MESSAGES])
 
     def events_after(self, room_key, seq, limit=200):
         """The room's rows changed after event number seq, in the order they changed."""
@@ -141,6 +142,11 @@ class Message(models.Model):
     def via_api(self):
         """Posted by a program through the API, under a key."""
         return self.sender_kind == Kind.KEY
+
+    @property
+    def asker(self):
+        """Who a reply answers, as a sender tag ("" for a person's message or an old reply): they may Stop and Retry it."""
+        return self.reply_to.sender if self.reply_to_id else ""
 
     @property
     def is_active(self):

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.views.decorators.http import require_POST
 
 from bots.registry import get_room_or_404
-from chat import dom, identity, limits
+from chat import dom, identity, limits, steering
 from chat.delivery import frames
 from chat.models import Message, Mute
 from chat.replies import workers
@@ -43,16 +43,22 @@ def post(request, room):
 def stop(request, room, pk):
     """Stop a pending or streaming reply, whichever process streams it: the row is the signal."""
     room, reply = message_or_404(room, pk, role=Message.Role.ASSISTANT)
+    if refusal := steering.refusal(request, room, reply):
+        return refuse(request, dom.IDS["notice"], refusal, 403)
     workers.stop(reply.pk)
     return answer(request, room)
 
 
 @require_POST
 def retry(request, room, pk):
-    """Answer again, in place, after a failed, cancelled or interrupted reply."""
+    """Answer again, in place, after a failed, cancelled or interrupted reply: within the asker's and the room's budget."""
     room, reply = message_or_404(room, pk, role=Message.Role.ASSISTANT)
-    if muted := Mute.objects.refusal(identity.of_request(request).tag):
-        return refuse(request, dom.IDS["notice"], muted, 403)
+    if refusal := steering.refusal(request, room, reply):
+        return refuse(request, dom.IDS["notice"], refusal, 403)
+    if not reply.is_retryable:
+        return answer(request, room)  # already answering again (a second click, another page): nothing to spend
+    if over := limits.check_message(request, room.key):
+        return refuse(request, dom.IDS["notice"], over.message, 429, retry_after=over.retry_after)
     if Message.objects.retry(reply.pk):
         workers.request_reply(room.key)
     return answer(request, room)

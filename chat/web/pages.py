@@ -61,7 +61,7 @@ def direct(request, bot):
 def message_or_404(room_key, pk, *, removed=False, **conditions):
     """The room and its message pk (meeting conditions; one a moderator removed only if removed), or Http404."""
     room = get_room_or_404(room_key)
-    messages = Message.objects.all() if removed else Message.objects.shown()
+    messages = (Message.objects.all() if removed else Message.objects.shown()).select_related("reply_to")
     return room, get_object_or_404(messages, pk=pk, room=room.key, **conditions)
 
 

@@ -1,9 +1,9 @@
-"""Thumbs up and down on a finished reply: one vote per person."""
+"""Thumbs up and down on a finished reply: one vote per person, none from a muted one."""
 
 from django.views.decorators.http import require_POST
 
 from chat import dom, identity
-from chat.models import Feedback, Message
+from chat.models import Feedback, Message, Mute
 from chat.web.answers import answer, refuse
 from chat.web.pages import message_or_404
 
@@ -19,5 +19,8 @@ def feedback(request, room, pk):
         return refuse(request, dom.feedback_error(reply.pk), 'Send value "up", "down" or "none".', 400)
     if not reply.takes_feedback:
         return refuse(request, dom.feedback_error(reply.pk), "Only a finished reply takes votes.", 409)
-    Feedback.objects.cast(reply, identity.of_request(request).tag, value)
+    me = identity.of_request(request)
+    if muted := Mute.objects.refusal(me.tag):
+        return refuse(request, dom.feedback_error(reply.pk), muted, 403)
+    Feedback.objects.cast(reply, me.tag, value)
     return answer(request, room)

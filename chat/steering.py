@@ -1,0 +1,30 @@
+"""Who may steer a reply (Stop it, Retry it): the person or key whose message it answers, and the
+room's moderators; nobody who is muted. Every way in (the pages, the API) asks here."""
+
+from chat import identity
+from chat.models import Mute
+
+NOT_YOURS = "Only the person who asked, or a moderator of this room, can stop or retry this reply."
+
+
+def is_moderator(user, room):
+    """Whether user moderates room: today staff do, in every room (room moderators come later)."""
+    return user is not None and user.is_authenticated and user.is_staff
+
+
+def sender_of(request):
+    """Who is asking: the API key the request carries, else the page's person."""
+    if key := getattr(request, "api_key", None):
+        return identity.of_key(key)
+    return identity.of_request(request)
+
+
+def refusal(request, room, reply):
+    """The sentence refusing this request's Stop or Retry of reply in room (muted, or neither the
+    asker nor a moderator), or None if it may."""
+    sender = sender_of(request)
+    if muted := Mute.objects.refusal(sender.tag, who="this key" if sender.kind == identity.Kind.KEY else "you"):
+        return muted
+    if is_moderator(getattr(request, "user", None), room) or (reply.asker and reply.asker == sender.tag):
+        return None
+    return NOT_YOURS
