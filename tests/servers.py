@@ -109,9 +109,10 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 class Browser:
     """A cookie-keeping HTTP client that posts forms the way a browser without JavaScript does."""
 
-    def __init__(self, base_url):
+    def __init__(self, base_url, cookies=None):
+        """cookies: another Browser's jar, to be the same person on another process."""
         self.base_url = base_url
-        self.cookies = http.cookiejar.CookieJar()
+        self.cookies = http.cookiejar.CookieJar() if cookies is None else cookies
         self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.cookies), _NoRedirect)
 
     def request(self, method, path, data=None, headers=None):

@@ -28,7 +28,8 @@ async def test_each_fault_fails_the_reply_clearly_and_retry_recovers(upstream, s
     upstream.will(tokens=TOKENS, rate=200, stall_seconds=3, **script)
     upstream.will(text="Fair winds: a fresh answer.", rate=200)
     page = await subscribe()
-    await post("Where be the treasure?")
+    asker = AsyncClient()
+    await post("Where be the treasure?", client=asker)
     user, reply = await rows(room="PirateBot")
     frames = await frames_until(page, finished(reply.pk, "failed"))
 
@@ -40,7 +41,7 @@ async def test_each_fault_fails_the_reply_clearly_and_retry_recovers(upstream, s
     final = frames[-1][3]
     assert words.replace("'", "&#x27;") in final and 'class="retry"' in final
 
-    response = await AsyncClient().post(f"/rooms/PirateBot/messages/{reply.pk}/retry")
+    response = await asker.post(f"/rooms/PirateBot/messages/{reply.pk}/retry")
     assert response.status_code == 303
     frames = await frames_until(page, finished(reply.pk))
     (retried,) = await rows(pk=reply.pk)

@@ -49,10 +49,10 @@ def test_turbo_form_posts_get_a_stream_answer(client):
     assert '<turbo-stream action="update" target="form_error">' in response.text
 
 
-def test_stop_and_retry_of_finished_replies_change_nothing(client):
+def test_stop_and_retry_of_finished_replies_change_nothing(staff):
     done = Message.objects.create(room="ChatBot", bot="ChatBot", role="assistant", content="Done.", status="complete")
-    assert client.post(f"/rooms/ChatBot/messages/{done.pk}/stop").status_code == 303
-    assert client.post(f"/rooms/ChatBot/messages/{done.pk}/retry").status_code == 303
+    assert staff.post(f"/rooms/ChatBot/messages/{done.pk}/stop").status_code == 303
+    assert staff.post(f"/rooms/ChatBot/messages/{done.pk}/retry").status_code == 303
     done.refresh_from_db()
     assert (done.status, done.content) == ("complete", "Done.")
 

@@ -28,8 +28,11 @@ def reply_row():
 
 
 def post(server, content):
-    status, _, _ = Browser(server.url).post_form("/rooms/PirateBot/", "/rooms/PirateBot/messages", {"content": content})
+    """Post as a new guest; their browser, who alone (with moderators) may Stop and Retry the reply."""
+    browser = Browser(server.url)
+    status, _, _ = browser.post_form("/rooms/PirateBot/", "/rooms/PirateBot/messages", {"content": content})
     assert status == 303
+    return browser
 
 
 def test_sigterm_mid_reply_marks_it_interrupted_before_exit(upstream):
@@ -52,7 +55,7 @@ def test_sigkill_mid_reply_is_interrupted_at_restart_and_retry_completes(upstrea
     upstream.will(text="Back from the deep, matey.", rate=100)
     server = Daphne(provider_env(upstream))
     try:
-        post(server, "Tell me a long tale")
+        asker = post(server, "Tell me a long tale")
         wait_for(lambda: len(reply_row().content) > 50)
     finally:
         server.stop(signal.SIGKILL)
@@ -64,7 +67,7 @@ def test_sigkill_mid_reply_is_interrupted_at_restart_and_retry_completes(upstrea
     try:
         row = wait_for(lambda: (r := reply_row()).status == "interrupted" and r)
         assert row.content
-        browser = Browser(restarted.url)
+        browser = Browser(restarted.url, cookies=asker.cookies)  # the asker, now served by the restarted process
         _, _, page = browser.get("/rooms/PirateBot/")
         assert f'id="message_{row.pk}" class="message assistant" data-status="interrupted"' in page
         assert 'class="retry"' in page

@@ -131,12 +131,13 @@ async def test_stop_from_a_second_connection_closes_the_upstream(upstream, setti
     settings.REPLY_FLUSH_INTERVAL = 0.05
     upstream.will(tokens=[f"arr{i} " for i in range(2000)], rate=100)
     page = await subscribe()
-    await post("Tell me a very long tale")
+    asker = AsyncClient()
+    await post("Tell me a very long tale", client=asker)
     _, reply = await rows(room="PirateBot")
     frames = await frames_until(page, lambda f: grows(reply.pk)(f) and offset_of(f[2]) > 40)
 
     stopped_at = time.monotonic()
-    response = await AsyncClient().post(f"/rooms/PirateBot/messages/{reply.pk}/stop")
+    response = await asker.post(f"/rooms/PirateBot/messages/{reply.pk}/stop")  # the asker's, a connection of its own
     assert response.status_code == 303
     frames += await frames_until(page, finished(reply.pk, "cancelled"))
 

@@ -57,8 +57,11 @@ def quickly_sweeping_pair(upstream):
 
 
 def post(server, content):
-    status, _, _ = Browser(server.url).post_form("/rooms/PirateBot/", "/rooms/PirateBot/messages", {"content": content})
+    """Post as a new guest; their browser, who alone (with moderators) may Stop and Retry the reply."""
+    browser = Browser(server.url)
+    status, _, _ = browser.post_form("/rooms/PirateBot/", "/rooms/PirateBot/messages", {"content": content})
     assert status == 303
+    return browser
 
 
 def subscribe(server, since=None):
@@ -93,10 +96,10 @@ async def test_both_processes_see_the_same_frames_and_stop_works_from_either(pai
         assert saved.status == "complete" and growth and saved.content.startswith(growth)
         assert shown_text(seen[0], reply.pk).strip() == saved.content.strip()
 
-        await sync_to_async(post)(first, "Now a long tale")
+        asker = await sync_to_async(post)(first, "Now a long tale")
         long_reply = await until(lambda: (r := latest_reply()).pk != reply.pk and len(r.content) > 30 and r)
         stopped_at = time.monotonic()
-        status, _, _ = await sync_to_async(Browser(second.url).post_form)(
+        status, _, _ = await sync_to_async(Browser(second.url, cookies=asker.cookies).post_form)(
             "/rooms/PirateBot/", f"/rooms/PirateBot/messages/{long_reply.pk}/stop", {}
         )
         assert status == 303

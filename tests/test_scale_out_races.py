@@ -32,10 +32,10 @@ async def test_a_reply_stopped_and_retried_through_another_process_keeps_only_th
     upstream.will(tokens=[f"old{i} " for i in range(3000)], rate=100)
     upstream.will(tokens=FRESH, rate=50)  # 4 s: still streaming when the first job next writes
     async with subscribe(second) as watcher:
-        await sync_to_async(post)(first, "Tell me a long tale")
+        asker = await sync_to_async(post)(first, "Tell me a long tale")
         reply = await until(lambda: (r := Message.objects.filter(role="assistant").first()) and r.content and r, timeout=15)
         # Right after the first process's write: it will not look at the row again for 2 s.
-        browser = Browser(second.url)
+        browser = Browser(second.url, cookies=asker.cookies)  # the asker, on the other process
         asked_at = time.monotonic()
         for action in ("stop", "retry"):
             status, _, _ = await sync_to_async(browser.post_form)(
