@@ -29,7 +29,7 @@ USER_PARTIAL = (
 )
 
 REPLY_PARTIAL = (
-    '<div id="message_13" class="message assistant" data-status="complete" data-revision="5" data-id="13" data-bot="PirateBot">\n'
+    f'<div id="message_13" class="message assistant" data-status="complete" data-revision="5" data-id="13" data-bot="PirateBot" data-asker="{AUTHOR_TAG}">\n'
     '  <div class="meta">\n'
     '    <span class="author">Pirate <span class="key">@PirateBot</span></span>\n'
     '    <time datetime="2026-01-02T03:04:05+00:00">03:04</time>\n'
@@ -53,7 +53,7 @@ def user_message():
 def reply():
     return Message(
         pk=13, room="PirateBot", bot="PirateBot", role="assistant", content="**Arr** [map](https://example.com)<script>x()</script>",
-        revision=5, created_at=WHEN,
+        revision=5, created_at=WHEN, reply_to=user_message(),  # Ana asked: her page shows its Stop and Retry
     )
 
 

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from chat.models import ApiKey, Message, Mute
 from chat.steering import NOT_YOURS
-from tests.browser import own_presence, present
+from tests.browser import own_presence
 from tests.rooms import finished
 from tests.servers import daphne
 from tests.test_end_to_end import provider_env, read_frames
@@ -244,7 +244,8 @@ async def test_the_page_shows_stop_and_retry_to_the_asker_and_moderators_only(up
         await mod.wait_for_url(f"{server.url}{ROOM}")
         for page in (ana, ben):
             await page.goto(f"{server.url}{ROOM}")
-        await present(ana, 3)
+        # Every page's socket has joined the room (presence comes only over it).
+        await ana.wait_for_function("document.getElementById('presence').textContent === 'mod and 2 guests here'")
         await ana.fill("#content", "Tell me a long tale")
         await ana.keyboard.press("Enter")
 
