@@ -21,6 +21,39 @@ def chromium_or_skip():
     return CHROMIUM
 
 
+# Chromium reports a blocked script, style, image or connection in the console with these words.
+POLICY_VIOLATION = "Content Security Policy"
+# The page's own report of each violation, in the console too: it names the directive and what was blocked.
+REPORT_VIOLATIONS = (
+    "document.addEventListener('securitypolicyviolation', (e) => console.error("
+    f"`{POLICY_VIOLATION}: ${{e.effectiveDirective}} refused ${{e.blockedURI || 'an inline block'}} in ${{e.documentURI}}`));"
+)
+
+
+class PolicyWatch:
+    """A Chromium whose every context notes the Content-Security-Policy violations in its console."""
+
+    def __init__(self, chromium):
+        self.chromium = chromium
+        self.violations = []
+
+    def __getattr__(self, name):
+        return getattr(self.chromium, name)
+
+    async def new_context(self, **options):
+        context = await self.chromium.new_context(**options)
+        await context.add_init_script(REPORT_VIOLATIONS)
+        context.on("console", self.note)
+        return context
+
+    async def new_page(self, **options):
+        return await (await self.new_context(**options)).new_page()
+
+    def note(self, message):
+        if POLICY_VIOLATION in message.text:
+            self.violations.append(message.text)
+
+
 def own_presence():
     """Server settings for presence counts of its own: a server another test killed leaves its
     share in a shared cache for a minute."""

@@ -81,16 +81,18 @@ def ci():
 
 @pytest.fixture
 async def browser():
-    """A headless Debian Chromium under Playwright (its own browser download is not used)."""
+    """A headless Debian Chromium under Playwright (its own browser download is not used); the test
+    fails when any page broke the Content-Security-Policy (the console says so)."""
     from playwright.async_api import async_playwright
 
-    from tests.browser import FLAGS, chromium_or_skip
+    from tests.browser import FLAGS, PolicyWatch, chromium_or_skip
 
     executable = chromium_or_skip()
     async with async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(executable_path=executable, args=FLAGS)
+        chromium = PolicyWatch(await playwright.chromium.launch(executable_path=executable, args=FLAGS))
         yield chromium
         await chromium.close()
+    assert chromium.violations == [], "pages broke the Content-Security-Policy"
 
 
 @pytest.fixture

@@ -3,10 +3,12 @@
 import os
 import re
 import secrets
+import shutil
 import subprocess
 import sys
 
 import pytest
+import yaml
 
 from chat.models import Message
 from tests.servers import ROOT
@@ -64,3 +66,53 @@ def test_every_post_needs_a_csrf_token(upstream):
     assert strict.post("/chat", {"content": "hi"}).status_code == 415
     assert strict.post("/v1/chat/completions", {"content": "hi"}).status_code == 401
     assert strict.post("/api/rooms/ChatBot/messages", {"content": "hi"}).status_code == 401
+
+
+def test_production_refuses_a_placeholder_secret_key():
+    for placeholder in ("change-me-to-a-long-random-string", "django-insecure-parley-development-only", "CHANGEME-" + "x" * 50):
+        result = subprocess.run([sys.executable, "manage.py", "check"], cwd=ROOT, env=production_env(SECRET_KEY=placeholder),
+                                capture_output=True, text=True, timeout=60)
+        assert result.returncode != 0, placeholder
+        assert "Set SECRET_KEY to a long random string of your own, not a placeholder" in result.stderr, placeholder
+
+
+SECURE_WITH_PROXY_HEADER = (
+    "from django.test import RequestFactory; "
+    "print(RequestFactory().get('/', headers={'X-Forwarded-Proto': 'https'}).is_secure())"
+)
+
+
+@pytest.mark.parametrize("behind, secure", [(None, "False"), ("false", "False"), ("true", "True")])
+def test_x_forwarded_proto_is_believed_only_behind_a_tls_proxy(behind, secure):
+    env = production_env() if behind is None else production_env(BEHIND_TLS_PROXY=behind)
+    result = subprocess.run([sys.executable, "manage.py", "shell", "--no-imports", "-c", SECURE_WITH_PROXY_HEADER], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == secure
+
+
+def compose():
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+def test_the_compose_file_needs_a_secret_key_and_trusts_its_own_proxy_alone():
+    environment = compose()["x-parley"]["environment"]
+    # ${VAR:?message}: compose stops with the message when SECRET_KEY is unset or empty.
+    assert re.fullmatch(r"\$\{SECRET_KEY:\?[^}]+\}", environment["SECRET_KEY"])
+    assert environment["TRUST_X_FORWARDED_FOR"] == "true"
+    assert environment["BEHIND_TLS_PROXY"] == "${BEHIND_TLS_PROXY:-false}"
+    # The proxy sets the client's address, replacing any X-Forwarded-For the client sent, which
+    # budgets would otherwise count.
+    nginx = (ROOT / "deploy" / "nginx.conf").read_text()
+    assert "proxy_set_header X-Forwarded-For $remote_addr;" in nginx
+    assert "$proxy_add_x_forwarded_for" not in nginx
+
+
+def test_docker_compose_config_stops_without_a_secret_key():
+    if not shutil.which("docker") or subprocess.run(["docker", "compose", "version"], capture_output=True).returncode:
+        pytest.skip("needs the docker compose client")
+    env = {k: v for k, v in os.environ.items() if k != "SECRET_KEY"}
+    result = subprocess.run(["docker", "compose", "config", "--quiet"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0 and "Set SECRET_KEY to a long random string" in result.stderr
+    env["SECRET_KEY"] = secrets.token_urlsafe(50)
+    assert subprocess.run(["docker", "compose", "config", "--quiet"], cwd=ROOT, env=env, timeout=60).returncode == 0

@@ -1,5 +1,6 @@
 """Operator commands on the history: export in flat memory, prune in batches, sweep stale replies."""
 
+import csv
 import io
 import json
 import os
@@ -74,6 +75,23 @@ def test_export_filters_by_room_and_date_and_writes_csv(tmp_path, history):
     lines = out.getvalue().strip().splitlines()
     assert lines[0].startswith("id,room,bot,role") and len(lines) == 3
     assert "ancient" not in out.getvalue() and "Sweet tea" not in out.getvalue()
+
+
+def test_csv_cells_that_a_spreadsheet_would_run_are_neutralised():
+    formulas = ["=cmd|' /C calc'!A0", '=HYPERLINK("http://evil.example","click")', "+1+1", "-2+3", "@SUM(A1)",
+                "\tTAB", "\rCR"]
+    for text in formulas:
+        Message.objects.create(room="Lounge", role="user", content=text, author=text[:40])
+    Message.objects.create(room="Lounge", role="user", content="plain = fine", author="Ann")
+    out = io.StringIO()
+    call_command("export_history", format="csv", room="Lounge", stdout=out, stderr=io.StringIO())
+    rows = list(csv.DictReader(io.StringIO(out.getvalue(), newline="")))
+    assert [row["content"] for row in rows] == ["'" + text for text in formulas] + ["plain = fine"]
+    assert [row["author"] for row in rows] == ["'" + text[:40] for text in formulas] + ["Ann"]
+    # JSON Lines is no spreadsheet: it keeps the text exactly.
+    out = io.StringIO()
+    call_command("export_history", format="jsonl", room="Lounge", stdout=out, stderr=io.StringIO())
+    assert [json.loads(line)["content"] for line in out.getvalue().splitlines()] == formulas + ["plain = fine"]
 
 
 def test_prune_deletes_old_messages_in_batches_and_spares_the_rest(history):

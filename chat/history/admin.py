@@ -230,10 +230,14 @@ class ApiKeyAdmin(admin.ModelAdmin):
             return super().save_model(request, obj, form, change)
         key, secret = ApiKey.objects.issue(obj.name)
         obj.pk, obj.prefix, obj.digest, obj.created_at = key.pk, key.prefix, key.digest, key.created_at
-        self.message_user(
-            request, f"The key for {key.name} is {secret} — copy it now: it is stored only hashed and is not shown again.",
-            messages.WARNING,
-        )
+        obj.secret = secret  # for response_add alone: it is never stored
+
+    def response_add(self, request, obj, post_url_continue=None):
+        """The new key, once, in this response's body: not in a message, which would carry it in a cookie."""
+        context = {**self.admin_site.each_context(request), "key": obj, "secret": obj.secret,
+                   "title": f"The key for {obj.name}", "opts": self.model._meta}
+        # The admin's views send Cache-Control: no-store, so no cache keeps the page either.
+        return render(request, "admin/chat/apikey/issued.html", context)
 
     def has_delete_permission(self, request, obj=None):
         return False  # revoke instead: the key's name stays on what it posted

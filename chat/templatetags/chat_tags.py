@@ -1,4 +1,4 @@
-"""Template filters for messages."""
+"""Template filters for messages, and the tag that names a page's inline blocks to its security policy."""
 
 from django import template
 from django.utils.crypto import salted_hmac
@@ -6,6 +6,7 @@ from django.utils.safestring import mark_safe
 
 from bots.registry import get_bot
 from chat.markdown import render_markdown
+from chat.web import csp
 
 register = template.Library()
 
@@ -34,3 +35,25 @@ def author_tag(sender):
     """Who sent a message, as every page may see it: a keyed hash of their sender tag (the tag
     itself keys their votes and mutes, and holds an account's primary key)."""
     return salted_hmac("parley.author", sender).hexdigest()[:16] if sender else ""
+
+
+class InlineNode(template.Node):
+    def __init__(self, kind, nodelist):
+        self.kind, self.nodelist = kind, nodelist
+
+    def render(self, context):
+        text = self.nodelist.render(context)
+        csp.allow_inline(context["request"], self.kind, text)
+        return text
+
+
+@register.tag
+def inline(parser, token):
+    """`<script type="importmap">{% inline "script" %}…{% endinline %}</script>`: the block's text, which
+    the page's Content-Security-Policy allows by its hash (so nothing else inline runs)."""
+    bits = token.split_contents()
+    if len(bits) != 2 or bits[1].strip("\"'") not in csp.KINDS:
+        raise template.TemplateSyntaxError('{% inline %} takes "script" or "style".')
+    nodelist = parser.parse(("endinline",))
+    parser.delete_first_token()
+    return InlineNode(bits[1].strip("\"'"), nodelist)

@@ -303,3 +303,20 @@ function addCopyButtons(root = document) {
 }
 new MutationObserver(() => addCopyButtons()).observe(document.documentElement, { childList: true, subtree: true });
 document.addEventListener("turbo:load", () => addCopyButtons());
+
+// The page's person's own messages sit on the right in their colour; everyone else's on the left,
+// and Stop and Retry show on the replies to their messages (the server checks anyway).
+// The rule is made here, through the CSS object model: the Content-Security-Policy lets no page
+// carry an inline style, and the person (so the rule) may change while Turbo keeps the document.
+const mine = new CSSStyleSheet();
+document.adoptedStyleSheets = [...document.adoptedStyleSheets, mine];
+function markMine() {
+  const me = document.querySelector('meta[name="parley-me"]')?.content || "";
+  mine.replaceSync(/^[0-9a-f]+$/.test(me)
+    ? `.message[data-by="${me}"] { --side: flex-end; --bubble: var(--user); }
+       .message[data-asker="${me}"] form.action { display: inline; }`
+    : "");
+}
+markMine();
+document.addEventListener("turbo:render", markMine);
+document.addEventListener("turbo:load", markMine);

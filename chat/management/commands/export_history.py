@@ -9,6 +9,10 @@ from django.utils import timezone
 
 from chat.models import Message
 
+# A spreadsheet runs a cell that starts with one of these as a formula (`=HYPERLINK(…)`, `=cmd|…`):
+# OWASP's rule is to prefix such a cell with a single quote, which shows the text as it was typed.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
 FIELDS = ["id", "room", "bot", "role", "status", "author", "content", "error", "model", "prompt_tokens",
           "completion_tokens", "up_votes", "down_votes", "removed_at", "created_at", "updated_at"]
 
@@ -20,6 +24,13 @@ def parse_day(text, end=False):
     except ValueError:
         raise CommandError(f"{text!r} is not a date: use YYYY-MM-DD.") from None
     return timezone.make_aware(datetime.combine(day, time.max if end else time.min))
+
+
+def neutral_cell(value):
+    """A CSV cell a spreadsheet shows as text: a string that would start a formula gets a leading quote."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
 
 
 class Command(BaseCommand):
@@ -51,13 +62,15 @@ class Command(BaseCommand):
     @staticmethod
     def write(rows, format, stream):
         count = 0
-        writer = csv.writer(stream, lineterminator="\n") if format == "csv" else None
+        # RFC 4180's CRLF between rows: the writer then quotes any cell holding a CR or an LF (with "\n"
+        # alone, a bare CR in a message split its row in two for every reader).
+        writer = csv.writer(stream, lineterminator="\r\n") if format == "csv" else None
         if writer:
             writer.writerow(FIELDS)
         for row in rows:
             values = [value.isoformat() if isinstance(value, datetime) else value for value in row]
             if writer:
-                writer.writerow(values)
+                writer.writerow([neutral_cell(value) for value in values])
             else:
                 stream.write(json.dumps(dict(zip(FIELDS, values)), ensure_ascii=False) + "\n")  # one line each
             count += 1
