@@ -14,8 +14,10 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 from bots.providers import require_provider  # noqa: E402
 from chat.delivery.routing import websocket_urlpatterns  # noqa: E402
 from chat.lifecycle import ProcessServices  # noqa: E402
+from chat.server import protocol  # noqa: E402
 
 require_provider()  # a misconfigured provider stops the server here, with one line saying why
+protocol.install()  # Daphne reads no body past MAX_BODY_BYTES, parses none, and times out trickles
 
 application = ProcessServices(
     ProtocolTypeRouter(

@@ -221,6 +221,17 @@ SSE_MAX_MESSAGES = int(os.environ.get("SSE_MAX_MESSAGES", "50"))
 SSE_MAX_QUERY = int(os.environ.get("SSE_MAX_QUERY", "4096"))
 SSE_MAX_BODY = int(os.environ.get("SSE_MAX_BODY", "262144"))
 
+# What Daphne reads of a request, checked before Django sees it. The largest body any endpoint takes
+# is SSE_MAX_BODY (/chat, /v1); past MAX_BODY_BYTES a request gets 413 at once from its
+# Content-Length, or when a chunked body crosses it, and is never read further. A request's line and
+# headers must arrive within HTTP_HEADER_TIMEOUT seconds of the connection opening or the previous
+# response ending (also how long an idle keep-alive connection stays), its body within
+# HTTP_BODY_TIMEOUT seconds after them: fixed deadlines, so a client trickling bytes cannot hold a
+# connection open.
+MAX_BODY_BYTES = int(os.environ.get("MAX_BODY_BYTES", str(320 * 1024)))
+HTTP_HEADER_TIMEOUT = float(os.environ.get("HTTP_HEADER_TIMEOUT", "10"))
+HTTP_BODY_TIMEOUT = float(os.environ.get("HTTP_BODY_TIMEOUT", "30"))
+
 # Messages a minute one client (session, else IP) may send, and a room may take, rooms and /chat alike.
 RATE_LIMIT_PER_CLIENT = int(os.environ.get("RATE_LIMIT_PER_CLIENT", "10"))
 RATE_LIMIT_PER_ROOM = int(os.environ.get("RATE_LIMIT_PER_ROOM", "60"))
