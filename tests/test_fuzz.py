@@ -90,7 +90,7 @@ def test_posting_anything_to_a_room(client, bot, content):
 def test_stop_retry_and_message_urls_with_any_parameters(client, bot, pk, action):
     path = f"/rooms/{quoted(bot)}/messages/{pk}" + (f"/{action}" if action else "")
     response = client.post(path) if action else client.get(path)
-    assert response.status_code in {303, 404, 200}
+    assert response.status_code in {303, 403, 404, 200}  # 403: a reply someone else asked for
 
 
 @FUZZ

@@ -11,10 +11,13 @@ from datetime import timedelta
 import pytest
 import websockets
 from asgiref.sync import sync_to_async
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from chat.models import ApiKey, Message, Mute
 from chat.steering import NOT_YOURS
+from chat.templatetags.chat_tags import author_tag
 from tests.browser import own_presence
 from tests.rooms import finished
 from tests.servers import daphne
@@ -264,3 +267,24 @@ async def test_the_page_shows_stop_and_retry_to_the_asker_and_moderators_only(up
             await page.reload()
             await page.wait_for_selector('.message.assistant[data-status="cancelled"]')
         assert [await page.locator(retry).is_visible() for page in (ana, ben)] == [True, False]
+
+
+def test_a_page_of_replies_names_their_askers_with_no_query_per_reply(client):
+    def ask(n):
+        for i in range(n):
+            question = Message.objects.create(room="PirateBot", role="user", content=f"q{i}", author="Ana", sender=f"guest:a{i}")
+            Message.objects.create(room="PirateBot", bot="PirateBot", role="assistant", status="failed", reply_to=question)
+
+    def queries_of_the_page():
+        with CaptureQueriesContext(connection) as captured:
+            page = client.get(ROOM)
+        assert page.status_code == 200
+        return len(captured), page.content.decode()
+
+    client.get(ROOM)  # the guest's session is made once, not counted below
+    ask(1)
+    one, _ = queries_of_the_page()
+    ask(5)
+    six, page = queries_of_the_page()
+    assert six == one
+    assert page.count('data-bot="PirateBot" data-asker="') == 6 and f'data-asker="{author_tag("guest:a4")}"' in page

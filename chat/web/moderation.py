@@ -5,7 +5,8 @@ from datetime import timedelta
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from chat import dom
+from bots.registry import get_room_or_404
+from chat import dom, steering
 from chat.delivery import frames
 from chat.models import Message, Mute
 from chat.replies import workers
@@ -15,14 +16,10 @@ from chat.web.pages import message_or_404
 MUTE_FOR = timedelta(hours=1)
 
 
-def _moderator(request):
-    return request.user.is_authenticated and request.user.is_staff
-
-
 @require_POST
 def remove_message(request, room, pk):
     """Take a message off every page of the room; the admin keeps it, marked removed."""
-    if not _moderator(request):
+    if not steering.is_moderator(request.user, get_room_or_404(room)):
         return refuse(request, dom.IDS["notice"], "Only moderators can remove messages.", 403)
     room, message = message_or_404(room, pk)
     if Message.objects.remove(message.pk, by=request.user.get_username()) and message.is_active:
@@ -36,7 +33,7 @@ def remove_message(request, room, pk):
 @require_POST
 def mute_author(request, room, pk):
     """Refuse the posts of a message's sender for an hour; the admin lists and lifts mutes."""
-    if not _moderator(request):
+    if not steering.is_moderator(request.user, get_room_or_404(room)):
         return refuse(request, dom.IDS["notice"], "Only moderators can mute people.", 403)
     room, message = message_or_404(room, pk, removed=True, role=Message.Role.USER)  # removing it first is usual
     if not message.sender:
