@@ -1,6 +1,7 @@
 """A real Chromium driven by Playwright, for page tests."""
 
 import os
+import re
 import shutil
 import uuid
 
@@ -30,6 +31,22 @@ REPORT_VIOLATIONS = (
 )
 
 
+FUNCTION = re.compile(r"\s*(async\s+)?(function\b|\([^()]*\)\s*=>|[\w$]+\s*=>)")
+
+
+def as_function_waits(page):
+    """Playwright evaluates a wait's expression with eval on every poll, which the policy refuses;
+    a function it compiles once (Playwright 1.55 and later) polls under the policy as any page script."""
+    wait = page.wait_for_function
+
+    async def wait_for_function(expression, **options):
+        if not FUNCTION.match(expression):
+            expression = f"() => ({expression})"
+        return await wait(expression, **options)
+
+    page.wait_for_function = wait_for_function
+
+
 class PolicyWatch:
     """A Chromium whose every context notes the Content-Security-Policy violations in its console."""
 
@@ -44,6 +61,7 @@ class PolicyWatch:
         context = await self.chromium.new_context(**options)
         await context.add_init_script(REPORT_VIOLATIONS)
         context.on("console", self.note)
+        context.on("page", as_function_waits)
         return context
 
     async def new_page(self, **options):
