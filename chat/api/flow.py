@@ -61,7 +61,8 @@ class Flow:
         if message["type"] == "http.response.body":
             if message.get("more_body", False):
                 if not self.registered:
-                    self.request.registerProducer(self, True)
+                    if getattr(self.request, "channel", None) is not None:  # not already gone
+                        self.request.registerProducer(self, True)
                     self.registered = True
                 elif not self.writable.is_set() and not await self._drained():
                     return
@@ -86,7 +87,7 @@ class Flow:
 
     def release(self):
         """Unregister the producer (once), while the request still has its connection."""
-        if self.registered and getattr(self.request, "channel", None) is not None:
+        if self.registered and self.request.producer is self and getattr(self.request, "channel", None) is not None:
             self.request.unregisterProducer()
         self.registered = False
 
