@@ -9,6 +9,7 @@ from asgiref.sync import sync_to_async
 from django.test import AsyncClient
 from websockets.exceptions import InvalidStatus
 
+from tests.browser import own_presence
 from tests.rooms import communicator, finished, frames_until, parse_frames, subscribe
 from tests.servers import daphne
 from tests.test_end_to_end import provider_env
@@ -124,7 +125,7 @@ async def test_the_origin_must_be_the_socket_s_own_scheme_host_and_port_or_a_tru
 
 
 async def test_a_socket_from_another_port_of_the_same_host_is_refused_by_daphne(upstream):
-    with daphne(provider_env(upstream)) as server:
+    with daphne(provider_env(upstream, **own_presence())) as server:
         for origin in (f"http://127.0.0.1:{server.port + 1}", f"https://127.0.0.1:{server.port}"):
             with pytest.raises(InvalidStatus) as refused:
                 async with websockets.connect(f"{server.ws_url}/ws/rooms/PirateBot/", origin=origin):
@@ -147,7 +148,7 @@ async def fate(socket):
 
 
 async def test_a_thousand_sockets_from_one_address_are_capped_and_counted_as_one_guest(upstream):
-    with daphne(provider_env(upstream)) as server:
+    with daphne(provider_env(upstream, **own_presence())) as server:
         url = f"{server.ws_url}/ws/rooms/PirateBot/"
         sockets = await asyncio.gather(*[websockets.connect(url, origin=server.url, open_timeout=30) for _ in range(SOCKETS)])
         try:
