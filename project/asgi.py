@@ -9,9 +9,10 @@ django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402 - needs the app registry loaded
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from bots.providers import require_provider  # noqa: E402
+from chat.api.flow import FlowControl  # noqa: E402
+from chat.delivery.origin import SameOriginValidator  # noqa: E402
 from chat.delivery.routing import websocket_urlpatterns  # noqa: E402
 from chat.lifecycle import ProcessServices  # noqa: E402
 from chat.server import protocol  # noqa: E402
@@ -22,8 +23,8 @@ protocol.install()  # Daphne reads no body past MAX_BODY_BYTES, parses none, and
 application = ProcessServices(
     ProtocolTypeRouter(
         {
-            "http": django_asgi_app,
-            "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+            "http": FlowControl(django_asgi_app),
+            "websocket": SameOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
         }
     )
 )

@@ -240,6 +240,15 @@ TRUST_X_FORWARDED_FOR = env_bool("TRUST_X_FORWARDED_FOR", False)
 # Replies this process streams at once (rooms and /chat); more wait their turn.
 MAX_STREAMING_REPLIES = int(os.environ.get("MAX_STREAMING_REPLIES", "8"))
 
+# Hostile clients: a response waits this many seconds for a client that reads nothing (its
+# connection's buffer full) before closing it; a room event stream resumed more than this many
+# events behind gets `event: reset` instead of the replay; open event streams per API key and room
+# sockets per address, each per process.
+SEND_STALL_TIMEOUT = float(os.environ.get("SEND_STALL_TIMEOUT", "20"))
+EVENT_REPLAY_MAX = int(os.environ.get("EVENT_REPLAY_MAX", "1000"))
+EVENT_STREAMS_PER_KEY = int(os.environ.get("EVENT_STREAMS_PER_KEY", "20"))
+ROOM_SOCKETS_PER_ADDRESS = int(os.environ.get("ROOM_SOCKETS_PER_ADDRESS", "50"))
+
 # Rate-limit counters: in Redis when there is one, so every process counts together.
 CACHES = {
     "default": (

@@ -7,7 +7,7 @@ import pytest
 import websockets
 
 from tests.browser import own_presence
-from tests.rooms import parse_frames, subscribe
+from tests.rooms import communicator, parse_frames
 from tests.servers import daphne
 from tests.test_end_to_end import provider_env
 
@@ -31,11 +31,16 @@ async def presence_frames(socket, until):
 
 
 async def test_five_hundred_pages_opening_a_room_at_once_get_a_handful_of_presence_frames(upstream):
-    with daphne(provider_env(upstream, **own_presence())) as server:
+    # Five hundred people, each at an address of their own (a cookie-less guest counts once per address).
+    env = provider_env(upstream, TRUST_X_FORWARDED_FOR="true", **own_presence())
+    with daphne(env) as server:
         url = f"{server.ws_url}/ws/rooms/PirateBot/"
         loop = asyncio.get_running_loop()
         started = loop.time()
-        sockets = await asyncio.gather(*[websockets.connect(url, origin=server.url, open_timeout=30) for _ in range(PAGES)])
+        sockets = await asyncio.gather(*[
+            websockets.connect(url, origin=server.url, open_timeout=30, additional_headers={"X-Forwarded-For": f"2001:db8::{i:x}"})
+            for i in range(PAGES)
+        ])
         joined = loop.time() - started
         try:
             said = await asyncio.gather(*[presence_frames(socket, loop.time() + WATCH) for socket in sockets])
@@ -57,12 +62,21 @@ async def told(page):
                 return html
 
 
+async def guest_at(address, room="ChatBot"):
+    """A connected room socket of a cookie-less guest at address."""
+    client = communicator(room)
+    client.scope["client"] = (address, 50000)
+    connected, _ = await client.connect()
+    assert connected
+    return client
+
+
 async def test_a_page_that_opens_as_another_closes_is_still_told_who_is_here():
-    first = await subscribe("ChatBot")
+    first = await guest_at("192.0.2.1")
     assert await told(first) == "1 guest here"
     await first.disconnect()
     # Same crowd as before, so the sentence did not change: the new page is told all the same.
-    second = await subscribe("ChatBot")
+    second = await guest_at("192.0.2.2")
     assert await told(second) == "1 guest here"
-    third = await subscribe("ChatBot")
+    third = await guest_at("192.0.2.3")
     assert await told(third) == "2 guests here" and await told(second) == "2 guests here"

@@ -9,7 +9,8 @@ from asgiref.sync import sync_to_async
 from django.test import AsyncClient
 from websockets.exceptions import InvalidStatus
 
-from tests.rooms import communicator, finished, frames_until, subscribe
+from tests.browser import own_presence
+from tests.rooms import communicator, finished, frames_until, parse_frames, subscribe
 from tests.servers import daphne
 from tests.test_end_to_end import provider_env
 from tests.test_rooms import rows
@@ -103,3 +104,67 @@ async def test_ten_thousand_frames_into_a_real_daphne_socket(upstream):
         # The server still answers (how fast is the benchmarks' business).
         status = await sync_to_async(lambda: urllib.request.urlopen(f"{server.url}/healthz", timeout=10).status)()
         assert status == 200
+
+
+@pytest.mark.parametrize("origin, host, ok", [
+    ("http://127.0.0.1:8000", "127.0.0.1:8000", True),
+    ("http://localhost", "localhost:80", True),  # the scheme's default port, written or not
+    ("http://127.0.0.1:8001", "127.0.0.1:8000", False),  # another port of the same host
+    ("https://127.0.0.1:8000", "127.0.0.1:8000", False),  # another scheme
+    ("http://127.0.0.1:8000", "evil.example:8000", False),  # a host not allowed
+    ("http://chat.example.com:8443", "127.0.0.1:8000", True),  # trusted, as for forms
+    ("http://chat.example.com", "127.0.0.1:8000", False),
+    ("null", "127.0.0.1:8000", False),
+])
+async def test_the_origin_must_be_the_socket_s_own_scheme_host_and_port_or_a_trusted_one(settings, origin, host, ok):
+    settings.CSRF_TRUSTED_ORIGINS = ["http://chat.example.com:8443"]
+    client = communicator("PirateBot")
+    client.scope["headers"] = [(b"origin", origin.encode()), (b"host", host.encode())]
+    answer = await handshake(client)
+    assert answer == ({"type": "websocket.accept", "subprotocol": None} if ok else REFUSED)
+
+
+async def test_a_socket_from_another_port_of_the_same_host_is_refused_by_daphne(upstream):
+    with daphne(provider_env(upstream, **own_presence())) as server:
+        for origin in (f"http://127.0.0.1:{server.port + 1}", f"https://127.0.0.1:{server.port}"):
+            with pytest.raises(InvalidStatus) as refused:
+                async with websockets.connect(f"{server.ws_url}/ws/rooms/PirateBot/", origin=origin):
+                    pass
+            assert refused.value.response.status_code == 403, origin
+        async with websockets.connect(f"{server.ws_url}/ws/rooms/PirateBot/", origin=server.url) as page:
+            assert "guest here" in await asyncio.wait_for(page.recv(), 10)
+
+
+SOCKETS = 1000
+PER_ADDRESS = 50  # the default ROOM_SOCKETS_PER_ADDRESS
+
+
+async def fate(socket):
+    """What became of a socket that opened: ("open", its first frame) or ("closed", the code)."""
+    try:
+        return "open", await asyncio.wait_for(socket.recv(), 20)
+    except websockets.exceptions.ConnectionClosed as closed:
+        return "closed", closed.rcvd.code if closed.rcvd else None
+
+
+async def test_a_thousand_sockets_from_one_address_are_capped_and_counted_as_one_guest(upstream):
+    with daphne(provider_env(upstream, **own_presence())) as server:
+        url = f"{server.ws_url}/ws/rooms/PirateBot/"
+        sockets = await asyncio.gather(*[websockets.connect(url, origin=server.url, open_timeout=30) for _ in range(SOCKETS)])
+        try:
+            fates = await asyncio.gather(*[fate(socket) for socket in sockets])
+            admitted = [first for what, first in fates if what == "open"]
+            assert len(admitted) == PER_ADDRESS
+            assert [code for what, code in fates if what == "closed"] == [4029] * (SOCKETS - PER_ADDRESS)
+            # However many sockets it holds, the address's cookie-less guest is one guest: the
+            # presence sentence, each page's first frame, never changed from that.
+            lines = {html for first in admitted for _, target, _, html in parse_frames(first, presence=True) if target == "presence"}
+            assert lines == {"1 guest here"}
+        finally:
+            await asyncio.gather(*[socket.close() for socket in sockets], return_exceptions=True)
+        # A closed socket gives its place back.
+        async with asyncio.timeout(10):
+            while True:
+                async with websockets.connect(url, origin=server.url) as again:
+                    if (await fate(again))[0] == "open":
+                        break

@@ -7,6 +7,11 @@ sends each row as one event numbered by its change, and waits for the next; the 
 (this process's fan-out, fed by every process through the channel layer) wake it. A reconnect with
 `Last-Event-ID: N` (or `?after=N`) gets the messages changed since, each whole, then deltas again.
 Nothing here writes: a client that goes away stops no reply.
+
+Bounds: a resume more than ``EVENT_REPLAY_MAX`` events behind gets one ``event: reset`` (page the
+history, go on from now) instead of the replay; a key holds at most ``EVENT_STREAMS_PER_KEY``
+streams in a process, and a revoked key's streams end within a second or two (chat.api.followers);
+what a stream holds unsent is bounded by the response's flow control (chat.api.flow).
 """
 
 import asyncio
@@ -17,10 +22,12 @@ from django.conf import settings
 
 from chat.api import sse
 from chat.api.errors import error
+from chat.api.followers import followers
 from chat.delivery import fanout
 from chat.models import Message
 
 RETRY_MS = 1000  # how soon a client reconnects after losing the stream
+RETRY_AFTER_FULL = 5  # seconds a key with all its streams open is told to wait
 BATCH = 200  # rows read at a time
 WAKE_GATHER = 0.05  # seconds a wake-up waits for more changes before reading
 
@@ -36,17 +43,41 @@ async def follow(request, room, after):
             raise ValueError
     except ValueError:
         return error("Last-Event-ID (or after) must be an event id: a whole number, 0 or more.", 400)
-    if cursor is None:  # no resume point: from now on
-        cursor = await sync_to_async(Message.objects.last_event)(room.key)
-    return sse.EventStream(_events(room, cursor))
+    key, waker = request.api_key, _Waker()
+    if not followers().admit(key, waker):
+        return error(f"This key already has {settings.EVENT_STREAMS_PER_KEY} event streams open here; "
+                     "close one before opening another.", 429, Retry_After=RETRY_AFTER_FULL)
+    try:
+        now = await sync_to_async(Message.objects.last_event)(room.key)
+    except BaseException:
+        followers().leave(key, waker)
+        raise
+    return sse.EventStream(_events(room, now if cursor is None else cursor, now, key, waker))
+
+
+def reset(room, now):
+    """The event a resume too far behind gets instead of the replay: page the history, then go on from now."""
+    data = {
+        "last": now,
+        "history": f"/api/rooms/{room.key}/messages",
+        "error": f"More than {settings.EVENT_REPLAY_MAX} events were missed: page the history with "
+                 f"GET /api/rooms/{room.key}/messages, then continue from this event.",
+    }
+    return sse.event(data, name="reset", id=now)
 
 
 class _Waker:
-    """Sits in the room's fan-out like a page's socket: any frame of the room wakes the stream."""
+    """Sits in the room's fan-out like a page's socket: any frame of the room wakes the stream (and
+    so does its key's revocation)."""
 
     def __init__(self):
         self.wake = asyncio.Event()
         self.dropped = False
+        self.revoked = False
+
+    def revoke(self):
+        self.revoked = True
+        self.wake.set()
 
     async def forward(self, message):
         self.wake.set()
@@ -56,12 +87,18 @@ class _Waker:
         self.wake.set()
 
 
-async def _events(room, cursor):
-    waker, known = _Waker(), {}  # message id -> (status, the text of a reply still streaming) this client has
+async def _events(room, cursor, now, key, waker):
+    known = {}  # message id -> (status, the text of a reply still streaming) this client has
     waker.dropped = True  # not yet joined
     try:
         yield sse.retry(RETRY_MS)
+        if now - cursor > settings.EVENT_REPLAY_MAX:
+            yield reset(room, now)
+            cursor = now
         while True:
+            if waker.revoked:
+                yield sse.event({"error": "This API key was revoked."}, name="error")
+                return
             waker.wake.clear()
             if waker.dropped:
                 try:
@@ -85,6 +122,7 @@ async def _events(room, cursor):
                     yield sse.KEEP_ALIVE
     finally:
         fanout.rooms().leave(room.group, waker)
+        followers().leave(key, waker)
 
 
 def message_json(message):

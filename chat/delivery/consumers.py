@@ -10,7 +10,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.utils import timezone
 
 from bots.registry import get_room
-from chat.delivery import fanout, frames, presence
+from chat.delivery import addresses, fanout, frames, presence
 from chat.delivery.catch_up import catch_up
 from chat.models import Message
 from chat import identity
@@ -50,6 +50,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
     held = None  # room frames that came while the catch-up was being read, sent after it
     room = None
     person = None  # who this page is, once counted in the room's presence
+    address = None  # where it comes from, once counted against that address's share
 
     async def connect(self):
         self.room = get_room(self.scope["url_route"]["kwargs"]["room"])
@@ -57,12 +58,17 @@ class RoomConsumer(AsyncWebsocketConsumer):
             await self.close()  # before accept: the handshake is refused (403)
             return
         await self.accept()
+        address = addresses.of_scope(self.scope)
+        if not addresses.addresses().admit(address):
+            await self.close(code=addresses.TOO_MANY)  # after accept, so the client learns the code
+            return
+        self.address = address
         since = parse_since(self.scope.get("query_string", b""))
         if since is not None:
             self.held = []
         try:
             await fanout.rooms().join(self.room.group, self)
-            self.person = await sync_to_async(identity.of_session)(self.scope["session"], self.scope.get("user"))
+            self.person = await sync_to_async(self._who)()
             presence.roster().join(self.room.group, self.person, self)
             if since is not None:
                 # Joined first, then read: whatever changed meanwhile arrives at least once, and
@@ -77,6 +83,11 @@ class RoomConsumer(AsyncWebsocketConsumer):
             # keeps handing frames to a dead socket.
             self._leave()
             raise
+
+    def _who(self):
+        session = self.scope["session"]
+        had_token = "author_id" in session  # before of_session hands a session without one a new token
+        return addresses.present_as(identity.of_session(session, self.scope.get("user")), had_token, self.address)
 
     def _catch_up(self, since):
         now = timezone.now()
@@ -93,10 +104,12 @@ class RoomConsumer(AsyncWebsocketConsumer):
             await self.base_send(message)
 
     async def disconnect(self, code):
-        if self.room is not None:
+        if self.address is not None:
             self._leave()
 
     def _leave(self):
+        addresses.addresses().leave(self.address)
+        self.address = None
         fanout.rooms().leave(self.room.group, self)
         if self.person is not None:
             presence.roster().leave(self.room.group, self.person)
