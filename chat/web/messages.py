@@ -27,7 +27,7 @@ def post(request, room):
         problem = "Write a message before sending."
     elif len(content) > settings.MESSAGE_MAX_CHARS:
         problem = f"Messages are limited to {settings.MESSAGE_MAX_CHARS} characters; this one has {len(content)}."
-    elif muted := Mute.objects.refusal(me.tag):
+    elif muted := mute_refusal(request, me):
         problem, status = f"{muted} You can read the room meanwhile.", 403
     elif refusal := limits.check_message(request, room.key):
         problem, status, retry_after = refusal.message, 429, refusal.retry_after
@@ -35,8 +35,17 @@ def post(request, room):
         # Refused: nothing is saved, and the text stays in the box to send again.
         page = functools.partial(room_page, request, room, content=content)
         return refuse(request, dom.IDS["form_error"], problem, status, page=page, retry_after=retry_after)
+    if me.kind == identity.Kind.GUEST:
+        limits.note_address(me.tag, request)  # for a mute of them, should a moderator make one
     say(room, content, me)
     return answer(request, room, frames.update(dom.IDS["form_error"]))
+
+
+def mute_refusal(request, me):
+    """The sentence refusing a muted sender, or None: a guest is also held by a guest's mute made
+    for the address they come from (a new session does not dodge it)."""
+    address = limits.client_ip(request) if me.kind == identity.Kind.GUEST else ""
+    return Mute.objects.refusal(me.tag, address=address)
 
 
 @require_POST
@@ -51,7 +60,7 @@ def stop(request, room, pk):
 def retry(request, room, pk):
     """Answer again, in place, after a failed, cancelled or interrupted reply."""
     room, reply = message_or_404(room, pk, role=Message.Role.ASSISTANT)
-    if muted := Mute.objects.refusal(identity.of_request(request).tag):
+    if muted := mute_refusal(request, identity.of_request(request)):
         return refuse(request, dom.IDS["notice"], muted, 403)
     if Message.objects.retry(reply.pk):
         workers.request_reply(room.key)

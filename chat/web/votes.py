@@ -2,7 +2,7 @@
 
 from django.views.decorators.http import require_POST
 
-from chat import dom, identity
+from chat import dom, identity, limits
 from chat.models import Feedback, Message
 from chat.web.answers import answer, refuse
 from chat.web.pages import message_or_404
@@ -19,5 +19,8 @@ def feedback(request, room, pk):
         return refuse(request, dom.feedback_error(reply.pk), 'Send value "up", "down" or "none".', 400)
     if not reply.takes_feedback:
         return refuse(request, dom.feedback_error(reply.pk), "Only a finished reply takes votes.", 409)
-    Feedback.objects.cast(reply, identity.of_request(request).tag, value)
+    me = identity.of_request(request)  # a new guest's token comes before the count: it is who votes
+    if refusal := limits.check_vote(request):
+        return refuse(request, dom.feedback_error(reply.pk), refusal.message, 429, retry_after=refusal.retry_after)
+    Feedback.objects.cast(reply, me.tag, value)
     return answer(request, room)
