@@ -57,7 +57,8 @@ def session_cookie(headers):
 async def test_six_fresh_sessions_from_one_address_are_held_to_one_client_s_budget(upstream):
     upstream.default.text = "Aye."
     await one_window()
-    with daphne(env(upstream, RATE_LIMIT_PER_CLIENT="3")) as server:
+    # RATE_LIMIT_PER_ADDRESS unset (0), as shipped: an address gets one client's budget.
+    with daphne(env(upstream, RATE_LIMIT_PER_CLIENT="3", RATE_LIMIT_PER_ADDRESS="0")) as server:
         answers = []
         for i in range(6):  # each a new browser: a fresh session, the same address behind the proxy
             guest = Behind(server.url, address(1, 1))
