@@ -6,6 +6,7 @@ place they spend it on (a room, or a bot's stateless path). With Redis every pro
 the same place. A refused request learns how long to wait (Retry-After).
 """
 
+import ipaddress
 import time
 from dataclasses import dataclass
 
@@ -53,6 +54,17 @@ def client_ip(request):
     return request.META.get("REMOTE_ADDR", "unknown")
 
 
+def counted_address(request):
+    """The client's address as address budgets and mutes count it, or "" for loopback: a request
+    from this very machine is a local proxy that did not say whom it forwards for (set
+    TRUST_X_FORWARDED_FOR), or a local tool; holding all of those as one client would hold everyone."""
+    address = client_ip(request)
+    try:
+        return "" if ipaddress.ip_address(address).is_loopback else address
+    except ValueError:  # not an address at all: still one source, counted as such
+        return address
+
+
 def counter_key(key, window_start):
     """The cache key counting key's requests in the window starting at window_start."""
     return f"parley:rate:{key}:{window_start}"
@@ -70,14 +82,20 @@ def _count(key, window_start):
 
 
 def _spend(counters):
-    """Count one request on each (key, limit, sentence) in turn; the first passed limit's Refusal, else None."""
+    """Count one request on each (key, limit, sentence) with a key, in turn; the first passed limit's Refusal, else None."""
     now = time.time()
     window_start = int(now // WINDOW) * WINDOW
     retry_after = max(1, int(window_start + WINDOW - now) + 1)
     for key, limit, sentence in counters:
-        if _count(key, window_start) > limit:
+        if key and _count(key, window_start) > limit:
             return Refusal(f"{sentence.format(limit=limit)}; try again in {retry_after} s.", retry_after)
     return None
+
+
+def _address_key(kind, request):
+    """The counter of kind for the request's address, or None when the address is not counted."""
+    address = counted_address(request)
+    return f"{kind}:{address}" if address else None
 
 
 def _per_address():
@@ -89,7 +107,7 @@ def check_message(request, room_key):
     """Count one message from this client into this room; a Refusal if a limit is passed, else None."""
     return _spend([
         (client_key(request), settings.RATE_LIMIT_PER_CLIENT, "You are sending messages too fast ({limit} a minute)"),
-        (f"addr:{client_ip(request)}", _per_address(), "Too many messages come from your address ({limit} a minute)"),
+        (_address_key("addr", request), _per_address(), "Too many messages come from your address ({limit} a minute)"),
         (f"room:{room_key}", settings.RATE_LIMIT_PER_ROOM, "This room is busy ({limit} messages a minute)"),
     ])
 
@@ -98,7 +116,7 @@ def check_vote(request):
     """Count one vote from this client; a Refusal if it or its address votes too fast, else None."""
     return _spend([
         (f"vote:{client_key(request)}", settings.RATE_LIMIT_VOTES, "You are voting too fast ({limit} votes a minute)"),
-        (f"vote-addr:{client_ip(request)}", settings.RATE_LIMIT_VOTES, "Too many votes come from your address ({limit} a minute)"),
+        (_address_key("vote-addr", request), settings.RATE_LIMIT_VOTES, "Too many votes come from your address ({limit} a minute)"),
     ])
 
 
@@ -108,7 +126,7 @@ def check_stateless(request, bot_key):
     per_client = settings.RATE_LIMIT_STATELESS_PER_CLIENT or settings.RATE_LIMIT_PER_CLIENT
     return _spend([
         (f"direct:{client_key(request)}", per_client, "You are sending requests too fast ({limit} a minute)"),
-        (f"direct-addr:{client_ip(request)}", settings.RATE_LIMIT_PER_ADDRESS or per_client,
+        (_address_key("direct-addr", request), settings.RATE_LIMIT_PER_ADDRESS or per_client,
          "Too many requests come from your address ({limit} a minute)"),
         (f"direct-bot:{bot_key}", settings.RATE_LIMIT_STATELESS_PER_BOT, "This bot is busy ({limit} direct requests a minute)"),
     ])
@@ -116,7 +134,8 @@ def check_stateless(request, bot_key):
 
 def note_address(sender_tag, request):
     """Remember where a guest last posted from, so a mute of them can hold for that address too."""
-    cache.set(f"parley:address:{sender_tag}", client_ip(request), ADDRESS_MEMORY)
+    if address := counted_address(request):
+        cache.set(f"parley:address:{sender_tag}", address, ADDRESS_MEMORY)
 
 
 def address_of(sender_tag):

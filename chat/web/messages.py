@@ -44,7 +44,7 @@ def post(request, room):
 def mute_refusal(request, me):
     """The sentence refusing a muted sender, or None: a guest is also held by a guest's mute made
     for the address they come from (a new session does not dodge it)."""
-    address = limits.client_ip(request) if me.kind == identity.Kind.GUEST else ""
+    address = limits.counted_address(request) if me.kind == identity.Kind.GUEST else ""
     return Mute.objects.refusal(me.tag, address=address)
 
 
