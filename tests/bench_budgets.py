@@ -1,6 +1,6 @@
 """A room reply's first words, with and without a /chat flood holding every /chat streaming slot.
 
-    .venv/bin/python tests/bench_budgets.py [--posts 5]
+    ./parley bench-budgets [--posts 5]
 
 One real Daphne process (SQLite, in-memory layer) against the scripted upstream. Quiet: a guest
 posts in PirateBot's room and a page socket times the reply's first growth frame. Flooded: the
