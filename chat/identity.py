@@ -2,13 +2,21 @@
 
 A sender is stored as a tag, ``<kind>:<ref>`` (``guest:Xy3…``, ``user:12``, ``key:4``), on the
 messages they send, their votes and their mutes. Pages never see a tag, only a keyed hash of it.
+
+A guest's session is made only when they post, vote or name themselves, never on a page view: a
+page offers a new guest a token and nickname, signed into its forms, which their first post adopts.
 """
 
 import enum
 import secrets
 from dataclasses import dataclass
 
+from django.core import signing
+
 from chat.names import AUTHOR_MAX_CHARS
+
+OFFER_SALT = "parley.guest-offer"
+OFFER_MAX_AGE = 24 * 3600  # seconds a page's offer stays good: a page left open all day still posts
 
 
 class Kind(enum.StrEnum):
@@ -55,8 +63,41 @@ def of_session(session, user=None):
 
 
 def of_request(request):
-    """The sender making this request from a page."""
-    return of_session(request.session, getattr(request, "user", None))
+    """The sender making this request from a page: a new guest gets their token now (adopting the
+    one their page offered, if it sent it), so it is for posting, voting and naming, not viewing."""
+    user = getattr(request, "user", None)
+    if "author_id" not in request.session and not (user is not None and user.is_authenticated):
+        if offered := _offered(request.POST.get("guest")):
+            request.session["author_id"], request.session["nickname"] = offered
+    return of_session(request.session, user)
+
+
+def peek(request):
+    """Who views a page, writing nothing: a guest not yet known is shown the token and nickname
+    their page will offer (see offer)."""
+    user = getattr(request, "user", None)
+    if "author_id" in request.session or (user is not None and user.is_authenticated):
+        return of_session(request.session, user)
+    return Sender(Kind.GUEST, secrets.token_urlsafe(9), f"Guest {secrets.randbelow(9000) + 1000}", named=False)
+
+
+def offer(request, sender):
+    """The signed offer of a new guest's token and nickname for their page's forms, or "" when the
+    session already knows who they are."""
+    if "author_id" in request.session or sender.kind != Kind.GUEST:
+        return ""
+    return signing.dumps([sender.ref, sender.name], salt=OFFER_SALT, compress=True)
+
+
+def _offered(value):
+    """The (token, nickname) a page offered, if value is a good offer; else None."""
+    if not value or len(value) > 200:
+        return None
+    try:
+        token, nickname = signing.loads(value, salt=OFFER_SALT, max_age=OFFER_MAX_AGE)
+    except (signing.BadSignature, TypeError, ValueError):
+        return None
+    return str(token)[:16], str(nickname)[:AUTHOR_MAX_CHARS]
 
 
 def of_key(key, name=None):

@@ -2,6 +2,7 @@
 
 import asyncio
 import logging
+from importlib import import_module
 
 from asgiref.sync import sync_to_async
 from channels.layers import InMemoryChannelLayer, get_channel_layer
@@ -23,10 +24,27 @@ def alone():
     return isinstance(get_channel_layer(), InMemoryChannelLayer)
 
 
+def clear_expired_sessions():
+    """What Django's clearsessions command does: delete the sessions past their expiry date."""
+    try:
+        import_module(settings.SESSION_ENGINE).SessionStore.clear_expired()
+    except NotImplementedError:  # a store that expires its sessions by itself (the cache's)
+        pass
+
+
 async def sweep_forever():
-    """Run the sweep every REPLY_SWEEP_INTERVAL seconds, in any live process."""
+    """Run the sweep every REPLY_SWEEP_INTERVAL seconds, and clear expired sessions every
+    CLEAR_SESSIONS_INTERVAL, in any live process: no cron job needed."""
+    loop = asyncio.get_running_loop()
+    sessions_cleared = loop.time()
     while True:
         await asyncio.sleep(settings.REPLY_SWEEP_INTERVAL)
+        if settings.CLEAR_SESSIONS_INTERVAL and loop.time() - sessions_cleared >= settings.CLEAR_SESSIONS_INTERVAL:
+            sessions_cleared = loop.time()
+            try:
+                await sync_to_async(clear_expired_sessions)()
+            except Exception:  # noqa: BLE001 - a database hiccup: the next interval clears them
+                logger.exception("clearing expired sessions failed; trying again next interval")
         try:
             # Every hop from the loop runs on one database thread whose connection is kept: let it go
             # here if it broke or aged out (CONN_MAX_AGE), so a database restart heals by itself.

@@ -1,9 +1,12 @@
-"""Rate limits: messages per minute per client and per room, counted in the shared cache.
+"""Rate limits: what one person and one place may do a minute, counted in the shared cache.
 
-Fixed one-minute windows keyed by client (session, else IP) and by room; with Redis every process
-counts in the same place. A refused request learns how long to wait (Retry-After).
+Fixed one-minute windows. Every budget counts the person (their API key, account or guest token)
+*and* the address they come from, so fresh cookies from one address share one budget, plus the
+place they spend it on (a room, or a bot's stateless path). With Redis every process counts in
+the same place. A refused request learns how long to wait (Retry-After).
 """
 
+import ipaddress
 import time
 from dataclasses import dataclass
 
@@ -11,6 +14,8 @@ from django.conf import settings
 from django.core.cache import cache
 
 WINDOW = 60
+# How long a guest's last address is remembered, so a mute can follow it to their next session.
+ADDRESS_MEMORY = 24 * 3600
 
 
 @dataclass(frozen=True)
@@ -22,25 +27,46 @@ class Refusal:
 
 
 def client_key(request):
-    """Who is asking: the API key it carries, else the session if it has one, else the address it came from."""
+    """Who is asking: the API key it carries, else the signed-in account, else the guest's token
+    (or session), else the address it came from."""
     if key := getattr(request, "api_key", None):
         return f"key:{key.digest[:16]}"  # not the pk: a database made anew reuses those
-    if request.session.session_key:
-        return f"session:{request.session.session_key}"
+    user = getattr(request, "user", None)
+    if user is not None and user.is_authenticated:
+        return f"user:{user.pk}"
+    session = getattr(request, "session", None)
+    if session is not None:
+        # The token a guest gets on their first post (chat.identity), before the session has a key.
+        if token := session.get("author_id"):
+            return f"guest:{token}"
+        if session.session_key:
+            return f"session:{session.session_key}"
     return f"ip:{client_ip(request)}"
 
 
 def client_ip(request):
-    """The client's address; behind a proxy the left-most X-Forwarded-For when TRUST_X_FORWARDED_FOR."""
+    """The client's address. Behind a trusted proxy (TRUST_X_FORWARDED_FOR) it is the right-most
+    X-Forwarded-For entry, the one that proxy appended: entries left of it are the client's to forge."""
     if settings.TRUST_X_FORWARDED_FOR:
-        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")[0].strip()
+        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")[-1].strip()
         if forwarded:
             return forwarded[:64]
     return request.META.get("REMOTE_ADDR", "unknown")
 
 
+def counted_address(request):
+    """The client's address as address budgets and mutes count it, or "" for loopback: a request
+    from this very machine is a local proxy that did not say whom it forwards for (set
+    TRUST_X_FORWARDED_FOR), or a local tool; holding all of those as one client would hold everyone."""
+    address = client_ip(request)
+    try:
+        return "" if ipaddress.ip_address(address).is_loopback else address
+    except ValueError:  # not an address at all: still one source, counted as such
+        return address
+
+
 def counter_key(key, window_start):
-    """The cache key counting key's messages in the window starting at window_start."""
+    """The cache key counting key's requests in the window starting at window_start."""
     return f"parley:rate:{key}:{window_start}"
 
 
@@ -55,19 +81,63 @@ def _count(key, window_start):
         return 1
 
 
-def check_message(request, room_key):
-    """Count one message from this client into this room; a Refusal if a limit is passed, else None."""
+def _spend(counters):
+    """Count one request on each (key, limit, sentence) with a key, in turn; the first passed limit's Refusal, else None."""
     now = time.time()
     window_start = int(now // WINDOW) * WINDOW
     retry_after = max(1, int(window_start + WINDOW - now) + 1)
-    if _count(client_key(request), window_start) > settings.RATE_LIMIT_PER_CLIENT:
-        return Refusal(
-            f"You are sending messages too fast ({settings.RATE_LIMIT_PER_CLIENT} a minute); "
-            f"try again in {retry_after} s.", retry_after,
-        )
-    if _count(f"room:{room_key}", window_start) > settings.RATE_LIMIT_PER_ROOM:
-        return Refusal(
-            f"This room is busy ({settings.RATE_LIMIT_PER_ROOM} messages a minute); try again in {retry_after} s.",
-            retry_after,
-        )
+    for key, limit, sentence in counters:
+        if key and _count(key, window_start) > limit:
+            return Refusal(f"{sentence.format(limit=limit)}; try again in {retry_after} s.", retry_after)
     return None
+
+
+def _address_key(kind, request):
+    """The counter of kind for the request's address, or None when the address is not counted."""
+    address = counted_address(request)
+    return f"{kind}:{address}" if address else None
+
+
+def _per_address():
+    """Requests a minute from one address: RATE_LIMIT_PER_ADDRESS, or one client's budget when unset."""
+    return settings.RATE_LIMIT_PER_ADDRESS or settings.RATE_LIMIT_PER_CLIENT
+
+
+def check_message(request, room_key):
+    """Count one message from this client into this room; a Refusal if a limit is passed, else None."""
+    return _spend([
+        (client_key(request), settings.RATE_LIMIT_PER_CLIENT, "You are sending messages too fast ({limit} a minute)"),
+        (_address_key("addr", request), _per_address(), "Too many messages come from your address ({limit} a minute)"),
+        (f"room:{room_key}", settings.RATE_LIMIT_PER_ROOM, "This room is busy ({limit} messages a minute)"),
+    ])
+
+
+def check_vote(request):
+    """Count one vote from this client; a Refusal if it or its address votes too fast, else None."""
+    return _spend([
+        (f"vote:{client_key(request)}", settings.RATE_LIMIT_VOTES, "You are voting too fast ({limit} votes a minute)"),
+        (_address_key("vote-addr", request), settings.RATE_LIMIT_VOTES, "Too many votes come from your address ({limit} a minute)"),
+    ])
+
+
+def check_stateless(request, bot_key):
+    """Count one /chat or /v1 request to a bot: its own budget, apart from the rooms' (a flood of
+    these never spends a room's); a Refusal if a limit is passed, else None."""
+    per_client = settings.RATE_LIMIT_STATELESS_PER_CLIENT or settings.RATE_LIMIT_PER_CLIENT
+    return _spend([
+        (f"direct:{client_key(request)}", per_client, "You are sending requests too fast ({limit} a minute)"),
+        (_address_key("direct-addr", request), settings.RATE_LIMIT_PER_ADDRESS or per_client,
+         "Too many requests come from your address ({limit} a minute)"),
+        (f"direct-bot:{bot_key}", settings.RATE_LIMIT_STATELESS_PER_BOT, "This bot is busy ({limit} direct requests a minute)"),
+    ])
+
+
+def note_address(sender_tag, request):
+    """Remember where a guest last posted from, so a mute of them can hold for that address too."""
+    if address := counted_address(request):
+        cache.set(f"parley:address:{sender_tag}", address, ADDRESS_MEMORY)
+
+
+def address_of(sender_tag):
+    """The address a sender last posted from (within ADDRESS_MEMORY), or ""."""
+    return cache.get(f"parley:address:{sender_tag}") or ""

@@ -232,13 +232,27 @@ MAX_BODY_BYTES = int(os.environ.get("MAX_BODY_BYTES", str(320 * 1024)))
 HTTP_HEADER_TIMEOUT = float(os.environ.get("HTTP_HEADER_TIMEOUT", "10"))
 HTTP_BODY_TIMEOUT = float(os.environ.get("HTTP_BODY_TIMEOUT", "30"))
 
-# Messages a minute one client (session, else IP) may send, and a room may take, rooms and /chat alike.
+# Messages a minute one client (API key, account or guest) may send into rooms, and a room may take.
 RATE_LIMIT_PER_CLIENT = int(os.environ.get("RATE_LIMIT_PER_CLIENT", "10"))
 RATE_LIMIT_PER_ROOM = int(os.environ.get("RATE_LIMIT_PER_ROOM", "60"))
-# Behind a proxy that sets X-Forwarded-For, count clients by it.
+# Messages (and /chat, /v1 requests) a minute from one address, whatever cookies or keys it shows:
+# 0 means one client's figure. Raise it when many people share an address (an office, a campus).
+RATE_LIMIT_PER_ADDRESS = int(os.environ.get("RATE_LIMIT_PER_ADDRESS", "0"))
+# Votes a minute from one client, and from one address.
+RATE_LIMIT_VOTES = int(os.environ.get("RATE_LIMIT_VOTES", "30"))
+# /chat and /v1 requests a minute from one client (0: RATE_LIMIT_PER_CLIENT) and to one bot:
+# budgets of their own, so they never spend a room's.
+RATE_LIMIT_STATELESS_PER_CLIENT = int(os.environ.get("RATE_LIMIT_STATELESS_PER_CLIENT", "0"))
+RATE_LIMIT_STATELESS_PER_BOT = int(os.environ.get("RATE_LIMIT_STATELESS_PER_BOT", "60"))
+# Behind a proxy that appends X-Forwarded-For, count clients by the address it appended (the right-most).
 TRUST_X_FORWARDED_FOR = env_bool("TRUST_X_FORWARDED_FOR", False)
-# Replies this process streams at once (rooms and /chat); more wait their turn.
+# Room replies this process streams at once; more wait their turn.
 MAX_STREAMING_REPLIES = int(os.environ.get("MAX_STREAMING_REPLIES", "8"))
+# /chat and /v1 replies this process streams at once, in slots of their own; more wait their turn.
+MAX_STATELESS_STREAMS = int(os.environ.get("MAX_STATELESS_STREAMS", "4"))
+# How often each process clears expired sessions from the database, in seconds (0: never; then
+# run `./parley manage clearsessions` on a schedule of your own).
+CLEAR_SESSIONS_INTERVAL = float(os.environ.get("CLEAR_SESSIONS_INTERVAL", "3600"))
 
 # Hostile clients: a response waits this many seconds for a client that reads nothing (its
 # connection's buffer full) before closing it; a room event stream resumed more than this many

@@ -29,6 +29,8 @@ def provider_env(upstream, **extra):
         "LLM_PROVIDER": "openai", "OPENAI_API_KEY": "sk-scripted", "OPENAI_BASE_URL": upstream.base_url,
         "OPENAI_MODEL": "scripted-model", "OPENAI_MAX_RETRIES": "0",
         "RATE_LIMIT_PER_CLIENT": "10000", "RATE_LIMIT_PER_ROOM": "10000",
+        # Every test's server sees one address (loopback): tests of the address budgets set their own.
+        "RATE_LIMIT_PER_ADDRESS": "10000", "RATE_LIMIT_VOTES": "10000", "RATE_LIMIT_STATELESS_PER_BOT": "10000",
         # Short scripted replies still grow in several frames.
         "REPLY_FLUSH_INTERVAL": "0.05", **extra,
     }

@@ -109,23 +109,59 @@ async def test_replies_over_the_streaming_cap_wait_their_turn(settings, upstream
     assert b.opened_at >= a.finished_at  # queued, not dropped, not concurrent
 
 
-async def test_the_per_client_limit_follows_the_session_not_the_address(settings, upstream):
-    settings.RATE_LIMIT_PER_CLIENT = 2
+async def test_the_per_client_limit_follows_the_session_and_the_address_holds_its_sessions_together(settings, upstream):
+    settings.RATE_LIMIT_PER_CLIENT, settings.RATE_LIMIT_PER_ADDRESS = 2, 3
     upstream.default.text = "Aye."
     await one_window()
-    greedy, neighbour = as_client(ip(8, "1")), as_client(ip(8, "1"))  # one address, two guests
+    greedy, neighbour = as_client(ip(4, "1")), as_client(ip(4, "1"))  # one address, two guests
     for client in (greedy, neighbour):
-        await client.get("/rooms/BelleBot/")  # the page gives each guest a session of their own
-    assert greedy.cookies["sessionid"].value != neighbour.cookies["sessionid"].value
+        await client.get("/rooms/BelleBot/")
+        assert "sessionid" not in client.cookies  # a page view makes no session: the first post does
     for i in range(2):
         assert (await greedy.post("/rooms/BelleBot/messages", {"content": f"greedy {i}"})).status_code == 303
+    assert greedy.cookies["sessionid"].value
     refused = await greedy.post("/rooms/BelleBot/messages", {"content": "greedy again"})
-    assert refused.status_code == 429 and "sending messages too fast" in refused.text
-    # Same address, another session: not counted against the greedy one.
+    assert refused.status_code == 429 and "sending messages too fast (2 a minute)" in refused.text
+    # Same address, another session: its own client budget, but the address's is shared.
     assert (await neighbour.post("/rooms/BelleBot/messages", {"content": "neighbour"})).status_code == 303
+    refused = await neighbour.post("/rooms/BelleBot/messages", {"content": "neighbour again"})
+    assert refused.status_code == 429 and "Too many messages come from your address (3 a minute)" in refused.text
     # The greedy session from another address is still the same client.
-    moved = as_client(ip(8, "2"))
+    moved = as_client(ip(4, "2"))
     moved.cookies = greedy.cookies
     assert (await moved.post("/rooms/BelleBot/messages", {"content": "greedy moved"})).status_code == 429
     contents = await sync_to_async(lambda: set(Message.objects.filter(role="user").values_list("content", flat=True)))()
     assert contents == {"greedy 0", "greedy 1", "neighbour"}
+
+
+async def test_the_address_is_the_one_the_trusted_proxy_appended_not_the_client_s(settings, upstream):
+    settings.RATE_LIMIT_PER_CLIENT = settings.RATE_LIMIT_PER_ADDRESS = 1
+    upstream.default.text = "Aye."
+    await one_window()
+    # Each client forges a different left-most entry; the proxy appended the same address to each.
+    first, second = (as_client(f"{forged}, {ip(6, '1')}") for forged in ("1.1.1.1", "2.2.2.2"))
+    assert (await first.post("/rooms/ChatBot/messages", {"content": "first"})).status_code == 303
+    refused = await second.post("/rooms/ChatBot/messages", {"content": "second"})
+    assert refused.status_code == 429 and "your address" in refused.text
+
+
+async def test_the_sse_path_spends_a_budget_of_its_own_not_the_room_s(settings, upstream):
+    from django.core.cache import cache
+
+    from chat.limits import WINDOW, counter_key
+
+    settings.RATE_LIMIT_STATELESS_PER_BOT, settings.RATE_LIMIT_PER_ROOM = 2, 2
+    upstream.default.text = "Aye."
+    await one_window()
+    window = int(time.time() // WINDOW) * WINDOW
+    await sync_to_async(cache.delete_many)([counter_key(key, window) for key in ("direct-bot:PirateBot", "room:PirateBot")])
+    query = {"bot": "PirateBot", "messages": '[{"role": "user", "content": "hi"}]'}
+    for i in range(2):
+        response = await as_client(ip(5, i)).get("/chat", query)
+        assert response.status_code == 200
+        [chunk async for chunk in response.streaming_content]
+    refused = await as_client(ip(5, 9)).get("/chat", query)
+    assert refused.status_code == 429 and "This bot is busy (2 direct requests a minute)" in refused.json()["error"]
+    # The room of the same bot still takes its own two messages a minute.
+    for i in range(2):
+        assert (await as_client(ip(5, 10 + i)).post("/rooms/PirateBot/messages", {"content": f"room {i}"})).status_code == 303

@@ -65,7 +65,7 @@ async def chat_completions(request):
     try:
         key = await sync_to_async(_key)(request)
         ask = _parse(request)
-        if refusal := await sync_to_async(limits.check_message)(request, ask.bot.key):
+        if refusal := await sync_to_async(limits.check_stateless)(request, ask.bot.key):
             raise Refused(429, refusal.message, "rate_limit_exceeded", code="rate_limit_exceeded", retry_after=refusal.retry_after)
     except Refused as refused:
         return refused.response()

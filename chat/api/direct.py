@@ -33,7 +33,7 @@ async def chat(request):
         turns = conversation.messages(raw, conversation.DIRECT)
     except BadConversation as problem:
         return error(str(problem), problem.status)
-    refusal = await sync_to_async(limits.check_message)(request, bot.key)
+    refusal = await sync_to_async(limits.check_stateless)(request, bot.key)
     if refusal:
         return error(refusal.message, 429, Retry_After=refusal.retry_after)
     return sse.EventStream(reply_events(bot, turns))

@@ -194,10 +194,10 @@ class MessageAdmin(admin.ModelAdmin):
 class MuteAdmin(admin.ModelAdmin):
     """Who is muted until when, and by whom; lifting a mute ends it now."""
 
-    list_display = ["author", "sender", "until", "in_force", "created_by", "created_at"]
+    list_display = ["author", "sender", "address", "until", "in_force", "created_by", "created_at"]
     list_filter = ["until"]
-    search_fields = ["author", "sender"]
-    readonly_fields = ["sender", "author", "created_by", "created_at"]
+    search_fields = ["author", "sender", "address"]
+    readonly_fields = ["sender", "author", "address", "created_by", "created_at"]
     actions = ["lift"]
     ordering = ["-until"]
 

@@ -8,15 +8,17 @@ class MuteQuerySet(models.QuerySet):
     def active(self):
         return self.filter(until__gt=timezone.now())
 
-    def until(self, sender):
-        """When the longest mute in force of sender (a tag) ends, or None if they may post."""
+    def until(self, sender, address=""):
+        """When the longest mute in force of sender (a tag), or of a guest at address, ends; None if they may post."""
         if not sender:
             return None
-        return self.active().filter(sender=sender).aggregate(until=models.Max("until"))["until"]
+        held = models.Q(sender=sender) | models.Q(address=address) if address else models.Q(sender=sender)
+        return self.active().filter(held).aggregate(until=models.Max("until"))["until"]
 
-    def refusal(self, sender, who="you"):
-        """The sentence refusing a muted sender ("A moderator muted you until 14:05 UTC."), or None if they may post."""
-        until = self.until(sender)
+    def refusal(self, sender, who="you", address=""):
+        """The sentence refusing a muted sender ("A moderator muted you until 14:05 UTC."), or None if
+        they may post. Pass a guest's address: a guest muted there holds every session from it."""
+        until = self.until(sender, address)
         return None if until is None else f"A moderator muted {who} until {timezone.localtime(until):%H:%M %Z}."
 
 
@@ -25,6 +27,10 @@ class Mute(models.Model):
 
     sender = models.CharField(max_length=64, db_index=True, help_text="Who is muted, as a sender tag.")
     author = models.CharField(max_length=80, blank=True, default="", help_text="Their display name when muted.")
+    address = models.CharField(
+        max_length=64, blank=True, default="", db_index=True,
+        help_text="A muted guest's last address: new sessions from it are muted too while the mute lasts.",
+    )
     until = models.DateTimeField()
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     created_by = models.CharField(max_length=150, blank=True, default="")

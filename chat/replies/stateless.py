@@ -7,8 +7,21 @@ import contextvars
 from django.conf import settings
 
 from bots.providers import ProviderError
-from chat.replies import workers
+from chat import services
 from chat.replies.reading import Reader, configured_provider
+
+
+class StatelessSlots:
+    """This loop's streaming slots for stateless replies, apart from the rooms': a flood of /chat
+    or /v1 requests waits for these and never delays a room's reply."""
+
+    def __init__(self):
+        self.slots = asyncio.Semaphore(settings.MAX_STATELESS_STREAMS)
+
+
+def slots():
+    """The running loop's stateless streaming slots."""
+    return services.current().part(StatelessSlots).slots
 
 
 class Ended:
@@ -56,6 +69,6 @@ async def reply_pieces(bot, newest_first):
 
 
 async def _read(reader, bot, newest_first):
-    """Read the reply while holding one of this process's streaming slots."""
-    async with workers.here().slots:
+    """Read the reply while holding one of this process's stateless streaming slots."""
+    async with slots():
         await reader.run(bot, newest_first)

@@ -33,7 +33,7 @@ class RoomWorkers:
 
     def __init__(self):
         self.wanted = set()  # rooms asked for since their worker last looked
-        # A cap on the replies this process streams at once (rooms and stateless replies alike).
+        # A cap on the room replies this process streams at once (stateless ones have their own).
         self.slots = asyncio.Semaphore(settings.MAX_STREAMING_REPLIES)
         self.reading = {}  # reply pk -> the task reading its upstream, which Stop cancels
 

@@ -27,7 +27,7 @@ def post(request, room):
         problem = "Write a message before sending."
     elif len(content) > settings.MESSAGE_MAX_CHARS:
         problem = f"Messages are limited to {settings.MESSAGE_MAX_CHARS} characters; this one has {len(content)}."
-    elif muted := Mute.objects.refusal(me.tag):
+    elif muted := steering.muted(request, me):
         problem, status = f"{muted} You can read the room meanwhile.", 403
     elif refusal := limits.check_message(request, room.key):
         problem, status, retry_after = refusal.message, 429, refusal.retry_after
@@ -35,6 +35,8 @@ def post(request, room):
         # Refused: nothing is saved, and the text stays in the box to send again.
         page = functools.partial(room_page, request, room, content=content)
         return refuse(request, dom.IDS["form_error"], problem, status, page=page, retry_after=retry_after)
+    if me.kind == identity.Kind.GUEST:
+        limits.note_address(me.tag, request)  # for a mute of them, should a moderator make one
     say(room, content, me)
     return answer(request, room, frames.update(dom.IDS["form_error"]))
 

@@ -6,7 +6,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from bots.registry import get_room_or_404
-from chat import dom, steering
+from chat import dom, identity, limits, steering
 from chat.delivery import frames
 from chat.models import Message, Mute
 from chat.replies import workers
@@ -38,9 +38,11 @@ def mute_author(request, room, pk):
     room, message = message_or_404(room, pk, removed=True, role=Message.Role.USER)  # removing it first is usual
     if not message.sender:
         return refuse(request, dom.IDS["notice"], "This message's author cannot be told apart from others: nobody was muted.", 409)
+    # A guest's mute also holds for the address they last posted from: a new cookie does not dodge it.
+    guest = identity.kind_of(message.sender) == identity.Kind.GUEST
     mute = Mute.objects.create(
         sender=message.sender, author=message.author, until=timezone.now() + MUTE_FOR,
-        created_by=request.user.get_username(),
+        address=limits.address_of(message.sender) if guest else "", created_by=request.user.get_username(),
     )
     notice = f"{mute.author or 'The author'} is muted until {timezone.localtime(mute.until):%H:%M %Z}."
     return answer(request, room, frames.update(dom.IDS["notice"], notice))

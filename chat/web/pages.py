@@ -28,10 +28,11 @@ def lobby(request):
 def room_page(request, room, *, error="", content="", status=200):
     """A room's page as it stands, with a refused post's sentence and text if there is one."""
     since = timezone.now()  # read before the messages: catch-up starts no later than the page
-    me = identity.of_request(request)  # names a new guest now, so their posts count under their session
+    me = identity.peek(request)  # writes nothing: a guest's session comes with their first post
     messages = Message.objects.recent(room.key)
     context = {
         "me": me,
+        "offer": identity.offer(request, me),
         "room": room,
         "bots": BOTS.values(),
         "messages": messages,

@@ -22,7 +22,8 @@ def _next(request):
 
 
 def _profile_page(request, *, error="", name=None, status=200):
-    context = {"me": identity.of_request(request), "error": error, "name": name, "next": _next(request)}
+    me = identity.peek(request)
+    context = {"me": me, "offer": identity.offer(request, me), "error": error, "name": name, "next": _next(request)}
     return render(request, "chat/profile.html", context, status=status)
 
 

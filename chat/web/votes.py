@@ -2,8 +2,8 @@
 
 from django.views.decorators.http import require_POST
 
-from chat import dom, identity
-from chat.models import Feedback, Message, Mute
+from chat import dom, identity, limits, steering
+from chat.models import Feedback, Message
 from chat.web.answers import answer, refuse
 from chat.web.pages import message_or_404
 
@@ -19,8 +19,10 @@ def feedback(request, room, pk):
         return refuse(request, dom.feedback_error(reply.pk), 'Send value "up", "down" or "none".', 400)
     if not reply.takes_feedback:
         return refuse(request, dom.feedback_error(reply.pk), "Only a finished reply takes votes.", 409)
-    me = identity.of_request(request)
-    if muted := Mute.objects.refusal(me.tag):
+    me = identity.of_request(request)  # a new guest's token comes before the count: it is who votes
+    if muted := steering.muted(request, me):
         return refuse(request, dom.feedback_error(reply.pk), muted, 403)
+    if refusal := limits.check_vote(request):
+        return refuse(request, dom.feedback_error(reply.pk), refusal.message, 429, retry_after=refusal.retry_after)
     Feedback.objects.cast(reply, me.tag, value)
     return answer(request, room)
