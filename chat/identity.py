@@ -89,6 +89,13 @@ def offer(request, sender):
     return signing.dumps([sender.ref, sender.name], salt=OFFER_SALT, compress=True)
 
 
+def of_offer(value):
+    """The guest a page's offer names (the token and nickname its first post will take), or None."""
+    if offered := _offered(value):
+        return Sender(Kind.GUEST, offered[0], offered[1], named=False)
+    return None
+
+
 def _offered(value):
     """The (token, nickname) a page offered, if value is a good offer; else None."""
     if not value or len(value) > 200:

@@ -87,7 +87,14 @@ class RoomConsumer(AsyncWebsocketConsumer):
     def _who(self):
         session = self.scope["session"]
         had_token = "author_id" in session  # before of_session hands a session without one a new token
-        return addresses.present_as(identity.of_session(session, self.scope.get("user")), had_token, self.address)
+        sender = identity.of_session(session, self.scope.get("user"))
+        if not had_token and sender.kind == identity.Kind.GUEST:
+            # A guest who has not posted yet is who their page's offer names, one person per page
+            # view; without one (a script), the address's one anonymous guest.
+            guest = parse_qs(self.scope["query_string"].decode("latin-1")).get("guest", [""])[0]
+            if offered := identity.of_offer(guest):
+                return offered
+        return addresses.present_as(sender, had_token, self.address)
 
     def _catch_up(self, since):
         now = timezone.now()

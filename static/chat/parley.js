@@ -32,7 +32,9 @@ class RoomStream extends HTMLElement {
     // On every (re)connect the server replays what changed since the page was last in step.
     const since = document.getElementById(ids.synced)?.dataset.since || this.getAttribute("since");
     const scheme = location.protocol === "https:" ? "wss" : "ws";
-    const url = `${scheme}://${location.host}${this.getAttribute("socket")}?since=${encodeURIComponent(since)}`;
+    // A guest who has not posted yet is counted in presence as the guest their page offers to be.
+    const guest = this.getAttribute("guest") ? `&guest=${encodeURIComponent(this.getAttribute("guest"))}` : "";
+    const url = `${scheme}://${location.host}${this.getAttribute("socket")}?since=${encodeURIComponent(since)}${guest}`;
     const socket = (this.socket = new WebSocket(url));
     Turbo.connectStreamSource(socket);
     socket.addEventListener("open", () => document.body.classList.remove("offline"));
