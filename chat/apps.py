@@ -14,3 +14,9 @@ class ChatConfig(AppConfig):
         from chat import checks  # noqa: F401
         from chat.delivery import broadcast  # noqa: F401
         from chat.history import admin  # noqa: F401
+
+        from django.contrib.auth.signals import user_login_failed
+
+        from chat.web.accounts import count_failure
+
+        user_login_failed.connect(count_failure, dispatch_uid="parley-login-failures")

@@ -125,6 +125,9 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = LOGOUT_REDIRECT_URL = "/"
+
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
@@ -215,6 +218,15 @@ RATE_LIMIT_PER_CLIENT = int(os.environ.get("RATE_LIMIT_PER_CLIENT", "10"))
 RATE_LIMIT_PER_ROOM = int(os.environ.get("RATE_LIMIT_PER_ROOM", "60"))
 # Behind a proxy that sets X-Forwarded-For, count clients by it.
 TRUST_X_FORWARDED_FOR = env_bool("TRUST_X_FORWARDED_FOR", False)
+# Failed log-ins (people's and the admin's) allowed per account and per address in a window of
+# LOGIN_FAILURE_WINDOW seconds; past either, log-ins from there answer 429 until the window ends.
+LOGIN_FAILURES_PER_ACCOUNT = int(os.environ.get("LOGIN_FAILURES_PER_ACCOUNT", "5"))
+LOGIN_FAILURES_PER_ADDRESS = int(os.environ.get("LOGIN_FAILURES_PER_ADDRESS", "20"))
+LOGIN_FAILURE_WINDOW = int(os.environ.get("LOGIN_FAILURE_WINDOW", "900"))
+# Sign-up at /accounts/signup/: "open" (anyone may make an account) or "closed" (staff make them in the admin).
+SIGNUP = os.environ.get("SIGNUP", "open")
+# Who may create rooms at /rooms/new: "signed_in" (anyone signed in), "staff", or "off".
+ROOM_CREATION = os.environ.get("ROOM_CREATION", "signed_in")
 # Replies this process streams at once (rooms and /chat); more wait their turn.
 MAX_STREAMING_REPLIES = int(os.environ.get("MAX_STREAMING_REPLIES", "8"))
 

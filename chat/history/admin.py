@@ -218,17 +218,18 @@ class MuteAdmin(admin.ModelAdmin):
 class ApiKeyAdmin(admin.ModelAdmin):
     """Keys for programs: named and created here (the key is shown once, on creation), revoked by an action."""
 
-    list_display = ["name", "prefix", "created_at", "last_used_at", "revoked_at", "prompt_tokens", "completion_tokens"]
+    list_display = ["name", "user", "prefix", "created_at", "last_used_at", "revoked_at", "prompt_tokens", "completion_tokens"]
     list_filter = [("revoked_at", admin.EmptyFieldListFilter)]
     search_fields = ["name", "prefix"]
-    fields = ["name", "prefix", "created_at", "last_used_at", "revoked_at", "prompt_tokens", "completion_tokens"]
+    fields = ["name", "user", "prefix", "created_at", "last_used_at", "revoked_at", "prompt_tokens", "completion_tokens"]
     readonly_fields = ["prefix", "created_at", "last_used_at", "revoked_at", "prompt_tokens", "completion_tokens"]
     actions = ["revoke"]
+    raw_id_fields = ("user",)  # a select of every account does not scale
 
     def save_model(self, request, obj, form, change):
         if change:
             return super().save_model(request, obj, form, change)
-        key, secret = ApiKey.objects.issue(obj.name)
+        key, secret = ApiKey.objects.issue(obj.name, user=obj.user)
         obj.pk, obj.prefix, obj.digest, obj.created_at = key.pk, key.prefix, key.digest, key.created_at
         self.message_user(
             request, f"The key for {key.name} is {secret} — copy it now: it is stored only hashed and is not shown again.",

@@ -2,6 +2,8 @@
 
 import json
 
+from django.conf import settings
+
 from bots.registry import ROOMS
 from chat import dom
 
@@ -10,5 +12,5 @@ IDS_JSON = json.dumps(dom.IDS)
 
 def parley(request):
     """The rooms, for the switcher on every page, and the page's element ids (chat.dom): by name
-    for templates, as JSON for the page's JavaScript."""
-    return {"rooms_nav": ROOMS.values(), "ids": dom.IDS, "ids_json": IDS_JSON}
+    for templates, as JSON for the page's JavaScript; whether sign-up is open."""
+    return {"rooms_nav": ROOMS.values(), "ids": dom.IDS, "ids_json": IDS_JSON, "signup_open": settings.SIGNUP == "open"}

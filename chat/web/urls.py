@@ -1,8 +1,9 @@
 """HTTP routes of the pages and forms people use."""
 
-from django.urls import path
+from django.contrib.auth import views as auth_views
+from django.urls import path, reverse_lazy
 
-from chat.web import health, messages, moderation, pages, profile, votes
+from chat.web import accounts, health, messages, moderation, pages, profile, votes
 
 app_name = "chat"
 
@@ -19,4 +20,11 @@ urlpatterns = [
     path("profile", profile.profile, name="profile"),
     path("direct/<str:bot>/", pages.direct, name="direct"),
     path("healthz", health.healthz, name="healthz"),
+    path("accounts/login/", accounts.login_limited(auth_views.LoginView.as_view()), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/signup/", accounts.signup, name="signup"),
+    path("accounts/password_change/",
+         auth_views.PasswordChangeView.as_view(success_url=reverse_lazy("chat:password_change_done")),
+         name="password_change"),
+    path("accounts/password_change/done/", auth_views.PasswordChangeDoneView.as_view(), name="password_change_done"),
 ]
