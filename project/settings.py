@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     # django-ninja's own Swagger UI files for /api/docs (without it the page loads them from a CDN).
     "ninja",
     "chat",
+    "bots",
 ]
 
 MIDDLEWARE = [
@@ -187,6 +188,10 @@ LOCAL_CONTEXT_TOKENS = int(os.environ.get("LOCAL_CONTEXT_TOKENS", "2048"))
 LOCAL_MODEL_TIMEOUT = float(os.environ.get("LOCAL_MODEL_TIMEOUT", "20"))
 # The model process's niceness: it computes below the web process, so pages and sockets stay quick.
 LOCAL_MODEL_NICE = int(os.environ.get("LOCAL_MODEL_NICE", "5"))
+
+# Bots and rooms are rows; each process keeps a copy and asks the shared cache this often, in seconds,
+# whether an edit changed them: an edit reaches every process's next reply within this time.
+REGISTRY_CHECK_INTERVAL = float(os.environ.get("REGISTRY_CHECK_INTERVAL", "0.5"))
 
 # How often a streaming reply's row is written and its growth broadcast, in seconds: ten updates a
 # second read as smooth text (peers coalesce over 33 to 150 ms), whatever the model's token rate.
