@@ -27,8 +27,9 @@ WAKE_GATHER = 0.05  # seconds a wake-up waits for more changes before reading
 logger = logging.getLogger(__name__)
 
 
-async def follow(request, room, after):
-    """The room's event stream as an SSE response (the key was checked by the API), or a JSON error (400)."""
+async def follow(request, room, after, account_id=None):
+    """The room's event stream as an SSE response (the key and the room were checked by the API),
+    or a JSON error (400); it ends when account_id (the key's account) is removed from the room."""
     resume = request.headers.get("Last-Event-ID") or after
     try:
         cursor = None if resume is None else int(resume)
@@ -38,26 +39,31 @@ async def follow(request, room, after):
         return error("Last-Event-ID (or after) must be an event id: a whole number, 0 or more.", 400)
     if cursor is None:  # no resume point: from now on
         cursor = await sync_to_async(Message.objects.last_event)(room.key)
-    return sse.EventStream(_events(room, cursor))
+    return sse.EventStream(_events(room, cursor, account_id))
 
 
 class _Waker:
     """Sits in the room's fan-out like a page's socket: any frame of the room wakes the stream."""
 
-    def __init__(self):
+    def __init__(self, account_id):
         self.wake = asyncio.Event()
         self.dropped = False
+        self.removed = False
+        self.account_id = account_id
 
     async def forward(self, message):
         self.wake.set()
 
     async def close(self, code=None):
-        self.dropped = True  # the fan-out lost the layer: join again, and read what changed
+        if code == fanout.REMOVED:
+            self.removed = True  # the key's account left the room: the stream ends, nothing more is read
+        else:
+            self.dropped = True  # the fan-out lost the layer: join again, and read what changed
         self.wake.set()
 
 
-async def _events(room, cursor):
-    waker, known = _Waker(), {}  # message id -> (status, the text of a reply still streaming) this client has
+async def _events(room, cursor, account_id=None):
+    waker, known = _Waker(account_id), {}  # message id -> (status, the text of a reply still streaming) this client has
     waker.dropped = True  # not yet joined
     try:
         yield sse.retry(RETRY_MS)
@@ -69,7 +75,11 @@ async def _events(room, cursor):
                     waker.dropped = False
                 except Exception:  # noqa: BLE001 - the layer is away: the database is the log, read it every second
                     logger.warning("room events: could not join %s; reading it every second", room.group, exc_info=True)
+            if waker.removed:
+                return
             rows = await sync_to_async(Message.objects.events_after)(room.key, cursor, BATCH)
+            if waker.removed:  # removed while the rows were read: they are not theirs any more
+                return
             for row in rows:
                 yield _event(row, known)
                 cursor = row.seq

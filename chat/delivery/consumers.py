@@ -9,11 +9,12 @@ from asgiref.sync import sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.utils import timezone
 
-from bots.registry import get_room
+from django.http import Http404
+
+from chat import access, identity
 from chat.delivery import fanout, frames, presence
 from chat.delivery.catch_up import catch_up
 from chat.models import Message
-from chat import identity
 
 # A page sends nothing; a client sending more than this many frames in the window, or one frame
 # larger than this, is closed with 4008 (1008, policy violation, in the
@@ -50,11 +51,13 @@ class RoomConsumer(AsyncWebsocketConsumer):
     held = None  # room frames that came while the catch-up was being read, sent after it
     room = None
     person = None  # who this page is, once counted in the room's presence
+    account_id = None  # the signed-in account's pk: a member removed from the room is closed by it
 
     async def connect(self):
-        self.room = get_room(self.scope["url_route"]["kwargs"]["room"])
-        if self.room is None:
-            await self.close()  # before accept: the handshake is refused (403)
+        try:
+            self.room, self.account_id = await sync_to_async(self._enter)()
+        except Http404:
+            await self.close()  # before accept: the handshake is refused (403), as for a room that does not exist
             return
         await self.accept()
         since = parse_since(self.scope.get("query_string", b""))
@@ -77,6 +80,11 @@ class RoomConsumer(AsyncWebsocketConsumer):
             # keeps handing frames to a dead socket.
             self._leave()
             raise
+
+    def _enter(self):
+        """The room, if this page's person may read it (the one access check), and their account's pk."""
+        who = access.person(self.scope.get("user"))
+        return access.room_for(who, self.scope["url_route"]["kwargs"]["room"]), getattr(who, "pk", None)
 
     def _catch_up(self, since):
         now = timezone.now()

@@ -9,7 +9,8 @@ order it came. Every process joins the same groups, so scale-out is unchanged.
 The fan-out owns the channel-layer messages it reads: ``publish`` and ``resync`` write them, and
 the listener dispatches each by its type to the method of that name (``room.frame`` to
 ``room_frame``), as a Channels consumer does. A socket is anything with two coroutine methods:
-``forward(message)``, which sends it one ASGI ``websocket.send`` message, and ``close(code)``.
+``forward(message)``, which sends it one ASGI ``websocket.send`` message, and ``close(code)``;
+its ``account_id`` (the signed-in account's pk, or None) says whose it is when a member is removed.
 """
 
 import asyncio
@@ -27,6 +28,9 @@ logger = logging.getLogger(__name__)
 RECONNECT = 4012
 # After the channel layer fails, wait this long before pages are told to reconnect.
 RETRY_AFTER = 0.5
+# A page of a member just removed from the room is closed with this code (403 in the application
+# range): it gets nothing more, and its reconnect is refused at the handshake.
+REMOVED = 4403
 LISTENER, HAND_OUT = "room-fanout", "room-handout"  # the names of the fan-out's two tasks
 
 
@@ -105,6 +109,17 @@ class Fanout:
         """A frame of the room was lost on its way here: its pages reconnect and catch up."""
         await _reconnect(list(self.rooms.get(message["group"], ())))
 
+    async def room_remove(self, message):
+        """A member was removed from the room: their pages here leave it before any later frame, and close."""
+        group = message["group"]
+        gone = [socket for socket in self.rooms.get(group, ()) if getattr(socket, "account_id", None) == message["user"]]
+        for socket in gone:
+            self.leave(group, socket)
+            try:
+                await socket.close(code=REMOVED)
+            except Exception:  # noqa: BLE001 - already gone
+                pass
+
     async def _hand_out_forever(self, listener):
         """Hand out what arrived: under load several frames of a room go to each page as one message."""
         while not listener.done():
@@ -141,7 +156,7 @@ async def _reconnect(sockets):
             pass
 
 
-TYPES = ("room.frame", "room.resync")
+TYPES = ("room.frame", "room.resync", "room.remove")
 
 
 async def publish(group, frame):
@@ -154,6 +169,11 @@ async def resync(group):
     """Tell every page of the room, in every process, to reconnect and catch up (a frame was lost)."""
     # "resync" rides along: a process of the previous release reads that flag, not the type.
     await get_channel_layer().group_send(group, {"type": "room.resync", "group": group, "resync": True})
+
+
+async def remove(group, user_id):
+    """Close the pages (and event streams) of account user_id in the room, in every process."""
+    await get_channel_layer().group_send(group, {"type": "room.remove", "group": group, "user": user_id})
 
 
 def rooms():

@@ -3,13 +3,15 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path, reverse_lazy
 
-from chat.web import accounts, health, messages, moderation, pages, profile, votes
+from chat.web import accounts, health, messages, moderation, pages, profile, rooms, votes
 
 app_name = "chat"
 
 urlpatterns = [
     path("", pages.lobby, name="lobby"),
+    path("rooms/new", rooms.new_room, name="new_room"),
     path("rooms/<str:room>/", pages.room, name="room"),
+    path("rooms/<str:room>/members", rooms.members, name="members"),
     path("rooms/<str:room>/messages", messages.post, name="post"),
     path("rooms/<str:room>/messages/<int:pk>", pages.message_frame, name="message"),
     path("rooms/<str:room>/messages/<int:pk>/stop", messages.stop, name="stop"),
