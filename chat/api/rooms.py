@@ -13,7 +13,8 @@ from ninja import Field, NinjaAPI, Query, Schema, Status
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.security import HttpBearer
 
-from bots.registry import BOTS, ROOMS, get_room_or_404
+from bots import registry
+from bots.registry import get_room_or_404
 from chat import identity, limits
 from chat.api import events, keys
 from chat.api.errors import error
@@ -123,9 +124,9 @@ class HistoryQuery(Schema):
 @api.get("/rooms", response=list[RoomOut], summary="The rooms, with their bots")
 def rooms(request):
     return [
-        {"key": room.key, "title": room.title, "description": room.description,
-         "bot": room.bot.key if room.bot else None, "bots": list(BOTS)}
-        for room in ROOMS.values()
+        {"key": room.key, "title": room.title, "description": room.topic,
+         "bot": room.bot.key if room.bot else None, "bots": [bot.key for bot in registry.bots()]}
+        for room in registry.rooms()
     ]
 
 

@@ -6,7 +6,8 @@ from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from bots.registry import BOTS, ROOMS, get_bot_or_404, get_room_or_404
+from bots import registry
+from bots.registry import get_bot_or_404, get_room_or_404
 from chat import identity
 from chat.delivery import frames, presence
 from chat.models import Feedback, Message
@@ -19,9 +20,9 @@ def lobby(request):
     # One index lookup a room (room, -id), not a GROUP BY over the whole history.
     latest = {
         key: Message.objects.shown().filter(room=key).order_by("-id").values_list("created_at", flat=True).first()
-        for key in ROOMS
+        for key in [room.key for room in registry.rooms()]
     }
-    rooms = [{"room": room, "latest": latest[room.key]} for room in ROOMS.values()]
+    rooms = [{"room": room, "latest": latest[room.key]} for room in registry.rooms()]
     return render(request, "chat/lobby.html", {"rooms": rooms})
 
 
@@ -33,7 +34,7 @@ def room_page(request, room, *, error="", content="", status=200):
     context = {
         "me": me,
         "room": room,
-        "bots": BOTS.values(),
+        "bots": registry.bots(),
         "messages": messages,
         "my_votes": Feedback.objects.of(me.tag, [m for m in messages if m.takes_feedback]),
         "since": since.isoformat(),
