@@ -2,7 +2,7 @@
 
 import unicodedata
 
-from bots.registry import BOTS
+from bots import registry
 
 AUTHOR_MAX_CHARS = 40
 #: Shown on a person's message that carries no name.
@@ -24,7 +24,7 @@ def check_name(raw):
     if "<" in name or ">" in name:
         return "", "Names cannot contain < or >."
     called = name.lstrip("@").casefold()
-    for bot in BOTS.values():
+    for bot in registry.bots():
         if called in (bot.key.casefold(), bot.name.casefold()):
             return "", f"{name!r} is a bot's name here; pick another."
     return name, ""

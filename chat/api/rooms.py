@@ -14,7 +14,7 @@ from ninja import Field, NinjaAPI, Query, Schema, Status
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.security import HttpBearer
 
-from bots.registry import BOTS
+from bots import registry
 from chat import access, identity, limits
 from chat.api import events, keys
 from chat.api.errors import error
@@ -124,8 +124,8 @@ class HistoryQuery(Schema):
 @api.get("/rooms", response=list[RoomOut], summary="The rooms, with their bots")
 def rooms(request):
     return [
-        {"key": room.key, "title": room.title, "description": room.description,
-         "bot": room.bot.key if room.bot else None, "bots": list(BOTS)}
+        {"key": room.key, "title": room.title, "description": room.topic,
+         "bot": room.bot.key if room.bot else None, "bots": [bot.key for bot in registry.bots()]}
         for room in access.rooms_for(access.account(request))
     ]
 

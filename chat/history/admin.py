@@ -9,7 +9,8 @@ from django.shortcuts import render
 from django.urls import path, reverse
 from django.utils import timezone
 
-from bots.registry import BOTS, ROOMS, get_room_or_404
+from bots import registry
+from bots.registry import get_room_or_404
 from chat.history.usage import usage_chart
 from chat.models import ApiKey, Message, MessageQuerySet, Mute
 from chat.replies import workers
@@ -37,7 +38,7 @@ class RoomFilter(RegistryFilter):
     title, parameter_name, field = "room", "room__exact", "room"
 
     def entries(self):
-        return [(room.key, room.title) for room in ROOMS.values()]
+        return [(room.key, room.title) for room in registry.rooms()]
 
 
 class BotFilter(RegistryFilter):
@@ -46,7 +47,7 @@ class BotFilter(RegistryFilter):
     title, parameter_name, field = "bot", "bot__exact", "bot"
 
     def entries(self):
-        return [(bot.key, bot.name) for bot in BOTS.values()]
+        return [(bot.key, bot.name) for bot in registry.bots()]
 
 
 class FeedbackFilter(admin.SimpleListFilter):
@@ -158,7 +159,7 @@ class MessageAdmin(admin.ModelAdmin):
         ]
 
     def changelist_view(self, request, extra_context=None):
-        links = [(room.title, reverse("admin:chat_message_transcript", args=[room.key])) for room in ROOMS.values()]
+        links = [(room.title, reverse("admin:chat_message_transcript", args=[room.key])) for room in registry.rooms()]
         extra = {"transcripts": links, "usage_url": reverse("admin:chat_message_usage"), **(extra_context or {})}
         return super().changelist_view(request, extra)
 
@@ -183,7 +184,7 @@ class MessageAdmin(admin.ModelAdmin):
                 replies=Count("id"), prompt=Sum("prompt_tokens"), completion=Sum("completion_tokens"),
                 up=Sum("up_votes"), down=Sum("down_votes"),
             )
-            .order_by("-day", "bot")[:366 * len(BOTS)]
+            .order_by("-day", "bot")[:366 * len(registry.bots())]
         )
         context = {**self.admin_site.each_context(request), "rows": rows, "chart": usage_chart(rows),
                    "title": "Token usage and feedback by bot and day", "opts": self.model._meta}

@@ -6,7 +6,8 @@ from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from bots.registry import BOTS, ROOMS, get_bot_or_404, get_room_or_404
+from bots import registry
+from bots.registry import get_bot_or_404
 from chat import access, identity
 from chat.delivery import frames, presence
 from chat.models import Feedback, Message
@@ -40,7 +41,7 @@ def room_page(request, room, *, error="", content="", status=200):
         "me": me,
         "room": room,
         "moderates": access.moderates(access.account(request), room),
-        "bots": BOTS.values(),
+        "bots": registry.bots(),
         "messages": messages,
         "my_votes": Feedback.objects.of(me.tag, [m for m in messages if m.takes_feedback]),
         "since": since.isoformat(),
