@@ -23,10 +23,14 @@ class RoomForm(forms.ModelForm):
         error_messages={"invalid_choice": "There is no active bot with that key; choose one from the list, or none."},
     )
 
+    visibility = forms.ChoiceField(
+        choices=Room.Visibility.choices, initial=Room.Visibility.PUBLIC,
+        error_messages={"invalid_choice": 'Visibility is "public" or "members".'},
+    )
+
     class Meta:
         model = Room
-        fields = ["key", "title", "topic", "visibility", "bot"]
-        error_messages = {"visibility": {"invalid_choice": 'Visibility is "public" or "members".'}}
+        fields = ("key", "title", "topic", "visibility", "bot")
 
 
 def _creation_refused(request):
