@@ -10,15 +10,18 @@ from bots.models import Bot, Membership, Room
 
 @admin.register(Bot)
 class BotAdmin(admin.ModelAdmin):
-    # A base URL typed without a scheme is taken as https (type http:// for a server on this network).
-    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     list_display = ["key", "name", "provider_in_force", "model", "key_variable", "active"]
     list_filter = ["active"]
     search_fields = ["key", "name", "description"]
-    fieldsets = [
-        (None, {"fields": ["key", "name", "description", "persona", "active"]}),
-        ("Model", {"fields": ["provider", "model", "base_url", "api_key_env", "temperature", "max_tokens", "context_tokens"]}),
-    ]
+    fieldsets = (
+        (None, {"fields": ("key", "name", "description", "persona", "active")}),
+        ("Model", {"fields": ("provider", "model", "base_url", "api_key_env", "temperature", "max_tokens", "context_tokens")}),
+    )
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if isinstance(db_field, models.URLField):
+            kwargs["assume_scheme"] = "https"  # a base URL typed without a scheme; type http:// for a server nearby
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
 
     @admin.display(description="provider")
     def provider_in_force(self, bot):
@@ -35,7 +38,7 @@ class BotAdmin(admin.ModelAdmin):
 class MembershipInline(admin.TabularInline):
     model = Membership
     extra = 1
-    raw_id_fields = ["user"]
+    raw_id_fields = ("user",)
 
 
 @admin.register(Room)
@@ -43,8 +46,8 @@ class RoomAdmin(admin.ModelAdmin):
     list_display = ["key", "title", "bot", "visibility", "created_by"]
     list_filter = ["visibility"]
     search_fields = ["key", "title", "topic"]
-    raw_id_fields = ["created_by"]
-    inlines = [MembershipInline]
+    raw_id_fields = ("created_by",)
+    inlines = (MembershipInline,)
 
     def save_model(self, request, obj, form, change):
         if not change and obj.created_by_id is None:

@@ -80,6 +80,10 @@ class Bot(models.Model):
         super().validate_unique(exclude={*(exclude or ()), "key"})
 
     def clean(self):
+        from bots.providers.base import key_variable_problem
+
+        if self.api_key_env and (problem := key_variable_problem(self.api_key_env)):
+            raise ValidationError({"api_key_env": problem})
         if self.provider:
             from bots.providers import provider_class
 

@@ -156,8 +156,11 @@ def shelf():
 def _shared_version():
     """The rows' version every process agrees on, or None when the shared cache cannot say."""
     try:
-        cache.add(VERSION_KEY, uuid.uuid4().hex, timeout=None)
-        return cache.get(VERSION_KEY)
+        version = cache.get(VERSION_KEY)
+        if version is None:  # first look since the cache started (or lost it): agree on one
+            cache.add(VERSION_KEY, uuid.uuid4().hex, timeout=None)
+            version = cache.get(VERSION_KEY)
+        return version
     except Exception:  # noqa: BLE001 - the cache away: read the rows each look rather than serve a stale copy
         logger.warning("the shared cache did not answer; reading bots and rooms from the database", exc_info=True)
         return None

@@ -68,6 +68,8 @@ def test_the_registry_reads_the_rows_and_sees_an_admin_edit(staff, settings):
         ("bot", {"key": "PirateBot"}, "A bot with this key already exists (keys are compared without regard to case)."),
         ("bot", {"key": "9Lives"}, "A bot&#x27;s key is 2 to 32 letters, digits or underscores, starting with a letter"),
         ("bot", {"key": "Helpful", "api_key_env": "sk-live-1234"}, "Give the name of an environment variable"),
+        ("bot", {"key": "Helpful", "api_key_env": "SECRET_KEY"}, "SECRET_KEY cannot hold a bot&#x27;s API key"),
+        ("bot", {"key": "Helpful", "api_key_env": "DATABASE_URL"}, "DATABASE_URL cannot hold a bot&#x27;s API key"),
         ("bot", {"key": "Helpful", "provider": "no.such.Provider"}, "The provider &#x27;no.such.Provider&#x27; cannot be imported"),
         ("room", {"key": "LOUNGE"}, "A room with this key already exists (keys are compared without regard to case)."),
         ("room", {"key": "New"}, "&#x27;New&#x27; is a word Parley&#x27;s own URLs use; choose another key."),
