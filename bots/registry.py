@@ -80,27 +80,28 @@ class Catalog:
 
     version: str | None
     bots: dict  # key -> Bot, inactive ones too (their old replies keep their names)
+    active: tuple  # the active bots, in key order
     bots_by_lower_key: dict  # lower-cased key -> active Bot, for mentions
     rooms: dict  # key -> Room
 
 
+# The row's fields in the order of the Bot snapshot's.
+BOT_FIELDS = ("key", "name", "description", "persona", "provider", "model", "base_url", "api_key_env", "temperature",
+              "max_tokens", "context_tokens", "active")
+ROOM_FIELDS = ("pk", "key", "title", "topic", "bot_id", "visibility")
+
+
 def _read(version):
-    """The rows as a Catalog (two queries)."""
-    bots = {row.key: _bot(row) for row in models.Bot.objects.order_by("key")}
+    """The rows as a Catalog: two queries, read as plain values (a thousand rooms in a few milliseconds)."""
+    bots, bots_by_pk = {}, {}
+    for pk, *fields in models.Bot.objects.order_by("key").values_list("pk", *BOT_FIELDS):
+        bots_by_pk[pk] = bots[fields[0]] = Bot(*fields)
     rooms = {
-        row.key: Room(id=row.pk, key=row.key, title=row.title, topic=row.topic,
-                      bot=bots.get(row.bot.key) if row.bot_id else None, visibility=row.visibility)
-        for row in models.Room.objects.select_related("bot").order_by("key")
+        key: Room(id=pk, key=key, title=title, topic=topic, bot=bots_by_pk.get(bot_pk), visibility=visibility)
+        for pk, key, title, topic, bot_pk, visibility in models.Room.objects.order_by("key").values_list(*ROOM_FIELDS)
     }
-    return Catalog(version, bots, {key.lower(): bot for key, bot in bots.items() if bot.active}, rooms)
-
-
-def _bot(row):
-    return Bot(
-        key=row.key, name=row.name, description=row.description, persona=row.persona, provider=row.provider,
-        model=row.model, base_url=row.base_url, api_key_env=row.api_key_env, temperature=row.temperature,
-        max_tokens=row.max_tokens, context_tokens=row.context_tokens, active=row.active,
-    )
+    active = tuple(bot for bot in bots.values() if bot.active)
+    return Catalog(version, bots, active, {bot.key.lower(): bot for bot in active}, rooms)
 
 
 def _read_off_the_loop(version):
@@ -188,7 +189,7 @@ def _row_changed(sender, **kwargs):
 
 def bots():
     """The bots a person may call (the active ones), in key order."""
-    return [bot for bot in shelf().current().bots.values() if bot.active]
+    return shelf().current().active
 
 
 def rooms():
