@@ -138,8 +138,10 @@ class Shelf:
         version = _shared_version()
         if catalog is None or version is None or version != catalog.version:
             with self.lock:
-                # The version is read before the rows: a change between the two only costs one more read.
-                catalog = self.catalog = _read_off_the_loop(version)
+                catalog = self.catalog
+                if catalog is None or version is None or version != catalog.version:  # not read meanwhile
+                    # The version is read before the rows: a change between the two costs one more read.
+                    catalog = self.catalog = _read_off_the_loop(version)
         self.checked = now
         return catalog
 
@@ -162,7 +164,7 @@ def _shared_version():
             cache.add(VERSION_KEY, uuid.uuid4().hex, timeout=None)
             version = cache.get(VERSION_KEY)
         return version
-    except Exception:  # noqa: BLE001 - the cache away: read the rows each look rather than serve a stale copy
+    except Exception:  # noqa: BLE001 - the cache away: read the rows at each check rather than serve a stale copy
         logger.warning("the shared cache did not answer; reading bots and rooms from the database", exc_info=True)
         return None
 
