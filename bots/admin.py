@@ -8,8 +8,15 @@ from django.db import models
 from bots.models import Bot, Membership, Room
 
 
+class KeyFixedOnceMade:
+    """A key names history (messages keep their room's and bot's keys) and URLs: it is chosen once."""
+
+    def get_readonly_fields(self, request, obj=None):
+        return (*super().get_readonly_fields(request, obj), *(("key",) if obj is not None else ()))
+
+
 @admin.register(Bot)
-class BotAdmin(admin.ModelAdmin):
+class BotAdmin(KeyFixedOnceMade, admin.ModelAdmin):
     list_display = ["key", "name", "provider_in_force", "model", "key_variable", "active"]
     list_filter = ["active"]
     search_fields = ["key", "name", "description"]
@@ -42,7 +49,7 @@ class MembershipInline(admin.TabularInline):
 
 
 @admin.register(Room)
-class RoomAdmin(admin.ModelAdmin):
+class RoomAdmin(KeyFixedOnceMade, admin.ModelAdmin):
     list_display = ["key", "title", "bot", "visibility", "created_by"]
     list_filter = ["visibility"]
     search_fields = ["key", "title", "topic"]

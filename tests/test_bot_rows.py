@@ -54,6 +54,9 @@ def test_the_registry_reads_the_rows_and_sees_an_admin_edit(staff, settings):
     assert response.status_code == 302, response.content.decode()[:2000]
 
     assert registry.find_bot("PirateBot").persona == "You are a careful pirate."
+    # The key names old replies and URLs: the change form keeps it as it was.
+    assert staff.post(f"/admin/bots/bot/{pirate.pk}/change/", bot_form(key="Renamed")).status_code == 302
+    assert registry.find_bot("Renamed") is None and Bot.objects.filter(key="PirateBot").exists()
     assert registry.get_room("PirateBot").bot.model == "bigger-model"
     assert cache.get(registry.VERSION_KEY) != version
     settings.REGISTRY_CHECK_INTERVAL = 0  # the other copy asks the shared cache at its next look
