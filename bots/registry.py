@@ -50,7 +50,7 @@ class Bot:
 
 @dataclass(frozen=True)
 class Room:
-    """A live room as its row says: its key (its name in URLs), title, topic, its own bot and who may enter."""
+    """A live room as its row says: its key (its name in URLs), title, topic, its own (active) bot and who may enter."""
 
     id: int
     key: str
@@ -70,8 +70,8 @@ class Room:
         return self.visibility == models.Room.Visibility.PUBLIC
 
     def answerers(self, content):
-        """The bots that answer a message, in order: the active ones it mentions, else the room's own bot, if active."""
-        return mentioned(content) or ([self.bot] if self.bot is not None and self.bot.active else [])
+        """The bots that answer a message, in order: the active ones it mentions, else the room's own bot, if any."""
+        return mentioned(content) or ([self.bot] if self.bot is not None else [])
 
 
 @dataclass(frozen=True)
@@ -96,8 +96,10 @@ def _read(version):
     bots, bots_by_pk = {}, {}
     for pk, *fields in models.Bot.objects.order_by("key").values_list("pk", *BOT_FIELDS):
         bots_by_pk[pk] = bots[fields[0]] = Bot(*fields)
+    # A room whose bot is inactive has, for now, no bot of its own: pages, the API and answers agree.
+    active_by_pk = {pk: bot for pk, bot in bots_by_pk.items() if bot.active}
     rooms = {
-        key: Room(id=pk, key=key, title=title, topic=topic, bot=bots_by_pk.get(bot_pk), visibility=visibility)
+        key: Room(id=pk, key=key, title=title, topic=topic, bot=active_by_pk.get(bot_pk), visibility=visibility)
         for pk, key, title, topic, bot_pk, visibility in models.Room.objects.order_by("key").values_list(*ROOM_FIELDS)
     }
     active = tuple(bot for bot in bots.values() if bot.active)

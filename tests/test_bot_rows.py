@@ -111,7 +111,7 @@ async def test_an_inactive_bot_cannot_be_called_and_keeps_its_name_on_old_replie
 
     assert registry.get_bot("PirateBot") is None and registry.find_bot("PirateBot").name == "Pirate"
     assert registry.mentioned("@PirateBot @BelleBot hello") == [registry.get_bot("BelleBot")]
-    assert registry.get_room("PirateBot").answerers("Anyone?") == []
+    assert registry.get_room("PirateBot").bot is None and registry.get_room("PirateBot").answerers("Anyone?") == []
     lounge = await AsyncClient().get("/rooms/Lounge/")
     assert 'data-key="BelleBot"' in lounge.content.decode() and 'data-key="PirateBot"' not in lounge.content.decode()
     room = (await AsyncClient().get("/rooms/PirateBot/")).content.decode()
