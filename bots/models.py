@@ -1,7 +1,7 @@
 """Bots and rooms as rows: staff edit them in the admin, the registry reads them for the rest of the code."""
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models.functions import Lower
@@ -75,6 +75,23 @@ class Bot(models.Model):
     def __str__(self):
         return self.key
 
+    def validate_unique(self, exclude=None):
+        # The case-insensitive constraint says it in a sentence; the exact key's own check would say it twice.
+        super().validate_unique(exclude={*(exclude or ()), "key"})
+
+    def clean(self):
+        from bots.providers.base import key_variable_problem
+
+        if self.api_key_env and (problem := key_variable_problem(self.api_key_env)):
+            raise ValidationError({"api_key_env": problem})
+        if self.provider:
+            from bots.providers import provider_class
+
+            try:
+                provider_class(self.provider)
+            except ImproperlyConfigured as exc:
+                raise ValidationError({"provider": str(exc)}) from None
+
 
 class Room(models.Model):
     """A live room: its key is its URL segment and Channels group; its own bot answers messages that mention none."""
@@ -113,6 +130,10 @@ class Room(models.Model):
 
     def __str__(self):
         return self.key
+
+    def validate_unique(self, exclude=None):
+        # The case-insensitive constraint says it in a sentence; the exact key's own check would say it twice.
+        super().validate_unique(exclude={*(exclude or ()), "key"})
 
     @property
     def group(self):

@@ -48,21 +48,22 @@ def seed(count):
     each row with its room's event number and each room's counter at its last; returns the count."""
     from django.db import connection
 
-    from bots.registry import BOTS, ROOMS
+    from bots import registry
     from chat.models import Message, RoomClock
 
     have = Message.objects.count()
     if have >= count:
         return have
     print(f"seeding {count - have:,} messages (once)...", flush=True)
-    rooms = [*ROOMS, *EXTRA_ROOMS]
+    own_bots = {room.key: room.bot.key if room.bot else "" for room in registry.rooms()}
+    rooms = [*own_bots, *EXTRA_ROOMS]
     # A room's own bot answers in it (an extra room's bot bears its name); the Lounge has none, so
     # its questions call each bot in turn.
-    answerers = [key if key not in ROOMS else ROOMS[key].bot.key if ROOMS[key].bot else "" for key in rooms]
+    answerers = [own_bots.get(key, key) for key in rooms]
     clocks = dict(RoomClock.objects.values_list("room", "last"))
     first_id = (Message.objects.order_by("-id").values_list("id", flat=True).first() or 0) + 1
     params = {
-        "n": count - have, "rooms": rooms, "answerers": answerers, "called": list(BOTS),
+        "n": count - have, "rooms": rooms, "answerers": answerers, "called": [bot.key for bot in registry.bots()],
         "bases": [clocks.get(key, 0) for key in rooms], "step": NUMBERS_PER_EXCHANGE, "changes": GROWTHS + 2,
         "first_id": first_id,
     }

@@ -12,7 +12,7 @@ from django.utils.module_loading import import_string
 from .base import Chunk, Options, Provider, ProviderError, Usage
 
 __all__ = [
-    "Chunk", "Options", "Provider", "ProviderError", "Usage", "get_provider", "provider_path", "require_provider",
+    "Chunk", "Options", "Provider", "ProviderError", "Usage", "get_provider", "provider_class", "provider_path", "require_provider",
 ]
 
 ALIASES = {
@@ -43,16 +43,22 @@ def get_provider(bot=None):
 @functools.cache
 def _build(path, options):
     """Build the provider class at path with options, on first use of that pair."""
+    return provider_class(path)(options)
+
+
+def provider_class(choice):
+    """The Provider subclass a choice names ('openai', 'local' or a dotted path), or ImproperlyConfigured saying what to set."""
+    path = ALIASES.get(choice, choice)
     try:
-        provider_class = import_string(path)
+        found = import_string(path)
     except ImportError as exc:
         raise ImproperlyConfigured(
             f"The provider {path!r} cannot be imported ({exc}); set LLM_PROVIDER (or the bot's provider) to "
             "'openai', 'local' or the dotted path of a Provider subclass."
         ) from exc
-    if not (isinstance(provider_class, type) and issubclass(provider_class, Provider)):
+    if not (isinstance(found, type) and issubclass(found, Provider)):
         raise ImproperlyConfigured(f"The provider {path!r} (LLM_PROVIDER or a bot's) is not a subclass of bots.providers.Provider.")
-    return provider_class(options)
+    return found
 
 
 def require_provider():

@@ -29,6 +29,20 @@ class Chunk:
     usage: Usage | None = None
 
 
+# Parley's own secrets end in _KEY too: a bot's row must not be able to send them to its server.
+SERVER_SECRETS = frozenset({"SECRET_KEY", "DJANGO_SECRET_KEY"})
+
+
+def key_variable_problem(name):
+    """Why a bot may not read its API key from the environment variable name, or "" when it may."""
+    if not name.upper().endswith(("KEY", "TOKEN")) or name.upper() in SERVER_SECRETS:
+        return (
+            f"{name} cannot hold a bot's API key: name a variable that ends in KEY or TOKEN "
+            "(such as HELPBOT_API_KEY), not one of Parley's own secrets."
+        )
+    return ""
+
+
 @dataclass(frozen=True)
 class Options:
     """What a bot's row asks of its provider; empty or None means the settings' default."""

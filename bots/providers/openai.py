@@ -16,7 +16,7 @@ import openai
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-from .base import Chunk, Options, Provider, ProviderError, Usage
+from .base import Chunk, Options, Provider, ProviderError, Usage, key_variable_problem
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +70,8 @@ class OpenAIProvider(Provider):
     def __init__(self, options=Options()):
         super().__init__(options)
         variable = options.api_key_env or "OPENAI_API_KEY"
+        if problem := key_variable_problem(variable):
+            raise ImproperlyConfigured(problem)
         # A bot's own variable is read from the environment at use, never stored: rows name it only.
         api_key = os.environ.get(options.api_key_env, "") if options.api_key_env else settings.OPENAI_API_KEY
         if not api_key:
