@@ -55,7 +55,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
 
     async def connect(self):
         try:
-            self.room, self.account_id = await sync_to_async(self._enter)()
+            self.room, self.account_id, me = await sync_to_async(self._enter)()
         except Http404:
             await self.close()  # before accept: the handshake is refused (403), as for a room that does not exist
             return
@@ -65,7 +65,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
             self.held = []
         try:
             await fanout.rooms().join(self.room.group, self)
-            self.person = await sync_to_async(identity.of_session)(self.scope["session"], self.scope.get("user"))
+            self.person = me
             presence.roster().join(self.room.group, self.person, self)
             if since is not None:
                 # Joined first, then read: whatever changed meanwhile arrives at least once, and
@@ -82,9 +82,11 @@ class RoomConsumer(AsyncWebsocketConsumer):
             raise
 
     def _enter(self):
-        """The room, if this page's person may read it (the one access check), and their account's pk."""
+        """The room, if this page's person may read it (the one access check), their account's pk and
+        who they are in its presence: one trip to the database thread."""
         who = access.person(self.scope.get("user"))
-        return access.room_for(who, self.scope["url_route"]["kwargs"]["room"]), getattr(who, "pk", None)
+        room = access.room_for(who, self.scope["url_route"]["kwargs"]["room"])
+        return room, getattr(who, "pk", None), identity.of_session(self.scope["session"], self.scope.get("user"))
 
     def _catch_up(self, since):
         now = timezone.now()
