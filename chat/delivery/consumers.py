@@ -88,6 +88,14 @@ class RoomConsumer(AsyncWebsocketConsumer):
         room = access.room_for(who, self.scope["url_route"]["kwargs"]["room"])
         return room, getattr(who, "pk", None), identity.of_session(self.scope["session"], self.scope.get("user"))
 
+    async def recheck(self):
+        """Whether this page's person may still read its room (the fan-out asks when that may have changed)."""
+        try:
+            await sync_to_async(self._enter)()
+        except Http404:
+            return False
+        return True
+
     def _catch_up(self, since):
         now = timezone.now()
         changed = catch_up(self.room.key, since)

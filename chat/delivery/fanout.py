@@ -19,6 +19,7 @@ from collections import defaultdict
 
 from channels.layers import get_channel_layer
 
+from bots import registry
 from chat import services
 
 logger = logging.getLogger(__name__)
@@ -120,6 +121,24 @@ class Fanout:
             except Exception:  # noqa: BLE001 - already gone
                 pass
 
+    async def room_recheck(self, message):
+        """Who may read the room changed (it became members-only): each page here asks again, in a
+        task of its own so the room's frames keep flowing; those that may not read it close."""
+        group = message["group"]
+        sockets = [socket for socket in self.rooms.get(group, ()) if hasattr(socket, "recheck")]
+        registry.shelf().forget()  # the room's row changed: read it now, not at the next periodic look
+
+        async def recheck():
+            for socket in sockets:
+                try:
+                    if not await socket.recheck():
+                        self.leave(group, socket)
+                        await socket.close(code=REMOVED)
+                except Exception:  # noqa: BLE001 - one broken socket must not spare the others
+                    logger.debug("room frames: a socket of %s could not be checked", group, exc_info=True)
+
+        services.current().keep_running(f"recheck:{group}:{id(sockets)}", recheck)
+
     async def _hand_out_forever(self, listener):
         """Hand out what arrived: under load several frames of a room go to each page as one message."""
         while not listener.done():
@@ -156,7 +175,7 @@ async def _reconnect(sockets):
             pass
 
 
-TYPES = ("room.frame", "room.resync", "room.remove")
+TYPES = ("room.frame", "room.resync", "room.remove", "room.recheck")
 
 
 async def publish(group, frame):
@@ -174,6 +193,11 @@ async def resync(group):
 async def remove(group, user_id):
     """Close the pages (and event streams) of account user_id in the room, in every process."""
     await get_channel_layer().group_send(group, {"type": "room.remove", "group": group, "user": user_id})
+
+
+async def recheck(group):
+    """Have every page of the room, in every process, check again whether its person may read it."""
+    await get_channel_layer().group_send(group, {"type": "room.recheck", "group": group})
 
 
 def rooms():
