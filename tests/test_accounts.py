@@ -126,3 +126,13 @@ def test_create_api_key_for_a_user_and_without_one():
     with pytest.raises(CommandError, match="There is no user called 'nobody'"):
         call_command("create_api_key", "Lost", "--user", "nobody", stdout=io.StringIO(), stderr=io.StringIO())
     assert ApiKey.objects.count() == 2
+
+
+def test_unknown_sign_up_and_room_creation_values_fail_the_checks(settings):
+    from django.core.management.base import SystemCheckError
+
+    settings.SIGNUP, settings.ROOM_CREATION = "maybe", "anyone"
+    with pytest.raises(SystemCheckError) as failed:
+        call_command("check", stdout=io.StringIO(), stderr=io.StringIO())
+    assert "SIGNUP is 'maybe'; set it to one of: open, closed." in str(failed.value)
+    assert "ROOM_CREATION is 'anyone'; set it to one of: signed_in, staff, off." in str(failed.value)
