@@ -80,7 +80,7 @@ class Catalog:
 
     version: str | None
     bots: dict  # key -> Bot, inactive ones too (their old replies keep their names)
-    active: tuple  # the active bots, in key order
+    active: tuple  # the active bots, in the order they were made
     bots_by_lower_key: dict  # lower-cased key -> active Bot, for mentions
     rooms: dict  # key -> Room
 
@@ -94,13 +94,13 @@ ROOM_FIELDS = ("pk", "key", "title", "topic", "bot_id", "visibility")
 def _read(version):
     """The rows as a Catalog: two queries, read as plain values (a thousand rooms in a few milliseconds)."""
     bots, bots_by_pk = {}, {}
-    for pk, *fields in models.Bot.objects.order_by("key").values_list("pk", *BOT_FIELDS):
+    for pk, *fields in models.Bot.objects.order_by("pk").values_list("pk", *BOT_FIELDS):
         bots_by_pk[pk] = bots[fields[0]] = Bot(*fields)
     # A room whose bot is inactive has, for now, no bot of its own: pages, the API and answers agree.
     active_by_pk = {pk: bot for pk, bot in bots_by_pk.items() if bot.active}
     rooms = {
         key: Room(id=pk, key=key, title=title, topic=topic, bot=active_by_pk.get(bot_pk), visibility=visibility)
-        for pk, key, title, topic, bot_pk, visibility in models.Room.objects.order_by("key").values_list(*ROOM_FIELDS)
+        for pk, key, title, topic, bot_pk, visibility in models.Room.objects.order_by("pk").values_list(*ROOM_FIELDS)
     }
     active = tuple(bot for bot in bots.values() if bot.active)
     return Catalog(version, bots, active, {bot.key.lower(): bot for bot in active}, rooms)
@@ -192,12 +192,12 @@ def _row_changed(sender, **kwargs):
 
 
 def bots():
-    """The bots a person may call (the active ones), in key order."""
+    """The bots a person may call (the active ones), in the order they were made."""
     return shelf().current().active
 
 
 def rooms():
-    """Every room, in key order (who may enter which is the access check's to say)."""
+    """Every room, in the order they were made (who may enter which is the access check's to say)."""
     return list(shelf().current().rooms.values())
 
 

@@ -45,8 +45,10 @@ def _bots_and_rooms(request):
     from bots.registry import shelf
 
     shelf().forget()
-    if request.node.get_closest_marker("django_db") or {"db", "transactional_db"} & set(request.fixturenames):
-        request.getfixturevalue("_django_db_helper")
+    marker = request.node.get_closest_marker("django_db")
+    if marker or {"db", "transactional_db"} & set(request.fixturenames):
+        transactional = (marker and marker.kwargs.get("transaction")) or "transactional_db" in request.fixturenames
+        request.getfixturevalue("transactional_db" if transactional else "db")
         from django.apps import apps
 
         from bots.models import Bot

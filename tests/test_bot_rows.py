@@ -38,9 +38,9 @@ def room_form(**fields):
 
 
 def test_the_registry_reads_the_rows_and_sees_an_admin_edit(staff, settings):
-    assert [bot.key for bot in registry.bots()] == ["BelleBot", "ChatBot", "PirateBot"]
+    assert [bot.key for bot in registry.bots()] == ["ChatBot", "BelleBot", "PirateBot"]
     assert [(room.key, room.bot.key if room.bot else None) for room in registry.rooms()] == [
-        ("BelleBot", "BelleBot"), ("ChatBot", "ChatBot"), ("Lounge", None), ("PirateBot", "PirateBot"),
+        ("ChatBot", "ChatBot"), ("BelleBot", "BelleBot"), ("PirateBot", "PirateBot"), ("Lounge", None),
     ]
     assert registry.get_room("Lounge").group == "Lounge.messages"
     # Another process's copy, read before the edit: it learns of the edit only through the shared cache.
@@ -122,7 +122,7 @@ async def test_an_inactive_bot_cannot_be_called_and_keeps_its_name_on_old_replie
     assert direct.status_code == 400 and "Unknown bot 'PirateBot'" in json.loads(direct.content)["error"]
     _, secret = await sync_to_async(ApiKey.objects.issue)("models")
     listed = await AsyncClient().get("/v1/models", headers={"Authorization": f"Bearer {secret}"})
-    assert [model["id"] for model in json.loads(listed.content)["data"]] == ["BelleBot", "ChatBot"]
+    assert [model["id"] for model in json.loads(listed.content)["data"]] == ["ChatBot", "BelleBot"]
 
     # Mentioned in the Lounge, it does not answer; BelleBot, mentioned beside it, does.
     upstream.will(text="Why, hello, sugar.")
