@@ -31,3 +31,17 @@ def sqlite_new_enough(app_configs, databases=None, **kwargs):
                 id="parley.E002",
             ))
     return found
+
+
+@checks.register("parley")
+def choices_known(app_configs, **kwargs):
+    """SIGNUP and ROOM_CREATION hold one of the values they take."""
+    from django.conf import settings
+
+    found = []
+    for name, allowed, number in (("SIGNUP", ("open", "closed"), 3), ("ROOM_CREATION", ("signed_in", "staff", "off"), 4)):
+        if getattr(settings, name) not in allowed:
+            found.append(checks.Error(
+                f"{name} is {getattr(settings, name)!r}; set it to one of: {', '.join(allowed)}.", id=f"parley.E00{number}",
+            ))
+    return found

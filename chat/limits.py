@@ -1,11 +1,13 @@
-"""Rate limits: what one person and one place may do a minute, counted in the shared cache.
+"""Rate limits: what one person and one place may do a minute, and failed log-ins per account and
+per address, counted in the shared cache.
 
-Fixed one-minute windows. Every budget counts the person (their API key, account or guest token)
+Fixed windows (a minute for messages, votes and direct requests). Every budget counts the person (their API key, account or guest token)
 *and* the address they come from, so fresh cookies from one address share one budget, plus the
 place they spend it on (a room, or a bot's stateless path). With Redis every process counts in
 the same place. A refused request learns how long to wait (Retry-After).
 """
 
+import hashlib
 import ipaddress
 import time
 from dataclasses import dataclass
@@ -70,22 +72,27 @@ def counter_key(key, window_start):
     return f"parley:rate:{key}:{window_start}"
 
 
-def _count(key, window_start):
+def _count(key, window_start, window=WINDOW):
     """Increment and return this window's count for key."""
     full_key = counter_key(key, window_start)
-    cache.add(full_key, 0, WINDOW + 5)
+    cache.add(full_key, 0, window + 5)
     try:
         return cache.incr(full_key)
     except ValueError:  # expired between add and incr
-        cache.set(full_key, 1, WINDOW + 5)
+        cache.set(full_key, 1, window + 5)
         return 1
+
+
+def _window(window):
+    """The current fixed window of window seconds: (its start, seconds until it ends)."""
+    now = time.time()
+    window_start = int(now // window) * window
+    return window_start, max(1, int(window_start + window - now) + 1)
 
 
 def _spend(counters):
     """Count one request on each (key, limit, sentence) with a key, in turn; the first passed limit's Refusal, else None."""
-    now = time.time()
-    window_start = int(now // WINDOW) * WINDOW
-    retry_after = max(1, int(window_start + WINDOW - now) + 1)
+    window_start, retry_after = _window(WINDOW)
     for key, limit, sentence in counters:
         if key and _count(key, window_start) > limit:
             return Refusal(f"{sentence.format(limit=limit)}; try again in {retry_after} s.", retry_after)
@@ -141,3 +148,28 @@ def note_address(sender_tag, request):
 def address_of(sender_tag):
     """The address a sender last posted from (within ADDRESS_MEMORY), or ""."""
     return cache.get(f"parley:address:{sender_tag}") or ""
+
+
+def _login_keys(request, username):
+    """The counters a failed log-in adds to: its account (any case; hashed, whatever was typed) and its address."""
+    account = hashlib.sha256(str(username or "").strip().casefold().encode()).hexdigest()[:32]
+    return (
+        (f"login-account:{account}", settings.LOGIN_FAILURES_PER_ACCOUNT, "this account"),
+        (f"login-address:{client_ip(request)}", settings.LOGIN_FAILURES_PER_ADDRESS, "your address"),
+    )
+
+
+def check_login(request, username):
+    """A Refusal when this account or this address has failed to log in too often lately, else None."""
+    window_start, retry_after = _window(settings.LOGIN_FAILURE_WINDOW)
+    for key, most, whose in _login_keys(request, username):
+        if (cache.get(counter_key(key, window_start)) or 0) >= most:
+            return Refusal(f"Too many failed log-ins for {whose}; try again in {retry_after} s.", retry_after)
+    return None
+
+
+def count_login_failure(request, username):
+    """Count one failed log-in against its account and its address."""
+    window_start, _ = _window(settings.LOGIN_FAILURE_WINDOW)
+    for key, _, _ in _login_keys(request, username):
+        _count(key, window_start, settings.LOGIN_FAILURE_WINDOW)

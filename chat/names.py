@@ -5,7 +5,7 @@ import unicodedata
 
 from django.contrib.auth import get_user_model
 
-from bots.registry import BOTS
+from bots import registry
 
 AUTHOR_MAX_CHARS = 40
 #: Shown on a person's message that carries no name.
@@ -77,7 +77,7 @@ def check_name(raw):
     if "<" in name or ">" in name:
         return "", "Names cannot contain < or >."
     called = skeleton(name.lstrip("@"))
-    for bot in BOTS.values():
+    for bot in registry.bots():
         if called in (skeleton(bot.key), skeleton(bot.name)):
             return "", f"{name!r} is, or looks like, a bot's name here; pick another."
     if called and _an_account_looks_like(name.lstrip("@")):

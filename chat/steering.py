@@ -1,15 +1,15 @@
 """Who may steer a reply (Stop it, Retry it): the person or key whose message it answers, and the
 room's moderators; nobody who is muted. Every way in (the pages, the API) asks here."""
 
-from chat import identity, limits
+from chat import access, identity, limits
 from chat.models import Mute
 
 NOT_YOURS = "Only the person who asked, or a moderator of this room, can stop or retry this reply."
 
 
 def is_moderator(user, room):
-    """Whether user moderates room: today staff do, in every room (room moderators come later)."""
-    return user is not None and user.is_authenticated and user.is_staff
+    """Whether user moderates room: its moderators, and staff in every room."""
+    return access.moderates(access.person(user), room)
 
 
 def sender_of(request):

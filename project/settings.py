@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     # django-ninja's own Swagger UI files for /api/docs (without it the page loads them from a CDN).
     "ninja",
     "chat",
+    "bots",
 ]
 
 MIDDLEWARE = [
@@ -134,6 +135,9 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = LOGOUT_REDIRECT_URL = "/"
+
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
@@ -196,6 +200,10 @@ LOCAL_MODEL_TIMEOUT = float(os.environ.get("LOCAL_MODEL_TIMEOUT", "20"))
 # The model process's niceness: it computes below the web process, so pages and sockets stay quick.
 LOCAL_MODEL_NICE = int(os.environ.get("LOCAL_MODEL_NICE", "5"))
 
+# Bots and rooms are rows; each process keeps a copy and asks the shared cache this often, in seconds,
+# whether an edit changed them: an edit reaches every process's next reply within this time.
+REGISTRY_CHECK_INTERVAL = float(os.environ.get("REGISTRY_CHECK_INTERVAL", "0.5"))
+
 # How often a streaming reply's row is written and its growth broadcast, in seconds: ten updates a
 # second read as smooth text (peers coalesce over 33 to 150 ms), whatever the model's token rate.
 # The first text of a reply goes out at once. Each flush is a row write and a small frame to every
@@ -246,6 +254,15 @@ RATE_LIMIT_STATELESS_PER_CLIENT = int(os.environ.get("RATE_LIMIT_STATELESS_PER_C
 RATE_LIMIT_STATELESS_PER_BOT = int(os.environ.get("RATE_LIMIT_STATELESS_PER_BOT", "60"))
 # Behind a proxy that appends X-Forwarded-For, count clients by the address it appended (the right-most).
 TRUST_X_FORWARDED_FOR = env_bool("TRUST_X_FORWARDED_FOR", False)
+# Failed log-ins (people's and the admin's) allowed per account and per address in a window of
+# LOGIN_FAILURE_WINDOW seconds; past either, log-ins from there answer 429 until the window ends.
+LOGIN_FAILURES_PER_ACCOUNT = int(os.environ.get("LOGIN_FAILURES_PER_ACCOUNT", "5"))
+LOGIN_FAILURES_PER_ADDRESS = int(os.environ.get("LOGIN_FAILURES_PER_ADDRESS", "20"))
+LOGIN_FAILURE_WINDOW = int(os.environ.get("LOGIN_FAILURE_WINDOW", "900"))
+# Sign-up at /accounts/signup/: "open" (anyone may make an account) or "closed" (staff make them in the admin).
+SIGNUP = os.environ.get("SIGNUP", "open")
+# Who may create rooms at /rooms/new: "signed_in" (anyone signed in), "staff", or "off".
+ROOM_CREATION = os.environ.get("ROOM_CREATION", "signed_in")
 # Room replies this process streams at once; more wait their turn.
 MAX_STREAMING_REPLIES = int(os.environ.get("MAX_STREAMING_REPLIES", "8"))
 # /chat and /v1 replies this process streams at once, in slots of their own; more wait their turn.

@@ -8,7 +8,7 @@ BENCH_DESIGN picks what the run measures:
   socket, every socket in its room's group, frames sent by a consumer handler as usual.
 - `per-socket-tuned`: the same without the database hop Channels makes before every message
   (AsyncConsumer.dispatch awaits close_old_connections through one shared thread).
-BENCH_ROOMS rooms named BenchRoom00, BenchRoom01, ... are registered beside the three bots.
+BENCH_ROOMS rooms named BenchRoom00, BenchRoom01, ... are made (as rows) beside the three bots.
 """
 
 import os
@@ -20,7 +20,8 @@ get_asgi_application()
 
 from channels.generic.websocket import AsyncWebsocketConsumer  # noqa: E402
 
-from bots.registry import BOTS, ROOMS, Bot, Room, get_room  # noqa: E402
+from bots.models import Bot, Room  # noqa: E402
+from bots.registry import get_room  # noqa: E402
 from chat.delivery import frames  # noqa: E402
 from chat.delivery.broadcast import broadcast, message_grew  # noqa: E402
 from chat.delivery.consumers import RoomConsumer  # noqa: E402
@@ -35,8 +36,8 @@ def room_key(index):
 
 for index in range(int(os.environ.get("BENCH_ROOMS", "20"))):
     key = room_key(index)
-    BOTS[key] = Bot(key=key, name=key, description="A benchmark room.", system_prompt=f"You are {key}.")
-    ROOMS[key] = Room(key=key, title=key, description="A benchmark room.", bot=BOTS[key])
+    bot, _ = Bot.objects.get_or_create(key=key, defaults={"name": key, "description": "A benchmark room.", "persona": f"You are {key}."})
+    Room.objects.get_or_create(key=key, defaults={"title": key, "topic": "A benchmark room.", "bot": bot})
 
 
 def demo_grew(sender, message_id, room, **kwargs):

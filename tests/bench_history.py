@@ -48,21 +48,22 @@ def seed(count):
     each row with its room's event number and each room's counter at its last; returns the count."""
     from django.db import connection
 
-    from bots.registry import BOTS, ROOMS
+    from bots import registry
     from chat.models import Message, RoomClock
 
     have = Message.objects.count()
     if have >= count:
         return have
     print(f"seeding {count - have:,} messages (once)...", flush=True)
-    rooms = [*ROOMS, *EXTRA_ROOMS]
+    own_bots = {room.key: room.bot.key if room.bot else "" for room in registry.rooms()}
+    rooms = [*own_bots, *EXTRA_ROOMS]
     # A room's own bot answers in it (an extra room's bot bears its name); the Lounge has none, so
     # its questions call each bot in turn.
-    answerers = [key if key not in ROOMS else ROOMS[key].bot.key if ROOMS[key].bot else "" for key in rooms]
+    answerers = [own_bots.get(key, key) for key in rooms]
     clocks = dict(RoomClock.objects.values_list("room", "last"))
     first_id = (Message.objects.order_by("-id").values_list("id", flat=True).first() or 0) + 1
     params = {
-        "n": count - have, "rooms": rooms, "answerers": answerers, "called": list(BOTS),
+        "n": count - have, "rooms": rooms, "answerers": answerers, "called": [bot.key for bot in registry.bots()],
         "bases": [clocks.get(key, 0) for key in rooms], "step": NUMBERS_PER_EXCHANGE, "changes": GROWTHS + 2,
         "first_id": first_id,
     }
@@ -219,14 +220,14 @@ def main():
     if not events or events[-1].seq != Message.objects.last_event("PirateBot"):
         misses.append(f"events_after answered {len(events)} rows, not the room's last events up to its counter")
     # No reply is pending in the seeded rooms: claim_next looks and claims nothing.
-    if Message.objects.claim_next("PirateBot", "bench") is not None:
+    if Message.objects.claim_next("PirateBot", lambda bot: "bench") is not None:
         misses.append("claim_next claimed a reply in a room where none is pending")
     measured = {
         "room page GET /rooms/PirateBot/": room_page,
         "admin list GET /admin/chat/message/": page(client, "/admin/chat/message/", misses),
         "admin list ?room=PirateBot&status=failed": filtered_list,
         "catch-up of a reconnecting page (the app's catch_up)": lambda: catch_up("PirateBot", since),
-        "the next pending reply of a room (the app's claim_next)": lambda: Message.objects.claim_next("PirateBot", "bench"),
+        "the next pending reply of a room (the app's claim_next)": lambda: Message.objects.claim_next("PirateBot", lambda bot: "bench"),
         "room events after a resume point (the app's events_after)": lambda: Message.objects.events_after("PirateBot", resume),
     }
     results = {label: timed(label, fn) for label, fn in measured.items()}

@@ -1,5 +1,6 @@
 """Shared fixtures: the scripted upstream, the openai provider pointed at it, real Daphne processes."""
 
+import importlib
 import os
 
 import pytest
@@ -35,6 +36,27 @@ def _no_model_unless_chosen(settings):
     settings.LLM_PROVIDER = "openai"
     settings.OPENAI_API_KEY = "sk-none"
     settings.OPENAI_BASE_URL = "http://127.0.0.1:9/v1"
+
+
+@pytest.fixture(autouse=True)
+def _bots_and_rooms(request):
+    """Each test starts from the seed's bots and rooms: a transactional test's flush empties every
+    table (the data migration's rows too), and this process's copy of the rows is dropped."""
+    from bots.registry import shelf
+
+    shelf().forget()
+    marker = request.node.get_closest_marker("django_db")
+    if marker or {"db", "transactional_db"} & set(request.fixturenames):
+        transactional = (marker and marker.kwargs.get("transaction")) or "transactional_db" in request.fixturenames
+        request.getfixturevalue("transactional_db" if transactional else "db")
+        from django.apps import apps
+
+        from bots.models import Bot
+
+        if not Bot.objects.exists():
+            importlib.import_module("bots.migrations.0002_seed").seed(apps, None)
+    yield
+    shelf().forget()
 
 
 @pytest.fixture(autouse=True)

@@ -2,11 +2,15 @@
 
 from datetime import datetime, timezone
 
+import pytest
 from django.utils.crypto import salted_hmac
 
 from chat.delivery import frames
 from chat.delivery.presence import sentence
 from chat.models import Message
+
+# A reply's partial names its bot, which the registry reads from the bots' rows.
+pytestmark = pytest.mark.django_db
 
 WHEN = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
 

@@ -8,7 +8,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
-from bots.registry import BOTS
+from bots import registry
 from chat.models import ApiKey
 from tests.servers import daphne
 from tests.sse import open_stream
@@ -31,9 +31,9 @@ async def test_the_openai_sdk_talks_to_each_bot_in_its_persona(upstream):
     with daphne(provider_env(upstream)) as server:
         sync = openai.OpenAI(base_url=f"{server.url}/v1", api_key=secret, max_retries=0)
         asynchronous = openai.AsyncOpenAI(base_url=f"{server.url}/v1", api_key=secret, max_retries=0)
-        assert [m.id for m in await sync_to_async(sync.models.list)()] == list(BOTS)
+        assert [m.id for m in await sync_to_async(sync.models.list)()] == [bot.key for bot in registry.bots()]
 
-        for index, bot in enumerate(BOTS.values()):
+        for index, bot in enumerate(registry.bots()):
             upstream.will(text=f"Plain answer from {bot.name}.")
             upstream.will(text=f"Streamed answer from {bot.name}.")
             upstream.will(text=f"Async answer from {bot.name}.")
@@ -66,23 +66,23 @@ async def test_the_openai_sdk_talks_to_each_bot_in_its_persona(upstream):
 
             # The bot's persona came first, then the caller's messages, every time.
             for exchange in upstream.exchanges[4 * index:]:
-                assert exchange.messages == [{"role": "system", "content": bot.system_prompt}, *ASK]
+                assert exchange.messages == [{"role": "system", "content": bot.persona}, *ASK]
 
         # The caller's own system message follows the persona.
         upstream.will(text="Aye.")
         await asynchronous.chat.completions.create(
             model="PirateBot", messages=[{"role": "system", "content": "Answer in one word."}, *ASK]
         )
-        assert upstream.exchanges[-1].messages[0]["content"] == BOTS["PirateBot"].system_prompt + "\n\nAnswer in one word."
+        assert upstream.exchanges[-1].messages[0]["content"] == registry.find_bot("PirateBot").persona + "\n\nAnswer in one word."
         # Every request's tokens, as the upstream reported them, are counted on the key: asked with
         # usage or without, streamed or not.
-        assert len(upstream.exchanges) == 4 * len(BOTS) + 1 and all(e.usage for e in upstream.exchanges)
+        assert len(upstream.exchanges) == 4 * len(registry.bots()) + 1 and all(e.usage for e in upstream.exchanges)
         key = await ApiKey.objects.aget(name="SDK test")
         assert (key.prompt_tokens, key.completion_tokens) == (
             sum(e.usage["prompt_tokens"] for e in upstream.exchanges), sum(e.usage["completion_tokens"] for e in upstream.exchanges)
         )
         # One completion token per word the upstream sent ("Plain answer from Pirate." is four).
-        said = [f"{kind} from {b.name}." for b in BOTS.values()
+        said = [f"{kind} from {b.name}." for b in registry.bots()
                 for kind in ("Plain answer", "Streamed answer", "Async answer", "Async stream")] + ["Aye."]
         assert key.completion_tokens == sum(len(tokenize(text)) for text in said)
 

@@ -7,7 +7,7 @@ import pytest
 import websockets
 from asgiref.sync import sync_to_async
 
-from bots.registry import BOTS
+from bots import registry
 from chat.models import Message
 from tests.rooms import finished, grows, parse_frames
 from tests.servers import Browser, daphne
@@ -85,7 +85,7 @@ async def test_a_mention_calls_exactly_the_bots_named_in_order_else_the_room_s_o
             assert [(r.bot, r.status) for r in await rows_after(before) if r.role == "assistant"] == [("BelleBot", "complete")]
             assert prepended_bot(frames, replies[0].pk) == "BelleBot"
             prompt = upstream.exchanges[0].messages
-            assert prompt[0] == {"role": "system", "content": BOTS["BelleBot"].system_prompt}
+            assert prompt[0] == {"role": "system", "content": registry.find_bot("BelleBot").persona}
             assert prompt[-1]["role"] == "user" and prompt[-1]["content"].endswith(": @BelleBot how do you do?")
 
             before = await latest_id()
@@ -95,8 +95,8 @@ async def test_a_mention_calls_exactly_the_bots_named_in_order_else_the_room_s_o
             assert [prepended_bot(frames, r.pk) for r in replies] == ["ChatBot", "BelleBot"]
             assert all(r.status == "complete" for r in await rows_after(before) if r.role == "assistant")
             chat, belle = upstream.exchanges[1].messages, upstream.exchanges[2].messages
-            assert chat[0]["content"] == BOTS["ChatBot"].system_prompt
-            assert belle[0]["content"] == BOTS["BelleBot"].system_prompt
+            assert chat[0]["content"] == registry.find_bot("ChatBot").persona
+            assert belle[0]["content"] == registry.find_bot("BelleBot").persona
             # Belle hears who said what: ChatBot's answer just before hers is a line of the room, not hers.
             assert belle[-1] == {"role": "user", "content": "ChatBot: Hello, I am the default assistant."}
             assert {"role": "assistant", "content": "Why, I do declare, how kind of you to ask."} in belle
@@ -105,7 +105,7 @@ async def test_a_mention_calls_exactly_the_bots_named_in_order_else_the_room_s_o
             await ana.say("And what say the captain?")
             replies, frames = await answered(page, before, 1)
             assert [r.bot for r in replies] == ["PirateBot"] and prepended_bot(frames, replies[0].pk) == "PirateBot"
-            assert upstream.exchanges[3].messages[0]["content"] == BOTS["PirateBot"].system_prompt
+            assert upstream.exchanges[3].messages[0]["content"] == registry.find_bot("PirateBot").persona
             assert len(upstream.exchanges) == 4
 
 
@@ -129,7 +129,7 @@ async def test_the_lounge_stays_quiet_until_a_bot_is_mentioned(upstream_server, 
             replies, frames = await answered(page, before, 1, room="Lounge")
             assert [(r.bot, r.status) for r in replies] == [("PirateBot", "complete")]
             assert prepended_bot(frames, replies[0].pk) == "PirateBot"
-            assert upstream.exchanges[0].messages[0]["content"] == BOTS["PirateBot"].system_prompt
+            assert upstream.exchanges[0].messages[0]["content"] == registry.find_bot("PirateBot").persona
 
 
 BAD_NAMES = [

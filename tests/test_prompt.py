@@ -5,14 +5,11 @@ from django.utils import timezone
 
 from bots.providers.base import estimate_tokens
 from bots.providers.local import LocalProvider, default_model_path
-from bots.registry import BOTS
+from bots import registry
 from chat.models import Message
 from chat.replies.prompt import fit, recent_history
 
 pytestmark = pytest.mark.django_db
-
-PIRATE = BOTS["PirateBot"]
-
 
 def build_prompt(bot, reply, **budget):
     """The prompt the reply job builds for reply: the room's history before it, fitted."""
@@ -32,9 +29,9 @@ def test_history_in_order_with_who_said_what_and_without_the_reply_or_other_room
     say("user", "Where be the gold?", author="Ben")
     reply = say("assistant", "", status="pending")
     say("user", "A later message")
-    prompt = build_prompt(PIRATE, reply, context_tokens=4096, max_tokens=256)
+    prompt = build_prompt(registry.find_bot("PirateBot"), reply, context_tokens=4096, max_tokens=256)
     assert prompt == [
-        {"role": "system", "content": PIRATE.system_prompt},
+        {"role": "system", "content": registry.find_bot("PirateBot").persona},
         {"role": "user", "content": "Ana: Ahoy"},
         {"role": "assistant", "content": "Ahoy yerself"},
         {"role": "user", "content": "Ben: Where be the gold?"},
@@ -48,9 +45,9 @@ def test_a_bot_sees_its_own_replies_as_its_own_and_others_as_lines_of_the_room()
     say("assistant", "Removed words", bot="BelleBot", removed_at=timezone.now())
     say("user", "@BelleBot again?", author="Ana")
     reply = say("assistant", "", status="pending", bot="BelleBot")
-    prompt = build_prompt(BOTS["BelleBot"], reply, context_tokens=4096, max_tokens=256)
+    prompt = build_prompt(registry.find_bot("BelleBot"), reply, context_tokens=4096, max_tokens=256)
     assert prompt == [
-        {"role": "system", "content": BOTS["BelleBot"].system_prompt},
+        {"role": "system", "content": registry.find_bot("BelleBot").persona},
         {"role": "user", "content": "Ana: @BelleBot @PirateBot hello"},
         {"role": "assistant", "content": "Why, hello, sugar."},
         {"role": "user", "content": "PirateBot: Arr."},
@@ -64,7 +61,7 @@ def test_the_prompt_never_exceeds_the_context(context_tokens, settings):
     for i in range(200):
         say("user" if i % 2 == 0 else "assistant", f"message {i} " + "arr " * 10)
     reply = say("assistant", "", status="pending")
-    prompt = build_prompt(PIRATE, reply, context_tokens=context_tokens, max_tokens=256)
+    prompt = build_prompt(registry.find_bot("PirateBot"), reply, context_tokens=context_tokens, max_tokens=256)
     assert sum(estimate_tokens(m["content"]) + 8 for m in prompt) <= context_tokens - 256
     assert prompt[1]["role"] == "user" and prompt[-1]["content"].startswith("message 199 ")
 
@@ -72,7 +69,7 @@ def test_the_prompt_never_exceeds_the_context(context_tokens, settings):
 def test_an_oversized_last_message_is_cut_to_fit_keeping_its_end():
     say("user", "x" * 50_000 + "THE END")
     reply = say("assistant", "", status="pending")
-    prompt = build_prompt(PIRATE, reply, context_tokens=1024, max_tokens=256)
+    prompt = build_prompt(registry.find_bot("PirateBot"), reply, context_tokens=1024, max_tokens=256)
     assert prompt[-1]["content"].endswith("THE END")
     assert sum(estimate_tokens(m["content"]) + 8 for m in prompt) <= 1024 - 256
     assert len(prompt[-1]["content"]) > 500  # cut to fit, not thrown away
@@ -124,7 +121,7 @@ def test_the_local_model_s_prompt_and_reply_fit_its_context_in_its_own_tokens(me
     # tokenizer nobody here knows get, and it must be safe for this (wasteful) tokenizer too.
     count = local.count_tokens if counter == "model" else estimate_tokens
     prompt = build_prompt(
-        PIRATE, reply, context_tokens=local.context_tokens, max_tokens=settings.REPLY_MAX_TOKENS, count_tokens=count
+        registry.find_bot("PirateBot"), reply, context_tokens=local.context_tokens, max_tokens=settings.REPLY_MAX_TOKENS, count_tokens=count
     )
     assert len(prompt) > 10  # a long history, cut to fit: not just the system prompt
     tokens = smollm2_tokens(prompt)

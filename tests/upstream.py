@@ -43,6 +43,7 @@ class Exchange:
 
     body: dict
     opened_at: float
+    authorization: str = ""  # the Authorization header the client sent
     sent: list = field(default_factory=list)  # (monotonic time, token)
     closed_at: float | None = None  # when the client closed its side, if it did first
     finished_at: float | None = None  # when the upstream finished answering
@@ -131,7 +132,9 @@ class ScriptedUpstream:
             return await self._json(writer, 200, {"object": "list", "data": [{"id": "scripted", "object": "model"}]})
         if not (method == "POST" and path.endswith("/chat/completions")):
             return await self._json(writer, 404, {"error": {"message": f"no route {path}"}})
-        exchange = Exchange(body=json.loads(body or b"{}"), opened_at=time.monotonic())
+        exchange = Exchange(
+            body=json.loads(body or b"{}"), opened_at=time.monotonic(), authorization=headers.get("authorization", "")
+        )
         with self._lock:
             self.exchanges.append(exchange)
         script = self._next_script()

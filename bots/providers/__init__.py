@@ -1,4 +1,4 @@
-"""LLM providers, chosen by LLM_PROVIDER the way CHANNEL_LAYERS chooses its BACKEND."""
+"""LLM providers, chosen per bot (its row) or by LLM_PROVIDER the way CHANNEL_LAYERS chooses its BACKEND."""
 
 import functools
 import sys
@@ -9,9 +9,11 @@ from django.core.signals import setting_changed
 from django.dispatch import receiver
 from django.utils.module_loading import import_string
 
-from .base import Chunk, Provider, ProviderError, Usage
+from .base import Chunk, Options, Provider, ProviderError, Usage
 
-__all__ = ["Chunk", "Provider", "ProviderError", "Usage", "get_provider", "provider_path", "require_provider"]
+__all__ = [
+    "Chunk", "Options", "Provider", "ProviderError", "Usage", "get_provider", "provider_class", "provider_path", "require_provider",
+]
 
 ALIASES = {
     "openai": "bots.providers.openai.OpenAIProvider",
@@ -19,30 +21,48 @@ ALIASES = {
 }
 
 
-def provider_path():
-    """The dotted path in force: LLM_PROVIDER wins; else openai with OPENAI_API_KEY, local without."""
-    chosen = settings.LLM_PROVIDER or ("openai" if settings.OPENAI_API_KEY else "local")
+def provider_path(bot=None):
+    """The dotted path in force for bot (None: the default): its provider wins, then a key variable of
+    its own means openai; else LLM_PROVIDER, else openai with OPENAI_API_KEY, local without."""
+    chosen = (bot.provider or ("openai" if bot.api_key_env else "")) if bot is not None else ""
+    chosen = chosen or settings.LLM_PROVIDER or ("openai" if settings.OPENAI_API_KEY else "local")
     return ALIASES.get(chosen, chosen)
 
 
+def get_provider(bot=None):
+    """The provider that voices bot (None: the settings' default): one instance per distinct configuration, shared."""
+    if bot is None:
+        return _build(provider_path(), Options())
+    options = Options(
+        model=bot.model, base_url=bot.base_url, api_key_env=bot.api_key_env, temperature=bot.temperature,
+        context_tokens=bot.context_tokens,
+    )
+    return _build(provider_path(bot), options)
+
+
 @functools.cache
-def get_provider():
-    """The one provider instance of this process, built on first use."""
-    path = provider_path()
+def _build(path, options):
+    """Build the provider class at path with options, on first use of that pair."""
+    return provider_class(path)(options)
+
+
+def provider_class(choice):
+    """The Provider subclass a choice names ('openai', 'local' or a dotted path), or ImproperlyConfigured saying what to set."""
+    path = ALIASES.get(choice, choice)
     try:
-        provider_class = import_string(path)
+        found = import_string(path)
     except ImportError as exc:
         raise ImproperlyConfigured(
-            f"LLM_PROVIDER={path!r} cannot be imported ({exc}); set it to 'openai', 'local' "
-            "or the dotted path of a Provider subclass."
+            f"The provider {path!r} cannot be imported ({exc}); set LLM_PROVIDER (or the bot's provider) to "
+            "'openai', 'local' or the dotted path of a Provider subclass."
         ) from exc
-    if not (isinstance(provider_class, type) and issubclass(provider_class, Provider)):
-        raise ImproperlyConfigured(f"LLM_PROVIDER={path!r} is not a subclass of bots.providers.Provider.")
-    return provider_class()
+    if not (isinstance(found, type) and issubclass(found, Provider)):
+        raise ImproperlyConfigured(f"The provider {path!r} (LLM_PROVIDER or a bot's) is not a subclass of bots.providers.Provider.")
+    return found
 
 
 def require_provider():
-    """At start-up: build the provider, or print one line saying what to set and exit non-zero."""
+    """At start-up: build the default provider, or print one line saying what to set and exit non-zero."""
     try:
         get_provider()
     except ImproperlyConfigured as exc:
@@ -52,6 +72,6 @@ def require_provider():
 
 @receiver(setting_changed)
 def _forget_provider(*, setting, **kwargs):
-    """Rebuild the provider when a test overrides one of its settings."""
+    """Rebuild the providers when a test overrides one of their settings."""
     if setting.startswith(("LLM_", "OPENAI_", "LOCAL_")):
-        get_provider.cache_clear()
+        _build.cache_clear()

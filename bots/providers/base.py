@@ -29,6 +29,31 @@ class Chunk:
     usage: Usage | None = None
 
 
+# Parley's own secrets end in _KEY too: a bot's row must not be able to send them to its server.
+SERVER_SECRETS = frozenset({"SECRET_KEY", "DJANGO_SECRET_KEY"})
+
+
+def key_variable_problem(name):
+    """Why a bot may not read its API key from the environment variable name, or "" when it may."""
+    if not name.upper().endswith(("KEY", "TOKEN")) or name.upper() in SERVER_SECRETS:
+        return (
+            f"{name} cannot hold a bot's API key: name a variable that ends in KEY or TOKEN "
+            "(such as HELPBOT_API_KEY), not one of Parley's own secrets."
+        )
+    return ""
+
+
+@dataclass(frozen=True)
+class Options:
+    """What a bot's row asks of its provider; empty or None means the settings' default."""
+
+    model: str = ""
+    base_url: str = ""
+    api_key_env: str = ""
+    temperature: float | None = None
+    context_tokens: int | None = None
+
+
 class ProviderError(Exception):
     """An upstream failure; str() is a sentence a person in the room can read."""
 
@@ -46,7 +71,8 @@ class ProviderError(Exception):
 class Provider:
     """Base class of LLM providers.
 
-    ``stream(messages, max_tokens=...)`` is an async generator of ``Chunk``: text deltas in order,
+    Built with the ``Options`` of a bot (``Options()``: the settings' defaults), once per distinct
+    configuration, and shared by every reply that asks for it. ``stream(messages, max_tokens=...)`` is an async generator of ``Chunk``: text deltas in order,
     then at most one chunk carrying ``usage``. ``messages`` are OpenAI-style dicts with ``role``
     (``system``, ``user``, ``assistant``) and ``content``. Closing the generator (``aclose()``)
     stops the upstream at once. Every upstream failure raises ``ProviderError``; a
@@ -57,6 +83,9 @@ class Provider:
     model = ""
     #: The model's context window in tokens; prompts are built to fit it.
     context_tokens = 8192
+
+    def __init__(self, options=Options()):
+        self.options = options
 
     def start(self):
         """Start what the provider needs before its first reply (the local model's process); nothing by default."""

@@ -15,7 +15,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-from .base import Chunk, ProviderError, Usage
+from .base import Chunk, Options, Provider, ProviderError, Usage
 from .model_process import ModelProcess
 from .openai import OpenAIProvider
 
@@ -78,7 +78,10 @@ def vocabulary(path):
 class LocalProvider(OpenAIProvider):
     """Streams from SmolLM2 (or LOCAL_MODEL_PATH) in the model process this web process supervises."""
 
-    def __init__(self):
+    def __init__(self, options=Options()):
+        # One model process per web process, whichever bots it voices: a bot's model name and URL do
+        # not apply; its temperature does, and its context only within the process's window.
+        Provider.__init__(self, options)
         path = settings.LOCAL_MODEL_PATH or default_model_path()
         if not path or not Path(path).is_file():
             raise ImproperlyConfigured(
@@ -93,7 +96,7 @@ class LocalProvider(OpenAIProvider):
         """Point the client at the model process's port (a process that never came up gets another)."""
         self.connect(
             api_key=self.process.key, base_url=self.process.url, model=self.path.stem,
-            context_tokens=settings.LOCAL_CONTEXT_TOKENS,
+            context_tokens=min(self.options.context_tokens or settings.LOCAL_CONTEXT_TOKENS, settings.LOCAL_CONTEXT_TOKENS),
             # Read timeout: the model process sends a token or a keep-alive every few seconds,
             # even while another reply holds the model; silence this long means it hangs.
             timeout=settings.LOCAL_MODEL_TIMEOUT,
@@ -112,7 +115,8 @@ class LocalProvider(OpenAIProvider):
     def request_options(self):
         # Without a seed the server draws each reply's from a fixed one: every process would give
         # the same first answer, and Retry the answer it gave before.
-        return {"temperature": 0.7, "seed": secrets.randbits(31), "extra_body": {"repeat_penalty": 1.15}}
+        temperature = 0.7 if self.options.temperature is None else self.options.temperature
+        return {"temperature": temperature, "seed": secrets.randbits(31), "extra_body": {"repeat_penalty": 1.15}}
 
     async def _wait_up(self):
         """Wait (on the loop, holding no thread) until the model process answers; False after LOCAL_MODEL_TIMEOUT."""

@@ -9,13 +9,14 @@ chunk objects more than doubled the CPU per token (measured against the scripted
 import contextlib
 import json
 import logging
+import os
 
 import httpx2
 import openai
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-from .base import Chunk, Provider, ProviderError, Usage
+from .base import Chunk, Options, Provider, ProviderError, Usage, key_variable_problem
 
 logger = logging.getLogger(__name__)
 
@@ -66,15 +67,22 @@ def parse_event(line):
 class OpenAIProvider(Provider):
     """Streams chat completions from OpenAI, Ollama, vLLM, llama.cpp's server, LM Studio and the like."""
 
-    def __init__(self):
-        if not settings.OPENAI_API_KEY:
+    def __init__(self, options=Options()):
+        super().__init__(options)
+        variable = options.api_key_env or "OPENAI_API_KEY"
+        if problem := key_variable_problem(variable):
+            raise ImproperlyConfigured(problem)
+        # A bot's own variable is read from the environment at use, never stored: rows name it only.
+        api_key = os.environ.get(options.api_key_env, "") if options.api_key_env else settings.OPENAI_API_KEY
+        if not api_key:
             raise ImproperlyConfigured(
-                "Set OPENAI_API_KEY to use the openai provider (any non-empty value for a local server "
+                f"Set {variable} to use the openai provider (any non-empty value for a local server "
                 "such as Ollama), or unset LLM_PROVIDER to run on the embedded local model."
             )
         self.connect(
-            api_key=settings.OPENAI_API_KEY, base_url=settings.OPENAI_BASE_URL or None, model=settings.OPENAI_MODEL,
-            context_tokens=settings.OPENAI_CONTEXT_TOKENS, timeout=settings.OPENAI_TIMEOUT,
+            api_key=api_key, base_url=options.base_url or settings.OPENAI_BASE_URL or None,
+            model=options.model or settings.OPENAI_MODEL,
+            context_tokens=options.context_tokens or settings.OPENAI_CONTEXT_TOKENS, timeout=settings.OPENAI_TIMEOUT,
             max_retries=settings.OPENAI_MAX_RETRIES,
         )
 
@@ -87,8 +95,8 @@ class OpenAIProvider(Provider):
         self.usage_supported = True
 
     def request_options(self):
-        """Extra fields of each completion request (sampling settings); none by default."""
-        return {}
+        """Extra fields of each completion request (sampling settings): the bot's temperature, if it set one."""
+        return {} if self.options.temperature is None else {"temperature": self.options.temperature}
 
     async def _open(self, stack, messages, max_tokens):
         """Start the streamed completion on stack, falling back once if the server refuses stream_options."""

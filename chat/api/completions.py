@@ -12,7 +12,8 @@ from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from bots.registry import BOTS, get_bot
+from bots import registry
+from bots.registry import get_bot
 from chat import limits
 from chat.api import conversation, keys, sse
 from chat.api.conversation import BadConversation
@@ -54,7 +55,7 @@ def models(request):
     except Refused as refused:
         return refused.response()
     data = [{"id": bot.key, "object": "model", "created": 0, "owned_by": "parley", "description": bot.description}
-            for bot in BOTS.values()]
+            for bot in registry.bots()]
     return JsonResponse({"object": "list", "data": data})
 
 
@@ -105,7 +106,7 @@ def _parse(request):
         bot = get_bot(body.get("model"))
         if bot is None:
             raise BadConversation(
-                f"Unknown model {str(body.get('model'))[:40]!r}: use one of {', '.join(BOTS)} (GET /v1/models).", param="model"
+                f"Unknown model {str(body.get('model'))[:40]!r}: use one of {', '.join(bot.key for bot in registry.bots())} (GET /v1/models).", param="model"
             )
         turns = conversation.messages(body.get("messages"), conversation.OPENAI)
     except BadConversation as problem:
@@ -114,7 +115,7 @@ def _parse(request):
         raise Refused(status, str(problem), param=problem.param, code="model_not_found" if problem.param == "model" else None) from None
     system = [text for role, text in turns if role == "system"]
     if system:  # the caller's instructions follow the bot's persona, which comes first
-        bot = dataclasses.replace(bot, system_prompt="\n\n".join([bot.system_prompt, *system]))
+        bot = dataclasses.replace(bot, persona="\n\n".join([bot.persona, *system]))
     stream, options = body.get("stream", False), body.get("stream_options") or {}
     if not isinstance(stream, bool) or not isinstance(options, dict):
         raise Refused(400, '"stream" must be true or false, "stream_options" an object.', param="stream")

@@ -4,7 +4,8 @@ from asgiref.sync import sync_to_async
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-from bots.registry import BOTS, get_bot
+from bots import registry
+from bots.registry import get_bot
 from chat import limits
 from chat.api import conversation, keys, sse
 from chat.api.conversation import BadConversation
@@ -29,7 +30,7 @@ async def chat(request):
             bot_key, raw = body.get("bot"), body.get("messages")
         bot = get_bot(bot_key)
         if bot is None:
-            raise BadConversation(f"Unknown bot {str(bot_key)[:40]!r}: use one of {', '.join(BOTS)}.")
+            raise BadConversation(f"Unknown bot {str(bot_key)[:40]!r}: use one of {', '.join(bot.key for bot in registry.bots())}.")
         turns = conversation.messages(raw, conversation.DIRECT)
     except BadConversation as problem:
         return error(str(problem), problem.status)

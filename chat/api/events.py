@@ -34,8 +34,9 @@ WAKE_GATHER = 0.05  # seconds a wake-up waits for more changes before reading
 logger = logging.getLogger(__name__)
 
 
-async def follow(request, room, after):
-    """The room's event stream as an SSE response (the key was checked by the API), or a JSON error (400)."""
+async def follow(request, room, after, account_id=None):
+    """The room's event stream as an SSE response (the key and the room were checked by the API),
+    or a JSON error (400, 429); it ends when account_id (the key's account) is removed from the room."""
     resume = request.headers.get("Last-Event-ID") or after
     try:
         cursor = None if resume is None else int(resume)
@@ -43,7 +44,7 @@ async def follow(request, room, after):
             raise ValueError
     except ValueError:
         return error("Last-Event-ID (or after) must be an event id: a whole number, 0 or more.", 400)
-    key, waker = request.api_key, _Waker()
+    key, waker = request.api_key, _Waker(account_id)
     if not followers().admit(key, waker):
         return error(f"This key already has {settings.EVENT_STREAMS_PER_KEY} event streams open here; "
                      "close one before opening another.", 429, Retry_After=RETRY_AFTER_FULL)
@@ -68,12 +69,14 @@ def reset(room, now):
 
 class _Waker:
     """Sits in the room's fan-out like a page's socket: any frame of the room wakes the stream (and
-    so does its key's revocation)."""
+    so do its key's revocation and its account's removal from the room)."""
 
-    def __init__(self):
+    def __init__(self, account_id):
         self.wake = asyncio.Event()
         self.dropped = False
         self.revoked = False
+        self.removed = False
+        self.account_id = account_id
 
     def revoke(self):
         self.revoked = True
@@ -83,7 +86,10 @@ class _Waker:
         self.wake.set()
 
     async def close(self, code=None):
-        self.dropped = True  # the fan-out lost the layer: join again, and read what changed
+        if code == fanout.REMOVED:
+            self.removed = True  # the key's account left the room: the stream ends, nothing more is read
+        else:
+            self.dropped = True  # the fan-out lost the layer: join again, and read what changed
         self.wake.set()
 
 
@@ -106,7 +112,11 @@ async def _events(room, cursor, now, key, waker):
                     waker.dropped = False
                 except Exception:  # noqa: BLE001 - the layer is away: the database is the log, read it every second
                     logger.warning("room events: could not join %s; reading it every second", room.group, exc_info=True)
+            if waker.removed:
+                return
             rows = await sync_to_async(Message.objects.events_after)(room.key, cursor, BATCH)
+            if waker.removed:  # removed while the rows were read: they are not theirs any more
+                return
             for row in rows:
                 yield _event(row, known)
                 cursor = row.seq

@@ -5,6 +5,7 @@ what a key posts shows on the room's pages under its name, marked as coming thro
 
 from datetime import datetime
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import Http404
@@ -13,8 +14,8 @@ from ninja import Field, NinjaAPI, Query, Schema, Status
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.security import HttpBearer
 
-from bots.registry import BOTS, ROOMS, get_room_or_404
-from chat import identity, limits, steering
+from bots import registry
+from chat import access, identity, limits, steering
 from chat.api import events, keys
 from chat.api.errors import error
 from chat.models import Message, Mute
@@ -123,15 +124,15 @@ class HistoryQuery(Schema):
 @api.get("/rooms", response=list[RoomOut], summary="The rooms, with their bots")
 def rooms(request):
     return [
-        {"key": room.key, "title": room.title, "description": room.description,
-         "bot": room.bot.key if room.bot else None, "bots": list(BOTS)}
-        for room in ROOMS.values()
+        {"key": room.key, "title": room.title, "description": room.topic,
+         "bot": room.bot.key if room.bot else None, "bots": [bot.key for bot in registry.bots()]}
+        for room in access.rooms_for(access.account(request))
     ]
 
 
 @api.get("/rooms/{room}/messages", response=list[MessageOut], summary="A page of a room's history, newest first")
 def history(request, room: str, page: Query[HistoryQuery]):
-    found = get_room_or_404(room)
+    found = access.room_for(access.account(request), room)
     messages = Message.objects.shown().filter(room=found.key)
     if page.before:
         messages = messages.filter(id__lt=page.before)
@@ -140,7 +141,7 @@ def history(request, room: str, page: Query[HistoryQuery]):
 
 @api.post("/rooms/{room}/messages", response={202: PostOut}, summary="Post into a room as the key's integration")
 def post(request, room: str, body: PostIn):
-    found = get_room_or_404(room)
+    found = access.room_for(access.account(request), room)
     content = tidy(body.content).strip()
     if not content:
         raise HttpError(400, "Write a message: content is empty.")
@@ -162,7 +163,7 @@ def post(request, room: str, body: PostIn):
 
 def _reply_to_steer(request, room, message_id):
     """The room's reply message_id, if this key may Stop or Retry it (the key that asked, or a moderator)."""
-    found = get_room_or_404(room)
+    found = access.room_for(access.account(request), room)
     reply = get_object_or_404(
         Message.objects.shown().select_related("reply_to"), pk=message_id, room=found.key, role=Message.Role.ASSISTANT
     )
@@ -201,4 +202,6 @@ def retry(request, room: str, message_id: int):
          description="`event: message` (a message's whole JSON), `event: delta` ({id, offset, text}), "
                      "`event: removed` ({id}); each with an `id:` line.")
 async def room_events(request, room: str, after: int | None = None):
-    return await events.follow(request, get_room_or_404(room), after)
+    who = access.account(request)
+    found = await sync_to_async(access.room_for)(who, room)
+    return await events.follow(request, found, after, account_id=getattr(who, "pk", None))

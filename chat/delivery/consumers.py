@@ -9,11 +9,12 @@ from asgiref.sync import sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.utils import timezone
 
-from bots.registry import get_room
+from django.http import Http404
+
+from chat import access, identity
 from chat.delivery import addresses, fanout, frames, presence
 from chat.delivery.catch_up import catch_up
 from chat.models import Message
-from chat import identity
 
 # A page sends nothing; a client sending more than this many frames in the window, or one frame
 # larger than this, is closed with 4008 (1008, policy violation, in the
@@ -51,11 +52,13 @@ class RoomConsumer(AsyncWebsocketConsumer):
     room = None
     person = None  # who this page is, once counted in the room's presence
     address = None  # where it comes from, once counted against that address's share
+    account_id = None  # the signed-in account's pk: a member removed from the room is closed by it
 
     async def connect(self):
-        self.room = get_room(self.scope["url_route"]["kwargs"]["room"])
-        if self.room is None:
-            await self.close()  # before accept: the handshake is refused (403)
+        try:
+            self.room, self.account_id, me, had_token = await sync_to_async(self._enter)()
+        except Http404:
+            await self.close()  # before accept: the handshake is refused (403), as for a room that does not exist
             return
         await self.accept()
         address = addresses.of_scope(self.scope)
@@ -68,7 +71,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
             self.held = []
         try:
             await fanout.rooms().join(self.room.group, self)
-            self.person = await sync_to_async(self._who)()
+            self.person = self._present_as(me, had_token)
             presence.roster().join(self.room.group, self.person, self)
             if since is not None:
                 # Joined first, then read: whatever changed meanwhile arrives at least once, and
@@ -84,17 +87,31 @@ class RoomConsumer(AsyncWebsocketConsumer):
             self._leave()
             raise
 
-    def _who(self):
+    def _enter(self):
+        """The room, if this page's person may read it (the one access check), their account's pk, who
+        they are and whether their session had a guest token: one trip to the database thread."""
+        who = access.person(self.scope.get("user"))
+        room = access.room_for(who, self.scope["url_route"]["kwargs"]["room"])
         session = self.scope["session"]
         had_token = "author_id" in session  # before of_session hands a session without one a new token
-        sender = identity.of_session(session, self.scope.get("user"))
+        return room, getattr(who, "pk", None), identity.of_session(session, self.scope.get("user")), had_token
+
+    def _present_as(self, sender, had_token):
+        """Who this page is in the room's presence. A guest who has not posted yet is who their page's
+        offer names, one person per page view; without one (a script), the address's one anonymous guest."""
         if not had_token and sender.kind == identity.Kind.GUEST:
-            # A guest who has not posted yet is who their page's offer names, one person per page
-            # view; without one (a script), the address's one anonymous guest.
             guest = parse_qs(self.scope["query_string"].decode("latin-1")).get("guest", [""])[0]
             if offered := identity.of_offer(guest):
                 return offered
         return addresses.present_as(sender, had_token, self.address)
+
+    async def recheck(self):
+        """Whether this page's person may still read its room (the fan-out asks when that may have changed)."""
+        try:
+            await sync_to_async(self._enter)()
+        except Http404:
+            return False
+        return True
 
     def _catch_up(self, since):
         now = timezone.now()

@@ -9,7 +9,8 @@ order it came. Every process joins the same groups, so scale-out is unchanged.
 The fan-out owns the channel-layer messages it reads: ``publish`` and ``resync`` write them, and
 the listener dispatches each by its type to the method of that name (``room.frame`` to
 ``room_frame``), as a Channels consumer does. A socket is anything with two coroutine methods:
-``forward(message)``, which sends it one ASGI ``websocket.send`` message, and ``close(code)``.
+``forward(message)``, which sends it one ASGI ``websocket.send`` message, and ``close(code)``;
+its ``account_id`` (the signed-in account's pk, or None) says whose it is when a member is removed.
 """
 
 import asyncio
@@ -18,6 +19,7 @@ from collections import defaultdict
 
 from channels.layers import get_channel_layer
 
+from bots import registry
 from chat import services
 
 logger = logging.getLogger(__name__)
@@ -27,6 +29,9 @@ logger = logging.getLogger(__name__)
 RECONNECT = 4012
 # After the channel layer fails, wait this long before pages are told to reconnect.
 RETRY_AFTER = 0.5
+# A page of a member just removed from the room is closed with this code (403 in the application
+# range): it gets nothing more, and its reconnect is refused at the handshake.
+REMOVED = 4403
 LISTENER, HAND_OUT = "room-fanout", "room-handout"  # the names of the fan-out's two tasks
 
 
@@ -105,6 +110,35 @@ class Fanout:
         """A frame of the room was lost on its way here: its pages reconnect and catch up."""
         await _reconnect(list(self.rooms.get(message["group"], ())))
 
+    async def room_remove(self, message):
+        """A member was removed from the room: their pages here leave it before any later frame, and close."""
+        group = message["group"]
+        gone = [socket for socket in self.rooms.get(group, ()) if getattr(socket, "account_id", None) == message["user"]]
+        for socket in gone:
+            self.leave(group, socket)
+            try:
+                await socket.close(code=REMOVED)
+            except Exception:  # noqa: BLE001 - already gone
+                pass
+
+    async def room_recheck(self, message):
+        """Who may read the room changed (it became members-only): each page here asks again, in a
+        task of its own so the room's frames keep flowing; those that may not read it close."""
+        group = message["group"]
+        sockets = [socket for socket in self.rooms.get(group, ()) if hasattr(socket, "recheck")]
+        registry.shelf().forget()  # the room's row changed: read it now, not at the next periodic look
+
+        async def recheck():
+            for socket in sockets:
+                try:
+                    if not await socket.recheck():
+                        self.leave(group, socket)
+                        await socket.close(code=REMOVED)
+                except Exception:  # noqa: BLE001 - one broken socket must not spare the others
+                    logger.debug("room frames: a socket of %s could not be checked", group, exc_info=True)
+
+        services.current().keep_running(f"recheck:{group}:{id(sockets)}", recheck)
+
     async def _hand_out_forever(self, listener):
         """Hand out what arrived: under load several frames of a room go to each page as one message."""
         while not listener.done():
@@ -141,7 +175,7 @@ async def _reconnect(sockets):
             pass
 
 
-TYPES = ("room.frame", "room.resync")
+TYPES = ("room.frame", "room.resync", "room.remove", "room.recheck")
 
 
 async def publish(group, frame):
@@ -154,6 +188,16 @@ async def resync(group):
     """Tell every page of the room, in every process, to reconnect and catch up (a frame was lost)."""
     # "resync" rides along: a process of the previous release reads that flag, not the type.
     await get_channel_layer().group_send(group, {"type": "room.resync", "group": group, "resync": True})
+
+
+async def remove(group, user_id):
+    """Close the pages (and event streams) of account user_id in the room, in every process."""
+    await get_channel_layer().group_send(group, {"type": "room.remove", "group": group, "user": user_id})
+
+
+async def recheck(group):
+    """Have every page of the room, in every process, check again whether its person may read it."""
+    await get_channel_layer().group_send(group, {"type": "room.recheck", "group": group})
 
 
 def rooms():

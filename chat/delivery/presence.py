@@ -173,10 +173,10 @@ def _exchange(shares, groups, refresh):
 
 def _register():
     """Keep this process in the list of live ones, and drop processes whose shares all expired."""
-    from bots.registry import ROOMS
+    from bots import registry
 
     processes = cache.get(_PROCESSES, set())
-    groups = [room.group for room in ROOMS.values()]
+    groups = [room.group for room in registry.rooms()]
     alive = {p for p in processes if p == PROCESS or cache.get_many([_key(group, p) for group in groups])}
     if alive | {PROCESS} != processes:
         cache.set(_PROCESSES, alive | {PROCESS}, None)

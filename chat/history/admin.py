@@ -9,7 +9,8 @@ from django.shortcuts import render
 from django.urls import path, reverse
 from django.utils import timezone
 
-from bots.registry import BOTS, ROOMS, get_room_or_404
+from bots import registry
+from bots.registry import get_room_or_404
 from chat.history.usage import usage_chart
 from chat.models import ApiKey, Message, MessageQuerySet, Mute
 from chat.replies import workers
@@ -37,7 +38,7 @@ class RoomFilter(RegistryFilter):
     title, parameter_name, field = "room", "room__exact", "room"
 
     def entries(self):
-        return [(room.key, room.title) for room in ROOMS.values()]
+        return [(room.key, room.title) for room in registry.rooms()]
 
 
 class BotFilter(RegistryFilter):
@@ -46,7 +47,7 @@ class BotFilter(RegistryFilter):
     title, parameter_name, field = "bot", "bot__exact", "bot"
 
     def entries(self):
-        return [(bot.key, bot.name) for bot in BOTS.values()]
+        return [(bot.key, bot.name) for bot in registry.bots()]
 
 
 class FeedbackFilter(admin.SimpleListFilter):
@@ -158,7 +159,7 @@ class MessageAdmin(admin.ModelAdmin):
         ]
 
     def changelist_view(self, request, extra_context=None):
-        links = [(room.title, reverse("admin:chat_message_transcript", args=[room.key])) for room in ROOMS.values()]
+        links = [(room.title, reverse("admin:chat_message_transcript", args=[room.key])) for room in registry.rooms()]
         extra = {"transcripts": links, "usage_url": reverse("admin:chat_message_usage"), **(extra_context or {})}
         return super().changelist_view(request, extra)
 
@@ -183,7 +184,7 @@ class MessageAdmin(admin.ModelAdmin):
                 replies=Count("id"), prompt=Sum("prompt_tokens"), completion=Sum("completion_tokens"),
                 up=Sum("up_votes"), down=Sum("down_votes"),
             )
-            .order_by("-day", "bot")[:366 * len(BOTS)]
+            .order_by("-day", "bot")[:366 * len(registry.bots())]
         )
         context = {**self.admin_site.each_context(request), "rows": rows, "chart": usage_chart(rows),
                    "title": "Token usage and feedback by bot and day", "opts": self.model._meta}
@@ -218,17 +219,18 @@ class MuteAdmin(admin.ModelAdmin):
 class ApiKeyAdmin(admin.ModelAdmin):
     """Keys for programs: named and created here (the key is shown once, on creation), revoked by an action."""
 
-    list_display = ["name", "prefix", "created_at", "last_used_at", "revoked_at", "prompt_tokens", "completion_tokens"]
+    list_display = ["name", "user", "prefix", "created_at", "last_used_at", "revoked_at", "prompt_tokens", "completion_tokens"]
     list_filter = [("revoked_at", admin.EmptyFieldListFilter)]
     search_fields = ["name", "prefix"]
-    fields = ["name", "prefix", "created_at", "last_used_at", "revoked_at", "prompt_tokens", "completion_tokens"]
+    fields = ["name", "user", "prefix", "created_at", "last_used_at", "revoked_at", "prompt_tokens", "completion_tokens"]
     readonly_fields = ["prefix", "created_at", "last_used_at", "revoked_at", "prompt_tokens", "completion_tokens"]
     actions = ["revoke"]
+    raw_id_fields = ("user",)  # a select of every account does not scale
 
     def save_model(self, request, obj, form, change):
         if change:
             return super().save_model(request, obj, form, change)
-        key, secret = ApiKey.objects.issue(obj.name)
+        key, secret = ApiKey.objects.issue(obj.name, user=obj.user)
         obj.pk, obj.prefix, obj.digest, obj.created_at = key.pk, key.prefix, key.digest, key.created_at
         obj.secret = secret  # for response_add alone: it is never stored
 

@@ -23,9 +23,10 @@ class Turns(models.QuerySet):
         """Row pk while it streams at revision: what a reply job may still write to."""
         return self.filter(pk=pk, status=self.model.Status.STREAMING, revision=revision)
 
-    def claim_next(self, room_key, model):
+    def claim_next(self, room_key, model_of):
         """Claim the room's oldest pending reply for this process: the fresh row, ROOM_BUSY while
-        another reply of the room streams, or None if none waits.
+        another reply of the room streams, or None if none waits. model_of(bot key) names the model
+        recorded on the row.
 
         The row is the lock: on PostgreSQL the look and the claim run under a transaction-scoped
         advisory lock on the room, so two processes cannot both see an idle room and claim at once.
@@ -40,19 +41,15 @@ class Turns(models.QuerySet):
             room = self.filter(room=room_key)
             if room.filter(status=Status.STREAMING).exists():
                 return ROOM_BUSY
-            pk = (room.filter(role=self.model.Role.ASSISTANT, status=Status.PENDING)
-                  .order_by("id").values_list("id", flat=True).first())
-            if pk is None:
+            waiting = (room.filter(role=self.model.Role.ASSISTANT, status=Status.PENDING)
+                       .order_by("id").values_list("id", "bot").first())
+            if waiting is None:
                 return None
-            claimed = self.claim(pk, model)
+            pk, bot_key = waiting
+            claimed = self.claim(pk, model_of(bot_key))
             self.touch_queue(room_key)
             # Lost to a Stop in between: the queue is not empty for that, so look again.
             return claimed or ROOM_BUSY
-
-    def fail_pending(self, room_key, error):
-        """Fail every reply waiting in the room (the model cannot be reached at all)."""
-        for pk in self.filter(room=room_key, status=self.model.Status.PENDING).values_list("pk", flat=True):
-            self.fail(pk, error)
 
     def touch_queue(self, room_key):
         """Heartbeat for the replies queued in a room (no broadcast: nothing a page shows changed)."""

@@ -19,7 +19,7 @@ def fit(bot, newest_first, *, context_tokens, max_tokens, count_tokens=estimate_
     provider has one), and history stays within PROMPT_HISTORY_CHARS, which bounds what a
     paid model is sent.
     """
-    tokens = context_tokens - max_tokens - TEMPLATE_TOKENS - MESSAGE_TOKENS - count_tokens(bot.system_prompt)
+    tokens = context_tokens - max_tokens - TEMPLATE_TOKENS - MESSAGE_TOKENS - count_tokens(bot.persona)
     chars = settings.PROMPT_HISTORY_CHARS
     history = []
     for role, content in newest_first:
@@ -36,7 +36,7 @@ def fit(bot, newest_first, *, context_tokens, max_tokens, count_tokens=estimate_
     # Chat templates expect a user turn first; an assistant turn cut loose at the top is dropped.
     while history and history[0]["role"] != Message.Role.USER:
         history.pop(0)
-    return [{"role": "system", "content": bot.system_prompt}, *history]
+    return [{"role": "system", "content": bot.persona}, *history]
 
 
 def _tail(content, tokens, chars, count_tokens):

@@ -21,10 +21,10 @@ logger = logging.getLogger(__name__)
 PARLEY_FAILED = "Parley failed while writing this reply."
 
 
-def configured_provider():
-    """The provider in force, or ProviderError saying how it is misconfigured."""
+def configured_provider(bot):
+    """The provider that voices bot, or ProviderError saying how it is misconfigured."""
     try:
-        return get_provider()
+        return get_provider(bot)
     except ImproperlyConfigured as exc:
         raise ProviderError(ProviderError.FAILED, f"The model is not configured: {exc}") from exc
 
@@ -47,7 +47,7 @@ class Reader:
 
     async def run(self, bot, newest_first):
         """Fit the prompt (the bot's and the history, newest first, as (role, content)), then read the reply."""
-        provider, max_tokens = self.provider, settings.REPLY_MAX_TOKENS
+        provider, max_tokens = self.provider, bot.max_tokens or settings.REPLY_MAX_TOKENS
         try:
             # Off the event loop and off the database thread: counting tokens takes a while.
             prompt = await sync_to_async(fit, thread_sensitive=False)(

@@ -38,7 +38,7 @@ async def reply_pieces(bot, newest_first):
     its end rather than overflow the model. Closing the generator closes the upstream at once.
     """
     try:
-        reader = Reader(configured_provider())
+        reader = Reader(configured_provider(bot))
     except ProviderError as exc:
         yield "end", Ended(exc)
         return

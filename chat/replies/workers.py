@@ -16,6 +16,7 @@ from django.conf import settings
 from django.db import DatabaseError
 
 from bots.providers import ProviderError
+from bots.registry import find_bot
 from chat import services
 from chat.models import ROOM_BUSY, Message
 from chat.replies.reading import PARLEY_FAILED, configured_provider
@@ -109,20 +110,15 @@ async def _answer_room(room_key):
         wanted.discard(room_key)
         touched = loop.time()
         while True:
-            try:
-                provider = configured_provider()
-            except ProviderError as exc:
-                await sync_to_async(Message.objects.fail_pending)(room_key, str(exc))
-                break
             # A slot first, then the claim: replies over the cap stay pending, queued, not dropped.
             async with _streaming_slot(room_key):
                 try:
-                    claimed = await sync_to_async(Message.objects.claim_next)(room_key, provider.model)
+                    claimed = await sync_to_async(Message.objects.claim_next)(room_key, model_of)
                 except DatabaseError:
                     logger.exception("room %s: could not claim the next reply; trying again", room_key)
                     claimed = ROOM_BUSY
                 if claimed not in (None, ROOM_BUSY):
-                    await _answer_safely(claimed, provider)
+                    await _answer_safely(claimed)
                     continue
             if claimed is None:
                 break
@@ -151,10 +147,26 @@ async def _streaming_slot(room_key):
         slots.release()
 
 
-async def _answer_safely(claimed, provider):
-    """Answer one claimed reply; whatever goes wrong, it ends in a status a person can read."""
+def model_of(bot_key):
+    """The model that will write bot_key's reply, recorded on the row as it is claimed ("" when misconfigured)."""
+    try:
+        return configured_provider(find_bot(bot_key)).model
+    except ProviderError:
+        return ""
+
+
+async def _answer_safely(claimed):
+    """Answer one claimed reply with its bot's provider; whatever goes wrong, it ends in a status a person can read."""
     started = time.monotonic()
     writer = Writer(claimed, here().reading)
+    try:
+        if writer.bot is None:
+            raise ProviderError(ProviderError.FAILED, f"The bot {claimed.bot} no longer exists here.")
+        provider = configured_provider(writer.bot)
+    except ProviderError as exc:
+        await sync_to_async(Message.objects.fail)(claimed.pk, str(exc), revision=writer.revision)
+        logger.info("reply room=%s bot=%s message=%s outcome=failed error=%s", claimed.room, claimed.bot, claimed.pk, exc.kind)
+        return
     try:
         outcome = await writer.run(provider)
     except asyncio.CancelledError:

@@ -14,7 +14,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import DatabaseError, Error
 
-from bots.registry import get_bot
+from bots.registry import find_bot
 from chat.models import Message
 from chat.replies import checkpoints
 from chat.replies.prompt import recent_history
@@ -42,7 +42,7 @@ class Writer:
         self.reading = reading
         self.pk = reply.pk
         self.room_key = reply.room
-        self.bot = get_bot(reply.bot)
+        self.bot = find_bot(reply.bot)
         self.revision = reply.revision
         self.written = []  # text already in the row
         self.unwritten = []  # text taken from the stream and on its way to the row

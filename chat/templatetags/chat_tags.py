@@ -4,7 +4,7 @@ from django import template
 from django.utils.crypto import salted_hmac
 from django.utils.safestring import mark_safe
 
-from bots.registry import get_bot
+from bots.registry import find_bot
 from chat.markdown import render_markdown
 from chat.web import csp
 
@@ -20,7 +20,7 @@ def markdown(text):
 @register.filter
 def bot_name(key):
     """A bot's display name from its key."""
-    bot = get_bot(key)
+    bot = find_bot(key)
     return bot.name if bot else key
 
 

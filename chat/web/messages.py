@@ -5,8 +5,7 @@ import functools
 from django.conf import settings
 from django.views.decorators.http import require_POST
 
-from bots.registry import get_room_or_404
-from chat import dom, identity, limits, steering
+from chat import access, dom, identity, limits, steering
 from chat.delivery import frames
 from chat.models import Message, Mute
 from chat.replies import workers
@@ -19,7 +18,7 @@ from chat.web.pages import message_or_404, room_page
 @require_POST
 def post(request, room):
     """Save the person's message and a pending reply per bot that answers it, start the replies, answer at once."""
-    room = get_room_or_404(room)
+    room = access.room_for(access.account(request), room)
     content = tidy(request.POST.get("content", "")).strip()
     me = identity.of_request(request)
     problem, status, retry_after = "", 422, None
@@ -44,7 +43,7 @@ def post(request, room):
 @require_POST
 def stop(request, room, pk):
     """Stop a pending or streaming reply, whichever process streams it: the row is the signal."""
-    room, reply = message_or_404(room, pk, role=Message.Role.ASSISTANT)
+    room, reply = message_or_404(request, room, pk, role=Message.Role.ASSISTANT)
     if refusal := steering.refusal(request, room, reply):
         return refuse(request, dom.IDS["notice"], refusal, 403)
     workers.stop(reply.pk)
@@ -54,7 +53,7 @@ def stop(request, room, pk):
 @require_POST
 def retry(request, room, pk):
     """Answer again, in place, after a failed, cancelled or interrupted reply: within the asker's and the room's budget."""
-    room, reply = message_or_404(room, pk, role=Message.Role.ASSISTANT)
+    room, reply = message_or_404(request, room, pk, role=Message.Role.ASSISTANT)
     if refusal := steering.refusal(request, room, reply):
         return refuse(request, dom.IDS["notice"], refusal, 403)
     if not reply.is_retryable:

@@ -1,12 +1,12 @@
-"""Moderation from the room page: staff remove a message, or mute its sender for an hour."""
+"""Moderation from the room page: a room's moderators (and staff, everywhere) remove a message, or
+mute its sender for an hour."""
 
 from datetime import timedelta
 
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from bots.registry import get_room_or_404
-from chat import dom, identity, limits, steering
+from chat import access, dom, identity, limits
 from chat.delivery import frames
 from chat.models import Message, Mute
 from chat.replies import workers
@@ -19,9 +19,10 @@ MUTE_FOR = timedelta(hours=1)
 @require_POST
 def remove_message(request, room, pk):
     """Take a message off every page of the room; the admin keeps it, marked removed."""
-    if not steering.is_moderator(request.user, get_room_or_404(room)):
+    # The room first: to someone who may not read it, it does not exist (404), moderator or not.
+    room, message = message_or_404(request, room, pk)
+    if not access.moderates(access.account(request), room):
         return refuse(request, dom.IDS["notice"], "Only moderators can remove messages.", 403)
-    room, message = message_or_404(room, pk)
     if Message.objects.remove(message.pk, by=request.user.get_username()) and message.is_active:
         workers.stop_here(message.pk)  # a reply being written stops paying for tokens now
     # A removed question is answered no more: its replies still queued or streaming stop too.
@@ -33,9 +34,9 @@ def remove_message(request, room, pk):
 @require_POST
 def mute_author(request, room, pk):
     """Refuse the posts of a message's sender for an hour; the admin lists and lifts mutes."""
-    if not steering.is_moderator(request.user, get_room_or_404(room)):
+    room, message = message_or_404(request, room, pk, removed=True, role=Message.Role.USER)  # removing it first is usual
+    if not access.moderates(access.account(request), room):
         return refuse(request, dom.IDS["notice"], "Only moderators can mute people.", 403)
-    room, message = message_or_404(room, pk, removed=True, role=Message.Role.USER)  # removing it first is usual
     if not message.sender:
         return refuse(request, dom.IDS["notice"], "This message's author cannot be told apart from others: nobody was muted.", 409)
     # A guest's mute also holds for the address they last posted from: a new cookie does not dodge it.

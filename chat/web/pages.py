@@ -6,8 +6,9 @@ from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from bots.registry import BOTS, ROOMS, get_bot_or_404, get_room_or_404
-from chat import identity
+from bots import registry
+from bots.registry import get_bot_or_404
+from chat import access, identity
 from chat.delivery import frames, presence
 from chat.models import Feedback, Message
 from chat.web.answers import TURBO_STREAM
@@ -15,14 +16,20 @@ from chat.web.answers import TURBO_STREAM
 
 @require_GET
 def lobby(request):
-    """The rooms, each linking to its page, with when it last spoke."""
+    """The rooms this person may enter, each linking to its page, with its topic and when it last spoke."""
     # One index lookup a room (room, -id), not a GROUP BY over the whole history.
-    latest = {
-        key: Message.objects.shown().filter(room=key).order_by("-id").values_list("created_at", flat=True).first()
-        for key in ROOMS
-    }
-    rooms = [{"room": room, "latest": latest[room.key]} for room in ROOMS.values()]
-    return render(request, "chat/lobby.html", {"rooms": rooms})
+    rooms = [
+        {"room": room,
+         "latest": Message.objects.shown().filter(room=room.key).order_by("-id").values_list("created_at", flat=True).first()}
+        for room in access.rooms_for(access.account(request))
+    ]
+    return render(request, "chat/lobby.html", {"rooms": rooms, "may_create": rooms_creatable(request)})
+
+
+def rooms_creatable(request):
+    """Whether the lobby offers "New room" to this person (ROOM_CREATION)."""
+    who = access.account(request)
+    return who is not None and (settings.ROOM_CREATION == "signed_in" or (settings.ROOM_CREATION == "staff" and who.is_staff))
 
 
 def room_page(request, room, *, error="", content="", status=200):
@@ -34,7 +41,8 @@ def room_page(request, room, *, error="", content="", status=200):
         "me": me,
         "offer": identity.offer(request, me),
         "room": room,
-        "bots": BOTS.values(),
+        "moderates": access.moderates(access.account(request), room),
+        "bots": registry.bots(),
         "messages": messages,
         "my_votes": Feedback.objects.of(me.tag, [m for m in messages if m.takes_feedback]),
         "since": since.isoformat(),
@@ -49,7 +57,7 @@ def room_page(request, room, *, error="", content="", status=200):
 @require_GET
 def room(request, room):
     """A room: its recent messages, the form and the live socket."""
-    return room_page(request, get_room_or_404(room))
+    return room_page(request, access.room_for(access.account(request), room))
 
 
 @require_GET
@@ -59,9 +67,10 @@ def direct(request, bot):
     return render(request, "chat/direct.html", context)
 
 
-def message_or_404(room_key, pk, *, removed=False, **conditions):
-    """The room and its message pk (meeting conditions; one a moderator removed only if removed), or Http404."""
-    room = get_room_or_404(room_key)
+def message_or_404(request, room_key, pk, *, removed=False, **conditions):
+    """The room (if this request may read it) and its message pk (meeting conditions; one a
+    moderator removed only if removed), or Http404."""
+    room = access.room_for(access.account(request), room_key)
     messages = (Message.objects.all() if removed else Message.objects.shown()).select_related("reply_to")
     return room, get_object_or_404(messages, pk=pk, room=room.key, **conditions)
 
@@ -69,5 +78,5 @@ def message_or_404(room_key, pk, *, removed=False, **conditions):
 @require_GET
 def message_frame(request, room, pk):
     """One message as a replace frame: a page that missed growth frames repairs itself with it."""
-    _, message = message_or_404(room, pk, removed=True)
+    _, message = message_or_404(request, room, pk, removed=True)
     return HttpResponse(frames.current(message), content_type=TURBO_STREAM)

@@ -13,7 +13,7 @@ VOTES = ("up", "down", "none")
 @require_POST
 def feedback(request, room, pk):
     """Vote on a finished reply: value up, down, or none to take the vote back; one vote per person."""
-    room, reply = message_or_404(room, pk, role=Message.Role.ASSISTANT)
+    room, reply = message_or_404(request, room, pk, role=Message.Role.ASSISTANT)
     value = request.POST.get("value")
     if value not in VOTES:
         return refuse(request, dom.feedback_error(reply.pk), 'Send value "up", "down" or "none".', 400)

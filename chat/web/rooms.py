@@ -1,0 +1,129 @@
+"""Rooms people make and run: a new room from the lobby (/rooms/new), and its members page
+(/rooms/<room>/members), where its moderators add and remove members and change the topic."""
+
+from django import forms
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.views import redirect_to_login
+from django.db import transaction
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods
+
+from bots.models import Bot, Membership, Room
+from chat import access
+
+
+class RoomForm(forms.ModelForm):
+    """A new room: its key, title, topic, who may enter, and its own bot (an active one, by key) or none."""
+
+    bot = forms.ModelChoiceField(
+        Bot.objects.filter(active=True), to_field_name="key", required=False,
+        empty_label="None: bots answer only when mentioned",
+        error_messages={"invalid_choice": "There is no active bot with that key; choose one from the list, or none."},
+    )
+
+    visibility = forms.ChoiceField(
+        choices=Room.Visibility.choices, initial=Room.Visibility.PUBLIC,
+        error_messages={"invalid_choice": 'Visibility is "public" or "members".'},
+    )
+
+    class Meta:
+        model = Room
+        fields = ("key", "title", "topic", "visibility", "bot")
+
+
+def _creation_refused(request):
+    """Why this request may not create rooms (ROOM_CREATION), as a response; None when it may."""
+    if settings.ROOM_CREATION == "off":
+        raise Http404("Rooms are made by staff in the admin here.")
+    if access.account(request) is None:
+        return redirect_to_login(request.get_full_path())
+    if settings.ROOM_CREATION == "staff" and not request.user.is_staff:
+        return render(request, "registration/refused.html", {"problem": "Only staff can create rooms here."}, status=403)
+    return None
+
+
+@require_http_methods(["GET", "POST"])
+def new_room(request):
+    """GET: the form. POST key, title, topic, visibility, bot: the room, its creator its moderator; 302 to it."""
+    if refused := _creation_refused(request):
+        return refused
+    form = RoomForm(request.POST if request.method == "POST" else None)
+    if form.is_valid():
+        with transaction.atomic():
+            room = form.save(commit=False)
+            room.created_by = request.user
+            room.save()
+            Membership.objects.create(room=room, user=request.user, role=Membership.Role.MODERATOR)
+        return redirect("chat:room", room=room.key)
+    return render(request, "chat/new_room.html", {"form": form}, status=400 if form.errors else 200)
+
+
+ACTIONS = ("add", "remove", "topic")
+
+
+@require_http_methods(["GET", "POST"])
+def members(request, room):
+    """GET: the room's members. POST action add or remove with username (role: member or moderator),
+    or action topic with topic: by the room's moderators and staff; 303 back here, or the page
+    with a sentence (400) when it cannot be done."""
+    who = access.account(request)
+    room = access.room_for(who, room)
+    if not access.moderates(who, room):
+        problem = "Only the room's moderators can manage its members."
+        return render(request, "registration/refused.html", {"problem": problem}, status=403)
+    if request.method == "GET":
+        return _page(request, room)
+    action = request.POST.get("action")
+    if action not in ACTIONS:
+        return _page(request, room, error='Send action "add", "remove" or "topic".', status=400)
+    problem = _topic(request, room) if action == "topic" else _member(request, room, action)
+    if problem:
+        return _page(request, room, error=problem, status=400)
+    response = redirect("chat:members", room=room.key)
+    response.status_code = 303
+    return response
+
+
+def _member(request, room, action):
+    """Add or remove the member the form names; a sentence when that cannot be done."""
+    username = (request.POST.get("username") or "").strip()
+    user = get_user_model().objects.filter(username=username).first() if username else None
+    if user is None:
+        return f"There is no one called {username[:40]!r} here; check the username." if username else "Type a username."
+    held = Membership.objects.filter(room_id=room.id, user=user)
+    if action == "add":
+        role = request.POST.get("role") or Membership.Role.MEMBER
+        if role not in Membership.Role.values:
+            return 'Role is "member" or "moderator".'
+        if held.exists():
+            return f"{username} is already a member of this room."
+        Membership.objects.create(room_id=room.id, user=user, role=role)
+        return ""
+    membership = held.first()
+    if membership is None:
+        return f"{username} is not a member of this room."
+    moderators = Membership.objects.filter(room_id=room.id, role=Membership.Role.MODERATOR)
+    if membership.role == Membership.Role.MODERATOR and moderators.count() == 1:
+        return "A room keeps at least one moderator: make someone else one first."
+    membership.delete()  # their open pages close (chat.delivery.removals)
+    return ""
+
+
+def _topic(request, room):
+    """Change the room's topic; a sentence when it cannot be."""
+    topic = (request.POST.get("topic") or "").strip()
+    longest = Room._meta.get_field("topic").max_length
+    if len(topic) > longest:
+        return f"A topic is at most {longest} characters; this one has {len(topic)}."
+    row = Room.objects.get(pk=room.id)
+    row.topic = topic
+    row.save(update_fields=["topic", "updated_at"])  # saved, not updated: every process's registry learns of it
+    return ""
+
+
+def _page(request, room, *, error="", status=200):
+    listed = Membership.objects.filter(room_id=room.id).select_related("user").order_by("user__username")
+    context = {"room": room, "memberships": listed, "error": error, "roles": Membership.Role.choices}
+    return render(request, "chat/members.html", context, status=status)

@@ -1,0 +1,60 @@
+"""Members rooms in a real browser: sign up, make a members room, add a member who finds it in the
+lobby and posts; an outsider's lobby lacks it and its address shows the not-found page."""
+
+import pytest
+
+from tests.browser import own_presence
+from tests.servers import daphne
+from tests.test_end_to_end import provider_env
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+PASSWORD = "quiet-harbour-7731"
+
+
+async def sign_up(browser, server, username):
+    page = await (await browser.new_context()).new_page()
+    await page.goto(f"{server.url}/accounts/signup/")
+    await page.fill("#id_username", username)
+    await page.fill("#id_password1", PASSWORD)
+    await page.fill("#id_password2", PASSWORD)
+    await page.click("form.account button[type=submit]")
+    await page.wait_for_url(f"{server.url}/")
+    return page
+
+
+async def test_a_members_room_from_sign_up_to_a_members_post(upstream, browser):
+    with daphne(provider_env(upstream, **own_presence())) as server:
+        ada, bea, otto = [await sign_up(browser, server, name) for name in ("ada", "bea", "otto")]
+
+        await ada.click("text=New room")
+        await ada.fill("#id_key", "den")
+        await ada.fill("#id_title", "The Den")
+        await ada.fill("#id_topic", "Where plans are made")
+        await ada.select_option("#id_visibility", "members")
+        await ada.select_option("#id_bot", "")
+        await ada.click("form.account button[type=submit]")
+        await ada.wait_for_url(f"{server.url}/rooms/den/")
+
+        await ada.goto(f"{server.url}/rooms/den/members")
+        await ada.fill("#member-username", "bea")
+        await ada.click("form.account button:text-is('Add')")
+        await ada.wait_for_selector(".members li:has-text('bea')")
+        await ada.goto(f"{server.url}/rooms/den/")
+
+        await bea.goto(f"{server.url}/")
+        await bea.wait_for_selector("text=Where plans are made")
+        await bea.click("a[href='/rooms/den/']")
+        await bea.wait_for_url(f"{server.url}/rooms/den/")
+        await bea.fill("#content", "Hello, den")
+        await bea.keyboard.press("Enter")
+        for page in (ada, bea):
+            await page.wait_for_selector('.message.user[data-author="bea"]:has-text("Hello, den")', timeout=15000)
+
+        await otto.goto(f"{server.url}/")
+        assert await otto.locator("a[href='/rooms/den/']").count() == 0
+        assert "Where plans are made" not in await otto.content()
+        response = await otto.goto(f"{server.url}/rooms/den/")
+        assert response.status == 404
+        text = await otto.inner_text("body")
+        assert "There is no room called 'den'" in text and "Hello, den" not in text

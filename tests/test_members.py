@@ -1,0 +1,240 @@
+"""Rooms people make and run: /rooms/new, the members page, the moderators' powers, bad input
+refused with a sentence, and a member removed mid-reply cut off within a second."""
+
+import asyncio
+import json
+import time
+
+import pytest
+import websockets
+from asgiref.sync import sync_to_async
+from django.contrib.auth import get_user_model
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from bots.models import Bot, Membership, Room
+from chat.models import ApiKey, Message
+from tests.rooms import grows, parse_frames
+from tests.servers import Browser, daphne
+from tests.sse import open_stream
+from tests.test_end_to_end import provider_env
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+PASSWORD = "quiet-harbour-7731"
+TALE = " ".join(f"word{n}" for n in range(80))  # at 20 tokens a second: about 8 s of reply
+
+
+def people(*names, staff=()):
+    return {name: get_user_model().objects.create_user(name, password=PASSWORD, is_staff=name in staff) for name in names}
+
+
+def signed_in(client, user):
+    client.force_login(user)
+    return client
+
+
+def new_room(client, **fields):
+    return client.post("/rooms/new", {"key": "den", "title": "The Den", "topic": "Plans", "visibility": "members",
+                                      "bot": "", **fields})
+
+
+def test_a_signed_in_person_makes_a_room_and_moderates_it(client):
+    ada = people("ada")["ada"]
+    assert client.get("/rooms/new")["Location"].startswith("/accounts/login/")  # guests sign in first
+    assert new_room(client).status_code == 302 and not Room.objects.filter(key="den").exists()
+    signed_in(client, ada)
+    assert 'href="/rooms/new"' in client.get("/").text
+    response = new_room(client, bot="PirateBot")
+    assert response.status_code == 302 and response["Location"] == "/rooms/den/"
+    room = Room.objects.get(key="den")
+    assert (room.title, room.topic, room.visibility, room.bot.key, room.created_by) == ("The Den", "Plans", "members", "PirateBot", ada)
+    assert list(Membership.objects.filter(room=room).values_list("user__username", "role")) == [("ada", "moderator")]
+    page = client.get("/rooms/den/")
+    assert page.status_code == 200 and 'class="staff"' in page.text  # a moderator's page shows Remove and Mute
+    lobby = client.get("/").text
+    assert "/rooms/den/" in lobby and "Plans" in lobby
+
+
+@pytest.mark.parametrize(("fields", "sentence"), [
+    ({"key": "has space"}, "A room&#x27;s key is 1 to 40 letters"),
+    ({"key": "x" * 41}, "at most 40 characters"),
+    ({"key": "LOUNGE"}, "A room with this key already exists"),
+    ({"key": "New"}, "is a word Parley&#x27;s own URLs use"),
+    ({"key": "members"}, "is a word Parley&#x27;s own URLs use"),
+    ({"visibility": "secret"}, "Visibility is &quot;public&quot; or &quot;members&quot;."),
+    ({"bot": "NoSuchBot"}, "There is no active bot with that key"),
+    ({"bot": "SleepyBot"}, "There is no active bot with that key"),
+    ({"title": ""}, "This field is required."),
+])
+def test_a_new_room_refuses_bad_input_with_a_sentence_and_saves_nothing(client, fields, sentence):
+    Bot.objects.create(key="SleepyBot", name="Sleepy", persona="You sleep.", active=False)
+    signed_in(client, people("ada")["ada"])
+    rooms = Room.objects.count()
+    response = new_room(client, **fields)
+    assert response.status_code == 400
+    assert sentence in response.text
+    assert Room.objects.count() == rooms and not Membership.objects.exists()
+
+
+def test_room_creation_follows_the_setting(client, settings):
+    users = people("ada", "ops", staff=("ops",))
+    signed_in(client, users["ada"])
+    settings.ROOM_CREATION = "staff"
+    response = new_room(client)
+    assert response.status_code == 403 and "Only staff can create rooms here." in response.text
+    assert 'href="/rooms/new"' not in client.get("/").text
+    signed_in(client, users["ops"])
+    assert new_room(client).status_code == 302
+    settings.ROOM_CREATION = "off"
+    assert new_room(client, key="den2").status_code == 404 and client.get("/rooms/new").status_code == 404
+    assert list(Room.objects.filter(key__startswith="den").values_list("key", flat=True)) == ["den"]
+
+
+def test_moderators_add_and_remove_members_and_change_the_topic(client):
+    users = people("ada", "bea", "cal")
+    signed_in(client, users["ada"])
+    assert new_room(client).status_code == 302
+    members = "/rooms/den/members"
+    assert client.post(members, {"action": "add", "username": "bea"}).status_code == 303
+    assert client.post(members, {"action": "topic", "topic": "Plans for spring"}).status_code == 303
+    page = client.get(members).text
+    assert "bea" in page and "Plans for spring" in page
+    refusals = [
+        ({"action": "add", "username": "nobody"}, "There is no one called &#x27;nobody&#x27; here"),
+        ({"action": "add", "username": ""}, "Type a username."),
+        ({"action": "add", "username": "bea"}, "bea is already a member of this room."),
+        ({"action": "add", "username": "cal", "role": "king"}, "Role is &quot;member&quot; or &quot;moderator&quot;."),
+        ({"action": "remove", "username": "cal"}, "cal is not a member of this room."),
+        ({"action": "remove", "username": "ada"}, "A room keeps at least one moderator"),
+        ({"action": "promote", "username": "cal"}, "Send action &quot;add&quot;, &quot;remove&quot; or &quot;topic&quot;."),
+        ({"action": "topic", "topic": "x" * 301}, "A topic is at most 300 characters; this one has 301."),
+    ]
+    for fields, sentence in refusals:
+        response = client.post(members, fields)
+        assert response.status_code == 400 and sentence in response.text, fields
+    assert sorted(Membership.objects.values_list("user__username", "role")) == [("ada", "moderator"), ("bea", "member")]
+    assert Room.objects.get(key="den").topic == "Plans for spring"
+    # A member who is not a moderator reads the room but does not run it.
+    signed_in(client, users["bea"])
+    assert client.get("/rooms/den/").status_code == 200
+    response = client.post(members, {"action": "add", "username": "cal"})
+    assert response.status_code == 403 and "Only the room&#x27;s moderators" in response.text
+    # Removed, the room is gone for them.
+    signed_in(client, users["ada"])
+    assert client.post(members, {"action": "remove", "username": "bea"}).status_code == 303
+    signed_in(client, users["bea"])
+    assert client.get("/rooms/den/").status_code == 404 and "/rooms/den/" not in client.get("/").text
+
+
+def test_a_rooms_moderator_removes_and_mutes_in_their_own_room_only(client):
+    users = people("ada", "bea")
+    signed_in(client, users["ada"])
+    new_room(client, visibility="public")
+    mine = Message.objects.create(room="den", role="user", content="spam", author="bea", sender=f"user:{users['bea'].pk}")
+    theirs = Message.objects.create(room="Lounge", role="user", content="spam too", author="bea", sender=f"user:{users['bea'].pk}")
+    assert client.post(f"/rooms/den/messages/{mine.pk}/remove").status_code == 303
+    assert client.post(f"/rooms/den/messages/{mine.pk}/mute").status_code == 303
+    mine.refresh_from_db()
+    assert mine.removed_at is not None and mine.removed_by == "ada"
+    response = client.post(f"/rooms/Lounge/messages/{theirs.pk}/remove")
+    assert response.status_code == 403 and "Only moderators can remove messages." in response.text
+    theirs.refresh_from_db()
+    assert theirs.removed_at is None
+
+
+@sync_to_async
+def members_room():
+    users = people("olga", "mia")
+    room = Room.objects.create(key="vault", title="The Vault", visibility="members", bot=Bot.objects.get(key="PirateBot"))
+    Membership.objects.create(room=room, user=users["olga"], role="moderator")
+    Membership.objects.create(room=room, user=users["mia"], role="member")
+    return ApiKey.objects.issue("mia's script", user=users["mia"])[1]
+
+
+@sync_to_async
+def sign_in(server, username):
+    browser = Browser(server.url)
+    token = browser.form_token("/accounts/login/")
+    status, _, _ = browser.submit("/accounts/login/", "/accounts/login/", token, {"username": username, "password": PASSWORD})
+    assert status == 302
+    return browser
+
+
+def cookie_of(browser):
+    return "; ".join(f"{c.name}={c.value}" for c in browser.cookies)
+
+
+def csrf_of(browser):
+    return next(c.value for c in browser.cookies if c.name == "csrftoken")
+
+
+async def test_a_member_removed_mid_reply_is_closed_within_a_second_and_gets_nothing_more(upstream):
+    key = await members_room()
+    upstream.will(text=TALE, rate=20)
+    with daphne(provider_env(upstream)) as server:
+        olga, mia = await sign_in(server, "olga"), await sign_in(server, "mia")
+        url = f"{server.ws_url}/ws/rooms/vault/"
+        events_connection, events = await sync_to_async(open_stream)(
+            server.url, "GET", "/api/rooms/vault/events", None, {"Authorization": f"Bearer {key}"})
+        assert events.status == 200
+        async with websockets.connect(url, origin=server.url, additional_headers={"Cookie": cookie_of(olga)}) as olgas, \
+                websockets.connect(url, origin=server.url, additional_headers={"Cookie": cookie_of(mia)}) as mias:
+            status, _, _ = await sync_to_async(olga.request)(
+                "POST", "/rooms/vault/messages", {"csrfmiddlewaretoken": csrf_of(olga), "content": "Tell a long tale"})
+            assert status == 303
+            reply = await Message.objects.aget(room="vault", role="assistant")
+            mias_frames = []
+            async with asyncio.timeout(10):  # until the reply is streaming into Mia's page
+                while not any(grows(reply.pk)(f) for f in mias_frames):
+                    mias_frames += parse_frames(await mias.recv())
+
+            status, _, body = await sync_to_async(olga.request)(
+                "POST", "/rooms/vault/members", {"csrfmiddlewaretoken": csrf_of(olga), "action": "remove", "username": "mia"})
+            assert status == 303, body
+            removed_at = time.monotonic()
+            with pytest.raises(ConnectionClosed) as closed:
+                async with asyncio.timeout(5):
+                    while True:
+                        mias_frames += parse_frames(await mias.recv())
+            assert time.monotonic() - removed_at < 1.0
+            assert closed.value.rcvd.code == 4403
+            # Her key's event stream ends too (a read that never ended would time out).
+            await sync_to_async(_read_to_end)(events_connection, events)
+            assert time.monotonic() - removed_at < 2.0
+            events_connection.close()
+
+            # The reply goes on for Olga, to its end; Mia saw only its beginning, and cannot come back.
+            olgas_frames = []
+            async with asyncio.timeout(15):
+                while not any(f[0] == "replace" and f[1] == f"message_{reply.pk}" and 'data-status="complete"' in f[3]
+                              for f in olgas_frames):
+                    olgas_frames += parse_frames(await olgas.recv())
+            seen_by_mia = max(int(f[2].split('o="')[1].split('"')[0]) + len(f[3]) for f in mias_frames if grows(reply.pk)(f))
+            await reply.arefresh_from_db()
+            assert reply.status == "complete" and seen_by_mia < len(reply.content)
+            with pytest.raises(InvalidStatus) as refused:
+                async with websockets.connect(url, origin=server.url, additional_headers={"Cookie": cookie_of(mia)}):
+                    pass
+            assert refused.value.response.status_code == 403
+            status, _, _ = await sync_to_async(mia.get)("/rooms/vault/")
+            assert status == 404
+
+
+def _read_to_end(connection, response):
+    """What is left of an event stream until the server ends it (a timeout if it never does)."""
+    connection.sock.settimeout(2)
+    return response.read().decode()
+
+
+def test_the_api_lists_a_members_room_only_to_its_members_keys(client):
+    users = people("mia", "otto")
+    room = Room.objects.create(key="vault", title="The Vault", visibility="members")
+    Membership.objects.create(room=room, user=users["mia"])
+    keys = {name: ApiKey.objects.issue(name, user=users.get(name))[1] for name in ("mia", "otto", "none")}
+
+    def listed(name):
+        response = client.get("/api/rooms", HTTP_AUTHORIZATION=f"Bearer {keys[name]}")
+        return [entry["key"] for entry in json.loads(response.content)]
+
+    assert "vault" in listed("mia") and "vault" not in listed("otto") and "vault" not in listed("none")
+    assert "Lounge" in listed("none")
