@@ -46,17 +46,21 @@ class ProviderError(Exception):
 class Provider:
     """Base class of LLM providers.
 
-    ``stream(messages, max_tokens=...)`` is an async generator of ``Chunk``: text deltas in order,
-    then at most one chunk carrying ``usage``. ``messages`` are OpenAI-style dicts with ``role``
-    (``system``, ``user``, ``assistant``) and ``content``. Closing the generator (``aclose()``)
-    stops the upstream at once. Every upstream failure raises ``ProviderError``; a
-    misconfiguration raises ``ImproperlyConfigured`` from ``__init__`` naming the setting to fix.
+    ``stream(messages, max_tokens=..., stop=...)`` is an async generator of ``Chunk``: text deltas in
+    order, then at most one chunk carrying ``usage``. ``messages`` are OpenAI-style dicts with ``role``
+    (``system``, ``user``, ``assistant``) and ``content``; ``stop``: at most ``max_stop`` strings
+    where the model should end its reply (a provider that cannot stop there may ignore them).
+    Closing the generator (``aclose()``) stops the upstream at once. Every upstream failure raises
+    ``ProviderError``; a misconfiguration raises ``ImproperlyConfigured`` from ``__init__`` naming
+    the setting to fix.
     """
 
     #: The model name recorded on each reply.
     model = ""
     #: The model's context window in tokens; prompts are built to fit it.
     context_tokens = 8192
+    #: The most stop sequences a request may carry (OpenAI's API takes 4).
+    max_stop = 4
 
     def start(self):
         """Start what the provider needs before its first reply (the local model's process); nothing by default."""
@@ -65,5 +69,5 @@ class Provider:
         """How many tokens text costs this model; a safe estimate unless the provider knows better."""
         return estimate_tokens(text)
 
-    def stream(self, messages, *, max_tokens):
+    def stream(self, messages, *, max_tokens, stop=()):
         raise NotImplementedError("subclasses of Provider must provide a stream() method")
