@@ -160,8 +160,8 @@ def main():
                 print(f"{name}: {what}", file=sys.stderr)
                 results[name], rows = measure(app_dir, workdir, name, args.exchanges, args.max_tokens)
                 if args.show:
-                    for bot, content, status, _ in rows:
-                        print(f"--- {name} {bot} [{status}]\n{content}", file=sys.stderr)
+                    for bot, content, status, error in rows:
+                        print(f"--- {name} {bot} [{status}] {error}\n{content}", file=sys.stderr)
         finally:
             if args.before:
                 subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(before)], check=False)

@@ -55,7 +55,7 @@ async def test_the_reply_is_cut_exactly_where_another_speakers_line_starts(upstr
     assert shown_text(frames, reply.pk).strip() == "Why hello, sugar."  # as Markdown renders it
     (exchange,) = upstream.exchanges
     # The other speakers as the prompt labels them, most recent first; the bot's own label is not one.
-    assert exchange.body["stop"] == ["Ana:", "PirateBot:", "Cy:"]
+    assert exchange.body["stop"] == ["\nAna:", "\nPirateBot:", "\nCy:"]
     assert [m["content"] for m in exchange.messages[1:]] == ["Cy: Evening, all.", "PirateBot: Arr, evenin'.", "Ana: @BelleBot say hi"]
     # Reading stopped at the cut: the upstream's connection was closed before its last words.
     assert exchange.closed_at is not None
@@ -70,7 +70,7 @@ async def test_the_request_carries_the_four_most_recent_other_speakers(upstream)
 
     assert reply.content == "Hello there."
     (exchange,) = upstream.exchanges
-    assert exchange.body["stop"] == ["Ana:", "ChatBot:", "Bo:", "Cy:"]
+    assert exchange.body["stop"] == ["\nAna:", "\nChatBot:", "\nBo:", "\nCy:"]
 
 
 async def test_a_mentioned_bot_yet_to_answer_is_a_speaker_too(upstream):
@@ -82,7 +82,7 @@ async def test_a_mentioned_bot_yet_to_answer_is_a_speaker_too(upstream):
     assert reply.bot == "BelleBot" and reply.content == "Howdy y'all."
     (pirate,) = await rows(room="Lounge", bot="PirateBot")
     assert pirate.content == "Arr ye lot!"
-    assert [exchange.body["stop"] for exchange in upstream.exchanges] == [["Ana:", "PirateBot:"], ["BelleBot:", "Ana:"]]
+    assert [exchange.body["stop"] for exchange in upstream.exchanges] == [["\nAna:", "\nPirateBot:"], ["\nBelleBot:", "\nAna:"]]
 
 
 async def test_a_reply_does_not_open_with_its_own_label(upstream):
@@ -103,8 +103,18 @@ async def test_a_label_the_stop_sequences_would_miss_still_cuts(upstream):
     assert reply.content == "Sure thing."
 
 
-async def test_a_reply_that_opens_with_another_speakers_line_gets_one_fresh_draw(upstream):
-    upstream.will(tokens=["Ana", ":", " hi", " again"])
+async def test_a_reply_labelled_with_the_askers_name_keeps_its_words(upstream):
+    # What SmolLM2 does in the Lounge: it labels its own line, with the name of the one it answers.
+    upstream.will(tokens=["An", "a:", " Arr", ",", " matey", "!", " Ana", ":", " what?"])
+
+    reply, _ = await ask("@PirateBot hi")
+
+    assert reply.content == "Arr, matey!"
+
+
+async def test_a_reply_with_nothing_of_its_own_gets_one_fresh_draw(upstream):
+    await earlier(("Cy", "Evening."))
+    upstream.will(tokens=["Ana", ":", " ", "\n", "Cy", ":", " hi"])
     upstream.will(text="Arr, ahoy there.")
 
     reply, frames = await ask("@PirateBot hi")
@@ -115,8 +125,8 @@ async def test_a_reply_that_opens_with_another_speakers_line_gets_one_fresh_draw
 
 
 async def test_a_reply_with_nothing_of_its_own_twice_fails_with_a_sentence(upstream):
-    upstream.will(tokens=["Ana", ":", " hi"])
-    upstream.will(tokens=["\n", "Ana", ":", " hi", " again"])
+    upstream.will(tokens=["Ana:", " ", "\n", "Ana", ":", " hi"])
+    upstream.will(tokens=["\n", "Ana", ":", " Ana", ":", " hi", " again"])
 
     reply, _ = await ask("@PirateBot hi", status="failed")
 
@@ -133,7 +143,7 @@ async def test_a_person_named_like_a_word_does_not_cut_the_word(upstream):
 
 
 SPEECH = "Why hello there, sugar. It's a fine evening in the Lounge"
-SPOKEN = SPEECH + " **PirateBot**: Arr, matey."
+SPOKEN = "Ana: " + SPEECH + " **PirateBot**: Arr, matey."  # a label at the opening is the reply's own
 
 
 @given(cuts=st.sets(st.integers(min_value=1, max_value=len(SPOKEN) - 1)))

@@ -14,7 +14,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from bots.providers import ProviderError, Usage, get_provider
 from chat.replies.prompt import fit
-from chat.replies.speakers import Guard, label
+from chat.replies.speakers import Guard, stop_sequence
 from chat.text import Seams
 
 logger = logging.getLogger(__name__)
@@ -62,7 +62,7 @@ class Reader:
                 bot, newest_first, context_tokens=provider.context_tokens, max_tokens=max_tokens,
                 count_tokens=provider.count_tokens,
             )
-            stop = [label(name) for name in speakers[:provider.max_stop]]
+            stop = [stop_sequence(name) for name in speakers[:provider.max_stop]]
             for attempt in range(ATTEMPTS):
                 guard = Guard([bot.key, bot.name], speakers) if speakers else None
                 await self._read(provider.stream(prompt, max_tokens=max_tokens, stop=stop), guard)

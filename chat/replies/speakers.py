@@ -1,10 +1,10 @@
 """A bot speaks only for itself: its reply is cut where the model starts another speaker's line.
 
-The prompt shows everyone else's lines as ``Name: text`` (``prompt.labelled``). Small models go
-on to write the room's next lines themselves; stop sequences ask the provider to end there, and
-``Guard`` cuts what gets through anyway (a label the stop sequences left out, ``**Ana**:``, a
-label split over two chunks), holding back the few characters that could still become one, so
-nothing shown is ever taken back.
+The prompt shows everyone else's lines as ``Name: text`` (``labelled``). Small models go on to
+write the room's next lines themselves; stop sequences ask the provider to end at a new line of
+another speaker's, and ``Guard`` cuts what gets through anyway (a label mid-line, one the stop
+sequences left out, ``**Ana**:``, one split over two chunks), holding back the few characters
+that could still become one, so nothing shown is ever taken back.
 """
 
 import re
@@ -18,8 +18,13 @@ SLACK = 8
 
 
 def label(name):
-    """How the prompt opens a line of name's: the stop sequence that ends a reply there."""
+    """How the prompt opens a line of name's."""
     return f"{name}:"
+
+
+def stop_sequence(name):
+    """Where a reply ends: a new line of name's (a label at the reply's very opening is the reply's own, see Guard)."""
+    return f"\n{label(name)}"
 
 
 def labelled(name, content):
@@ -32,8 +37,9 @@ def _alternatives(names):
 
 
 class Guard:
-    """Tidies one streamed reply: strips the bot's own label at its opening, cuts it before any other
-    speaker's label, and holds back whatever could still turn out to be one.
+    """Tidies one streamed reply: strips a label at its opening (its own, or one it mistook for its
+    own), cuts it before any other speaker's label after that, and holds back whatever could still
+    turn out to be one.
 
     ``feed(text)`` answers the text safe to show now; ``end()`` the rest when the stream ends.
     ``cut`` is True once another speaker's line began (read no further); ``spoke`` once some text
@@ -49,11 +55,14 @@ class Guard:
         names = _alternatives(self.others)
         # Another speaker's label: not inside a word, perhaps in emphasis, then a colon.
         self.other = re.compile(rf"(?<!\w)[{MARKUP}]*(?:{names})[*_]*[ \t]*:", re.IGNORECASE) if names else None
-        self.own = re.compile(rf"\s*[{MARKUP}]*(?:{_alternatives(own)})[*_]*[ \t]*:[ \t]*", re.IGNORECASE)
-        self.own_folded = [name.lower() for name in own]
+        # At the opening, a label is the model's own line's (small models label it, often with the
+        # asker's name: SmolLM2 did so in every reply measured): dropped, and what follows kept.
+        opening = _alternatives([*own, *self.others])
+        self.label = re.compile(rf"\s*[{MARKUP}]*(?:{opening})[*_]*[ \t]*:[ \t]*", re.IGNORECASE)
+        self.label_folded = [name.lower() for name in own] + self.folded
         self.held = ""  # text read but not yet let through
         self.before = ""  # the last character let through: whether a label may start right after it
-        self.opening = True  # nothing let through yet: the reply may still open with its own label
+        self.opening = True  # nothing let through yet: the reply may still open with a label
         self.cut = False
         self.spoke = False
 
@@ -67,25 +76,25 @@ class Guard:
         return self._release(final=False)
 
     def end(self):
-        """The stream ended: what was held back, unless it is (the start of) the bot's own label alone."""
+        """The stream ended: what was held back, unless it is an opening label alone."""
         if self.cut:
             return ""
         if self.opening:
-            if found := self.own.match(self.held):
+            if found := self.label.match(self.held):
                 self.held = self.held[found.end():]
             self.held, self.opening = self.held.lstrip(), False
         return self._release(final=True)
 
     def _open(self):
-        """At the opening: drop the bot's own label; False while the opening could still be one."""
+        """At the opening: drop a label; False while the opening could still be one."""
         start = self.held.lstrip()
         if not start:
             return False
-        found = self.own.match(self.held)
+        found = self.label.match(self.held)
         if found and self.held[found.end():].strip():
             self.held = self.held[found.end():].lstrip()
-        elif found or self._could_be(start.lower(), self.own_folded):
-            return False  # "BelleBot" or "BelleBot: " so far: wait for what follows
+        elif found or self._could_be(start.lower(), self.label_folded):
+            return False  # "BelleBot" or "Ana: " so far: wait for what follows
         else:
             self.held = start
         self.opening = False
