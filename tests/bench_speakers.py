@@ -48,7 +48,7 @@ SCRIPT = [
     "@BelleBot @PirateBot greet the newcomer Dee",
     "@PirateBot what would you say to BelleBot?",
 ]
-FRESH_DRAW = "opened with another speaker's line"
+FRESH_DRAW = "wrote nothing of its own (attempt"
 SPOKE_FOR_OTHERS = "The model wrote only other people's lines"
 
 
@@ -128,7 +128,7 @@ def measure(app_dir, workdir, name, exchanges, max_tokens):
         "opening with another speaker's line": sum(
             bool(label_pattern([*PEOPLE, *(b for b in BOTS if b != bot)]).match(content.lstrip())) for bot, content, _, _ in rows
         ),
-        "fresh draws (opened with another's line)": log.count(FRESH_DRAW),
+        "fresh draws (nothing of its own)": log.count(FRESH_DRAW),
         "failed": sum(status == "failed" for _, _, status, _ in rows),
         "failed: only other people's lines": sum(error.startswith(SPOKE_FOR_OTHERS) for _, _, _, error in rows),
         "mean characters of a complete reply": round(sum(len(c) for _, c in complete) / max(1, len(complete))),

@@ -66,12 +66,13 @@ class Reader:
             for attempt in range(ATTEMPTS):
                 guard = Guard([bot.key, bot.name], speakers) if speakers else None
                 await self._read(provider.stream(prompt, max_tokens=max_tokens, stop=stop), guard)
-                if guard is None or guard.spoke or not guard.cut:
+                if guard is None or guard.spoke:
                     break
-                # Nothing but another speaker's line: a fresh draw (the model samples) usually speaks.
-                logger.info("%s opened with another speaker's line (attempt %d)", bot.key, attempt + 1)
+                # Nothing of its own (cut at once, or stopped there): a fresh draw (the model samples) usually speaks.
+                logger.info("%s wrote nothing of its own (attempt %d)", bot.key, attempt + 1)
             else:
-                raise ProviderError(ProviderError.FAILED, SPOKE_FOR_OTHERS)
+                if guard.cut:
+                    raise ProviderError(ProviderError.FAILED, SPOKE_FOR_OTHERS)
         except ProviderError as exc:
             self.error = exc
         except Exception as exc:  # noqa: BLE001 - the reply ends with a sentence, never a torn stream
