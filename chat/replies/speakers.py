@@ -52,6 +52,7 @@ class Guard:
         self.others = [name for name in dict.fromkeys(others) if name and name.lower() not in folded_own]
         self.folded = [name.lower() for name in self.others]
         self.window = max(map(len, self.folded), default=0) + SLACK
+        self.initials = {name[0] for name in self.folded} | set(MARKUP)  # where a label may begin
         names = _alternatives(self.others)
         # Another speaker's label: not inside a word, perhaps in emphasis, then a colon.
         self.other = re.compile(rf"(?<!\w)[{MARKUP}]*(?:{names})[*_]*[ \t]*:", re.IGNORECASE) if names else None
@@ -114,7 +115,7 @@ class Guard:
         keep = max(len(self.held.rstrip()), keep - self.window)
         for start in range(max(0, len(self.held) - self.window), keep):
             previous = self.held[start - 1] if start else self.before
-            if self.held[start].isspace() or (previous and (previous.isalnum() or previous == "_")):
+            if self.held[start].lower() not in self.initials or (previous and (previous.isalnum() or previous == "_")):
                 continue
             if self._could_be(self.held[start:].lower(), self.folded):
                 # The spaces before a label wait with it: a cut there must not leave them shown.
