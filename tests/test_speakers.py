@@ -126,7 +126,7 @@ async def test_a_reply_with_nothing_of_its_own_gets_one_fresh_draw(upstream):
 
 async def test_a_reply_with_nothing_of_its_own_twice_fails_with_a_sentence(upstream):
     upstream.will(tokens=["Ana:", " ", "\n", "Ana", ":", " hi"])
-    upstream.will(tokens=["\n", "Ana", ":", " Ana", ":", " hi", " again"])
+    upstream.will(tokens=["\n", "Ana", ":", "\n", "Ana:", " hi", " again"])
 
     reply, _ = await ask("@PirateBot hi", status="failed")
 
@@ -143,7 +143,7 @@ async def test_a_person_named_like_a_word_does_not_cut_the_word(upstream):
 
 
 SPEECH = "Why hello there, sugar. It's a fine evening in the Lounge"
-SPOKEN = "Ana: " + SPEECH + " **PirateBot**: Arr, matey."  # a label at the opening is the reply's own
+SPOKEN = "Ana: **PirateBot**: " + SPEECH + " **PirateBot**: Arr, matey."  # labels at the opening are the reply's own
 
 
 @given(cuts=st.sets(st.integers(min_value=1, max_value=len(SPOKEN) - 1)))

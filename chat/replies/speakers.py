@@ -37,9 +37,9 @@ def _alternatives(names):
 
 
 class Guard:
-    """Tidies one streamed reply: strips a label at its opening (its own, or one it mistook for its
-    own), cuts it before any other speaker's label after that, and holds back whatever could still
-    turn out to be one.
+    """Tidies one streamed reply: strips the labels at its opening (its own, or ones it mistook for
+    its own), cuts it before any other speaker's label after that, and holds back whatever could
+    still turn out to be one.
 
     ``feed(text)`` answers the text safe to show now; ``end()`` the rest when the stream ends.
     ``cut`` is True once another speaker's line began (read no further); ``spoke`` once some text
@@ -81,23 +81,28 @@ class Guard:
         if self.cut:
             return ""
         if self.opening:
-            if found := self.label.match(self.held):
+            while found := self.label.match(self.held):
                 self.held = self.held[found.end():]
             self.held, self.opening = self.held.lstrip(), False
         return self._release(final=True)
 
     def _open(self):
-        """At the opening: drop a label; False while the opening could still be one."""
-        start = self.held.lstrip()
-        if not start:
-            return False
-        found = self.label.match(self.held)
-        if found and self.held[found.end():].strip():
-            self.held = self.held[found.end():].lstrip()
-        elif found or self._could_be(start.lower(), self.label_folded):
-            return False  # "BelleBot" or "Ana: " so far: wait for what follows
+        """At the opening: drop its labels ("BelleBot: PirateBot: Ahoy"); False while more could follow."""
+        while start := self.held.lstrip():
+            if found := self.label.match(self.held):
+                rest = self.held[found.end():]
+                if not rest.strip():
+                    return False  # "Ana: " so far: wait for what follows
+                self.held = rest.lstrip()
+                if "\n" in rest[:len(rest) - len(self.held)]:
+                    break  # the labels' line ended: what follows is text, or another speaker's line
+            elif self._could_be(start.lower(), self.label_folded):
+                return False  # "BelleBot" so far
+            else:
+                self.held = start
+                break
         else:
-            self.held = start
+            return False
         self.opening = False
         return True
 
