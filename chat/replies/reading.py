@@ -98,10 +98,11 @@ class Reader:
                     self.arrived.set()
                 if guard and guard.cut:
                     return  # another speaker's line began: read (and pay for) no more of it
+        finally:
+            # Ended, failed or stopped: what the guard held back is the model's text too (nothing, after a cut).
             if guard and (text := guard.end()):
                 self.pieces.append(text)
                 self.arrived.set()
-        finally:
             # Cancelled (Stop, shutdown, a client gone) or cut: closing the generator closes the upstream now.
             await chunks.aclose()
 
