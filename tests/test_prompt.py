@@ -13,7 +13,8 @@ pytestmark = pytest.mark.django_db
 
 def build_prompt(bot, reply, **budget):
     """The prompt the reply job builds for reply: the room's history before it, fitted."""
-    return fit(bot, recent_history(reply.room, reply.pk, bot), **budget)
+    history, _ = recent_history(reply.room, reply.pk, bot)
+    return fit(bot, history, **budget)
 
 
 def say(role, content, room="PirateBot", **fields):

@@ -72,17 +72,22 @@ class Provider:
     """Base class of LLM providers.
 
     Built with the ``Options`` of a bot (``Options()``: the settings' defaults), once per distinct
-    configuration, and shared by every reply that asks for it. ``stream(messages, max_tokens=...)`` is an async generator of ``Chunk``: text deltas in order,
-    then at most one chunk carrying ``usage``. ``messages`` are OpenAI-style dicts with ``role``
-    (``system``, ``user``, ``assistant``) and ``content``. Closing the generator (``aclose()``)
-    stops the upstream at once. Every upstream failure raises ``ProviderError``; a
-    misconfiguration raises ``ImproperlyConfigured`` from ``__init__`` naming the setting to fix.
+    configuration, and shared by every reply that asks for it.
+    ``stream(messages, max_tokens=..., stop=...)`` is an async generator of ``Chunk``: text deltas in
+    order, then at most one chunk carrying ``usage``. ``messages`` are OpenAI-style dicts with ``role``
+    (``system``, ``user``, ``assistant``) and ``content``; ``stop``: at most ``max_stop`` strings
+    where the model should end its reply (a provider that cannot stop there may ignore them).
+    Closing the generator (``aclose()``) stops the upstream at once. Every upstream failure raises
+    ``ProviderError``; a misconfiguration raises ``ImproperlyConfigured`` from ``__init__`` naming
+    the setting to fix.
     """
 
     #: The model name recorded on each reply.
     model = ""
     #: The model's context window in tokens; prompts are built to fit it.
     context_tokens = 8192
+    #: The most stop sequences a request may carry (OpenAI's API takes 4).
+    max_stop = 4
 
     def __init__(self, options=Options()):
         self.options = options
@@ -94,5 +99,5 @@ class Provider:
         """How many tokens text costs this model; a safe estimate unless the provider knows better."""
         return estimate_tokens(text)
 
-    def stream(self, messages, *, max_tokens):
+    def stream(self, messages, *, max_tokens, stop=()):
         raise NotImplementedError("subclasses of Provider must provide a stream() method")

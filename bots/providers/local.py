@@ -78,6 +78,9 @@ def vocabulary(path):
 class LocalProvider(OpenAIProvider):
     """Streams from SmolLM2 (or LOCAL_MODEL_PATH) in the model process this web process supervises."""
 
+    # llama-cpp-python's server takes any number; each one is looked for in the text after every token.
+    max_stop = 8
+
     def __init__(self, options=Options()):
         # One model process per web process, whichever bots it voices: a bot's model name and URL do
         # not apply; its temperature does, and its context only within the process's window.
@@ -129,7 +132,7 @@ class LocalProvider(OpenAIProvider):
             await asyncio.sleep(0.05)
         return True
 
-    async def stream(self, messages, *, max_tokens):
+    async def stream(self, messages, *, max_tokens, stop=()):
         if not await self._wait_up():
             raise ProviderError(ProviderError.UNREACHABLE, STARTING)
         if self.url != self.process.url:
@@ -137,7 +140,7 @@ class LocalProvider(OpenAIProvider):
         pid = self.process.pid
         completion_tokens, usage = 0, None
         try:
-            async for chunk in super().stream(messages, max_tokens=max_tokens):
+            async for chunk in super().stream(messages, max_tokens=max_tokens, stop=stop):
                 if chunk.usage:
                     usage = chunk.usage
                     continue

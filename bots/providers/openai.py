@@ -98,12 +98,14 @@ class OpenAIProvider(Provider):
         """Extra fields of each completion request (sampling settings): the bot's temperature, if it set one."""
         return {} if self.options.temperature is None else {"temperature": self.options.temperature}
 
-    async def _open(self, stack, messages, max_tokens):
+    async def _open(self, stack, messages, max_tokens, stop):
         """Start the streamed completion on stack, falling back once if the server refuses stream_options."""
         create = self.client.chat.completions.with_streaming_response.create
         request = {
             "model": self.model, "messages": messages, "stream": True, "max_tokens": max_tokens, **self.request_options()
         }
+        if stop:
+            request["stop"] = list(stop[:self.max_stop])
         if self.usage_supported:
             try:
                 return await stack.enter_async_context(create(**request, stream_options={"include_usage": True}))
@@ -114,13 +116,13 @@ class OpenAIProvider(Provider):
                 self.usage_supported = False
         return await stack.enter_async_context(create(**request))
 
-    async def stream(self, messages, *, max_tokens):
+    async def stream(self, messages, *, max_tokens, stop=()):
         usage = None
         # Leaving the stack closes the response: on the end, on an error, and when the generator
         # is closed (Stop, shutdown), so no tokens are paid for that nobody reads.
         async with contextlib.AsyncExitStack() as stack:
             try:
-                response = await self._open(stack, messages, max_tokens)
+                response = await self._open(stack, messages, max_tokens, stop)
                 async for line in response.iter_lines():
                     event = parse_event(line)
                     if event is None:

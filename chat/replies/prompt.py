@@ -3,7 +3,9 @@
 from django.conf import settings
 
 from bots.providers.base import estimate_tokens
+from bots.registry import mentioned
 from chat.models import Message
+from chat.replies.speakers import labelled
 
 # The chat template's tokens around the whole prompt (a start token, the reply's opening marker).
 TEMPLATE_TOKENS = 16
@@ -52,9 +54,13 @@ def _tail(content, tokens, chars, count_tokens):
 
 
 def recent_history(room_key, before_pk, bot):
-    """The room's messages before before_pk as bot sees them, newest first, as (role, content): its
-    own replies as the assistant's, everyone else's as users' lines led by who said them. No more
-    than a prompt can take in characters (and one more, which fit may cut to its end)."""
+    """The room's messages before before_pk as bot sees them, and who else speaks there.
+
+    The history is newest first, as (role, content): the bot's own replies as the assistant's,
+    everyone else's as users' lines led by who said them; no more than a prompt can take in
+    characters (and one more, which fit may cut to its end). The speakers are the other names
+    those lines are led by and the other bots they call, most recent first.
+    """
     earlier = (
         Message.objects.shown()
         .filter(room=room_key, id__lt=before_pk)
@@ -62,13 +68,19 @@ def recent_history(room_key, before_pk, bot):
         .order_by("-id")
         .only("role", "bot", "author", "content")
     )
-    history, chars = [], settings.PROMPT_HISTORY_CHARS
+    history, speakers, chars = [], {}, settings.PROMPT_HISTORY_CHARS
     for message in earlier.iterator(chunk_size=50):
         if message.role == Message.Role.ASSISTANT and message.bot == bot.key:
             history.append((Message.Role.ASSISTANT.value, message.content))
         else:
-            history.append((Message.Role.USER.value, f"{message.author_name or message.bot}: {message.content}"))
+            name = message.author_name or message.bot
+            history.append((Message.Role.USER.value, labelled(name, message.content)))
+            speakers.setdefault(name, None)
+            if message.role == Message.Role.USER:
+                # Bots called and yet to answer are the likeliest lines a model writes for them.
+                speakers.update(dict.fromkeys(called.key for called in mentioned(message.content)))
         chars -= len(history[-1][1])
         if chars < 0:
             break
-    return history
+    speakers.pop(bot.key, None)
+    return history, list(speakers)

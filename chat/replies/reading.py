@@ -12,13 +12,17 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-from bots.providers import ProviderError, get_provider
+from bots.providers import ProviderError, Usage, get_provider
 from chat.replies.prompt import fit
+from chat.replies.speakers import Guard, stop_sequence
 from chat.text import Seams
 
 logger = logging.getLogger(__name__)
 
 PARLEY_FAILED = "Parley failed while writing this reply."
+SPOKE_FOR_OTHERS = "The model wrote only other people's lines, not a reply of its own; press Retry."
+# Draws of a reply that opens with another speaker's line before it fails (see the README's figures).
+ATTEMPTS = 2
 
 
 def configured_provider(bot):
@@ -45,8 +49,12 @@ class Reader:
         self.ended = False
         self.arrived = asyncio.Event()
 
-    async def run(self, bot, newest_first):
-        """Fit the prompt (the bot's and the history, newest first, as (role, content)), then read the reply."""
+    async def run(self, bot, newest_first, speakers=()):
+        """Fit the prompt (the bot's and the history, newest first, as (role, content)), then read the reply.
+
+        speakers: the room's other speakers, most recent first; the reply stops where the model
+        starts a line of theirs (``speakers.Guard``).
+        """
         provider, max_tokens = self.provider, bot.max_tokens or settings.REPLY_MAX_TOKENS
         try:
             # Off the event loop and off the database thread: counting tokens takes a while.
@@ -54,17 +62,17 @@ class Reader:
                 bot, newest_first, context_tokens=provider.context_tokens, max_tokens=max_tokens,
                 count_tokens=provider.count_tokens,
             )
-            chunks = provider.stream(prompt, max_tokens=max_tokens)
-            try:
-                async for chunk in chunks:
-                    if chunk.usage:
-                        self.usage = chunk.usage
-                    if chunk.text:
-                        self.pieces.append(chunk.text)
-                        self.arrived.set()
-            finally:
-                # Cancelled (Stop, shutdown, a client gone): closing the generator closes the upstream now.
-                await chunks.aclose()
+            stop = [stop_sequence(name) for name in speakers[:provider.max_stop]]
+            for attempt in range(ATTEMPTS):
+                guard = Guard([bot.key, bot.name], speakers) if speakers else None
+                await self._read(provider.stream(prompt, max_tokens=max_tokens, stop=stop), guard)
+                if guard is None or guard.spoke:
+                    break
+                # Nothing of its own (cut at once, or stopped there): a fresh draw (the model samples) usually speaks.
+                logger.info("%s wrote nothing of its own (attempt %d)", bot.key, attempt + 1)
+            else:
+                if guard.cut:
+                    raise ProviderError(ProviderError.FAILED, SPOKE_FOR_OTHERS)
         except ProviderError as exc:
             self.error = exc
         except Exception as exc:  # noqa: BLE001 - the reply ends with a sentence, never a torn stream
@@ -74,6 +82,29 @@ class Reader:
         finally:
             self.ended = True
             self.arrived.set()
+
+    async def _read(self, chunks, guard):
+        """Read one stream into pieces, through guard if any, until it ends or the guard cuts it."""
+        try:
+            async for chunk in chunks:
+                if chunk.usage:
+                    self.usage = chunk.usage if self.usage is None else Usage(
+                        self.usage.prompt_tokens + chunk.usage.prompt_tokens,
+                        self.usage.completion_tokens + chunk.usage.completion_tokens,
+                    )
+                text = guard.feed(chunk.text) if guard and chunk.text else chunk.text
+                if text:
+                    self.pieces.append(text)
+                    self.arrived.set()
+                if guard and guard.cut:
+                    return  # another speaker's line began: read (and pay for) no more of it
+        finally:
+            # Ended, failed or stopped: what the guard held back is the model's text too (nothing, after a cut).
+            if guard and (text := guard.end()):
+                self.pieces.append(text)
+                self.arrived.set()
+            # Cancelled (Stop, shutdown, a client gone) or cut: closing the generator closes the upstream now.
+            await chunks.aclose()
 
     def take(self, final=False):
         """All text read since the last take, tidied, as one piece (final: nothing held back)."""

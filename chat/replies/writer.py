@@ -55,8 +55,8 @@ class Writer:
         """Build the prompt, stream the reply, and return the status it ended in."""
         reader, reading = Reader(provider), None
         try:
-            history = await sync_to_async(recent_history)(self.room_key, self.pk, self.bot)
-            reading = asyncio.create_task(reader.run(self.bot, history), name=f"upstream:{self.pk}")
+            history, speakers = await sync_to_async(recent_history)(self.room_key, self.pk, self.bot)
+            reading = asyncio.create_task(reader.run(self.bot, history, speakers), name=f"upstream:{self.pk}")
             self.reading[self.pk] = reading
             stopped = await self._flush_until_done(reading, reader)
         except asyncio.CancelledError:
