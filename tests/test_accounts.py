@@ -46,7 +46,7 @@ def test_sign_up_signs_in_and_posts_under_the_accounts_name(client):
     ("bea", "12345678901", "12345678901", "This password is entirely numeric."),
     ("bea", "short1", "short1", "This password is too short."),
     ("bea", STRONG, STRONG + "x", "The two password fields didn"),
-    ("PirateBot", STRONG, STRONG, "is a bot&#x27;s name here"),
+    ("PirateBot", STRONG, STRONG, "a bot&#x27;s name here"),
     ("bad name!", STRONG, STRONG, "Enter a valid username."),
 ])
 def test_sign_up_refuses_with_a_sentence_and_saves_nothing(client, username, password1, password2, sentence):
