@@ -292,8 +292,13 @@ async def test_presence_names_people_and_counts_guests(upstream_server, upstream
         await sync_to_async(ana.post)("/profile", name="Ana")
         cookie = "; ".join(f"{c.name}={c.value}" for c in ana.browser.cookies)
         url = f"{server.ws_url}/ws/rooms/PirateBot/"
+        # Two guests who only look: each page view offers its own guest, whom its socket names.
+        offers = []
+        for _ in range(2):
+            _, _, html = await sync_to_async(Browser(server.url).get)("/rooms/PirateBot/")
+            offers.append(f"{url}?guest=" + re.search(r' guest="([^"]+)"', html).group(1))
         async with websockets.connect(url, origin=server.url, additional_headers={"Cookie": cookie}) as mine, \
-                websockets.connect(url, origin=server.url) as guest, websockets.connect(url, origin=server.url):
+                websockets.connect(offers[0], origin=server.url) as guest, websockets.connect(offers[1], origin=server.url):
             for page in (mine, guest):
                 text = None
                 async with asyncio.timeout(10):
