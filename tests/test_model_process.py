@@ -193,7 +193,9 @@ async def test_a_hung_model_fails_its_reply_after_the_timeout_and_is_replaced():
                 await until(lambda: not alive(hung), what="the hung process to be killed")
                 await until(lambda: len(model_pids(server)) == 2, what="its replacement")
                 await retry(browser, reply.pk)
-                await frames_until(socket, finished(reply.pk, "complete"))
+                # A fresh process loads the model, then writes up to 400 tokens: on a busy two-core
+                # machine that has taken over a minute.
+                await frames_until(socket, finished(reply.pk, "complete"), timeout=180)
         finally:
             if alive(hung):
                 os.kill(hung, signal.SIGKILL)
