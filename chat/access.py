@@ -38,8 +38,11 @@ def room_for(who, key):
 def rooms_for(who):
     """The rooms who may read, in the registry's order: the lobby, the switcher, GET /api/rooms (one query at most)."""
     rooms = registry.rooms()
+    if who is not None and who.is_staff:
+        return rooms
     mine = _memberships(who, *[room for room in rooms if not room.public])
-    return [room for room in rooms if _may_read(who, room, mine)]
+    # _may_read's rule, inline: every page's switcher runs this over every room of the site.
+    return [room for room in rooms if room.public or room.id in mine]
 
 
 def role_in(who, room):
@@ -61,7 +64,12 @@ def _memberships(who, *rooms):
     ids = [room.id for room in rooms if not room.public]
     if not ids:
         return frozenset()
-    return frozenset(Membership.objects.filter(user_id=who.pk, room_id__in=ids).values_list("room_id", flat=True))
+    mine = Membership.objects.filter(user_id=who.pk).order_by()  # no join for the model's ordering by room key
+    if len(ids) == 1:
+        mine = mine.filter(room_id=ids[0])
+    # For many rooms (the lobby's every members room), a person's few memberships by their own index,
+    # not an IN list of every room's id.
+    return frozenset(mine.values_list("room_id", flat=True)).intersection(ids)
 
 
 def _may_read(who, room, memberships):

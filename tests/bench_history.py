@@ -1,6 +1,6 @@
 """Benchmark: the room page, the admin list, catch-up, turn-taking and room events on a million messages (PostgreSQL).
 
-    ./parley bench-history [--messages 1000000]
+    ./parley bench-history [--messages 1000000] [--before REF]
 
 Uses DATABASE_URL if it names PostgreSQL, else postgres://postgres@127.0.0.1:5432/parley_bench
 (created and migrated on first use, seeded once with questions and replies in twenty rooms, each
@@ -8,17 +8,29 @@ row numbered as its room's events are). Prints timings and the query plans, and 
 why, when a target is missed: a page that does not answer 200, a median over its target in
 TARGETS_MS, or a plan of the room page, the filtered admin list, the app's catch-up, its claim of
 the next reply or its read of a room's events that scans the whole table.
+
+Where rooms are rows it also makes 1,000 more rooms (members rooms of ten members each: 10,000
+memberships, the bench's person in ten of them). `--before REF` times the room page, a room socket's
+connect (a real Daphne) and the lobby for that person on a checkout of REF (a git worktree in a
+temporary directory, its own database `<name>_before`) and on this checkout, side by side in one run,
+and exits 1 when this checkout is more than 10 % slower on one of them.
 """
 
 import argparse
+import asyncio
+import json
 import os
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from datetime import timedelta
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+HERE = Path(__file__).resolve()
+# The code measured: this checkout, or (for --before) another checkout this script runs against.
+ROOT = Path(os.environ.get("BENCH_CODE") or HERE.parent.parent)
 sys.path.insert(0, str(ROOT))
 if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
     os.environ["DATABASE_URL"] = "postgres://postgres@127.0.0.1:5432/parley_bench"
@@ -48,14 +60,13 @@ def seed(count):
     each row with its room's event number and each room's counter at its last; returns the count."""
     from django.db import connection
 
-    from bots import registry
     from chat.models import Message, RoomClock
 
     have = Message.objects.count()
     if have >= count:
         return have
     print(f"seeding {count - have:,} messages (once)...", flush=True)
-    own_bots = {room.key: room.bot.key if room.bot else "" for room in registry.rooms()}
+    own_bots, called = seed_bots()
     rooms = [*own_bots, *EXTRA_ROOMS]
     # A room's own bot answers in it (an extra room's bot bears its name); the Lounge has none, so
     # its questions call each bot in turn.
@@ -63,7 +74,7 @@ def seed(count):
     clocks = dict(RoomClock.objects.values_list("room", "last"))
     first_id = (Message.objects.order_by("-id").values_list("id", flat=True).first() or 0) + 1
     params = {
-        "n": count - have, "rooms": rooms, "answerers": answerers, "called": [bot.key for bot in registry.bots()],
+        "n": count - have, "rooms": rooms, "answerers": answerers, "called": called,
         "bases": [clocks.get(key, 0) for key in rooms], "step": NUMBERS_PER_EXCHANGE, "changes": GROWTHS + 2,
         "first_id": first_id,
     }
@@ -119,6 +130,149 @@ def seed(count):
         cursor.execute("ANALYZE chat_message")
         cursor.execute("ANALYZE chat_roomclock")
     return Message.objects.count()
+
+
+def seed_bots():
+    """The rooms' own bots ({room key: bot key or ""}) and every bot's key, where bots are rows or
+    (a checkout from before them) the registry's dicts."""
+    from bots import registry
+
+    if not hasattr(registry, "rooms"):
+        return {key: room.bot.key if room.bot else "" for key, room in registry.ROOMS.items()}, list(registry.BOTS)
+    return {room.key: room.bot.key if room.bot else "" for room in registry.rooms()}, [bot.key for bot in registry.bots()]
+
+
+ROOMS, MEMBERS_EACH, PEOPLE = 1_000, 10, 1_000
+
+
+def seed_rooms(person):
+    """Where rooms are rows: ROOMS members rooms of MEMBERS_EACH members each, person in ten of them
+    (once); the number of rooms person may enter, or None where rooms are not rows."""
+    from django.apps import apps
+    from django.contrib.auth import get_user_model
+
+    if not apps.is_installed("bots") or "room" not in {m._meta.model_name for m in apps.get_app_config("bots").get_models()}:
+        return None
+    from bots.models import Membership, Room
+
+    if not Room.objects.filter(key="crowd-0000").exists():
+        print(f"seeding {ROOMS:,} rooms and {ROOMS * MEMBERS_EACH:,} memberships (once)...", flush=True)
+        User = get_user_model()
+        User.objects.bulk_create([User(username=f"member{i:04d}", password="!") for i in range(PEOPLE)])
+        people = list(User.objects.filter(username__startswith="member").order_by("username"))
+        rooms = Room.objects.bulk_create(
+            [Room(key=f"crowd-{i:04d}", title=f"Crowd {i}", topic="A team's room", visibility="members") for i in range(ROOMS)]
+        )
+        Membership.objects.bulk_create(
+            [Membership(room=room, user=people[(i * MEMBERS_EACH + j) % PEOPLE]) for i, room in enumerate(rooms) for j in range(MEMBERS_EACH)]
+        )
+    if not Membership.objects.filter(user=person).exists():
+        Membership.objects.filter(pk__in=Membership.objects.filter(room__key__startswith="crowd-").order_by("room__key")
+                                  .values_list("pk", flat=True)[: ROOMS // 100]).delete()
+        Membership.objects.bulk_create([Membership(room=room, user=person) for room in
+                                        Room.objects.filter(key__startswith="crowd-").order_by("key")[: ROOMS // 100]])
+    return Room.objects.filter(visibility="public").count() + Membership.objects.filter(user=person).count()
+
+
+def socket_connects(cookie, runs):
+    """Median milliseconds of a room socket's handshake on a real Daphne serving ROOT, signed in by cookie."""
+    import socket
+
+    import websockets
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "ALLOWED_HOSTS": "127.0.0.1", "DEBUG": "false", "SECRET_KEY": os.environ["SECRET_KEY"]}
+    server = subprocess.Popen([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "project.asgi:application"],
+                              cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    async def measure():
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                writer.close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise RuntimeError("daphne did not start")
+                await asyncio.sleep(0.1)
+        samples = []
+        for _ in range(runs + 1):
+            started = time.perf_counter()
+            async with websockets.connect(f"ws://127.0.0.1:{port}/ws/rooms/PirateBot/", origin=f"http://127.0.0.1:{port}",
+                                          additional_headers={"Cookie": cookie}):
+                samples.append((time.perf_counter() - started) * 1000)
+        return statistics.median(samples[1:])  # the first warms the process up
+
+    try:
+        return asyncio.run(measure())
+    finally:
+        server.terminate()
+        server.wait()
+
+
+def figures(messages):
+    """This side's room page, socket connect and lobby medians for a signed-in person, as JSON on the last line."""
+    from django.conf import settings
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+    from django.test import Client
+
+    call_command("migrate", verbosity=0)
+    total = seed(messages)
+    person, _ = get_user_model().objects.get_or_create(username="bench-person")
+    may_enter = seed_rooms(person)
+    client = Client()
+    client.force_login(person)
+    misses = []
+    results = {
+        "room page GET /rooms/PirateBot/": timed("room page GET /rooms/PirateBot/", page(client, "/rooms/PirateBot/", misses), runs=40),
+        "lobby GET /": timed("lobby GET /", page(client, "/", misses), runs=40),
+        "socket connect /ws/rooms/PirateBot/": socket_connects(f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}", runs=40),
+    }
+    print(json.dumps({"figures": results, "messages": total, "lobby rooms": may_enter, "misses": misses}))
+
+
+def compare(args):
+    """Figures of REF's checkout and of this one, side by side; exit 1 when this one is over 10 % slower."""
+    base = os.environ["DATABASE_URL"]
+    sides = []
+
+    def side(label, code, database):
+        env = {**os.environ, "BENCH_CODE": str(code), "DATABASE_URL": database}
+        env.setdefault("SECRET_KEY", "bench-history-" + "x" * 50)
+        run = subprocess.run([sys.executable, str(HERE), "--figures", "--messages", str(args.messages)],
+                             cwd=code, env=env, capture_output=True, text=True)
+        if run.returncode:
+            sys.exit(f"{label} failed:\n{run.stdout}\n{run.stderr}")
+        sides.append((label, json.loads(run.stdout.strip().splitlines()[-1])))
+
+    with tempfile.TemporaryDirectory(prefix="bench-history-before-") as place:
+        checkout = Path(place) / "app"
+        subprocess.run(["git", "worktree", "add", "--detach", "-q", str(checkout), args.before], cwd=HERE.parent.parent, check=True)
+        try:
+            commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=checkout, capture_output=True, text=True).stdout.strip()
+            side(f"{args.before} ({commit})", checkout, base + "_before")
+        finally:
+            subprocess.run(["git", "worktree", "remove", "--force", str(checkout)], cwd=HERE.parent.parent, check=False)
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=HERE.parent.parent, capture_output=True, text=True).stdout.strip()
+    side(f"this checkout ({commit})", HERE.parent.parent, base)
+    (before_label, before), (after_label, after) = sides
+    print(f"\n{'median ms':<40}{before_label:>24}{after_label:>28}")
+    misses = [*before["misses"], *after["misses"]]
+    for name, then in before["figures"].items():
+        now = after["figures"][name]
+        print(f"{name:<40}{then:>24.1f}{now:>28.1f}   {(now / then - 1) * 100:+.0f} %")
+        if now > then * 1.10:
+            misses.append(f"{name}: {now:.1f} ms against {then:.1f} ms, more than 10 % slower")
+    print(f"{'rooms in the lobby':<40}{str(before['lobby rooms'] or 'all (no rows)'):>24}{after['lobby rooms']:>28}")
+    print(f"{'messages':<40}{before['messages']:>24,}{after['messages']:>28,}")
+    if misses:
+        print("\nMISSED:", *misses, sep="\n- ", file=sys.stderr)
+        sys.exit(1)
+    print("within 10 % of the before side (or better) on every figure")
 
 
 # Slowest median allowed on a million rows, each about three times what was measured here
@@ -189,9 +343,16 @@ def check_plans(label, found, misses):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=1_000_000)
+    parser.add_argument("--before", help="a git ref to time first, from a temporary worktree and its own database")
+    parser.add_argument("--figures", action="store_true", help=argparse.SUPPRESS)  # one side of --before
     args = parser.parse_args()
     ensure_database(os.environ["DATABASE_URL"])
+    if args.before:
+        ensure_database(os.environ["DATABASE_URL"] + "_before")
+        return compare(args)
     django.setup()
+    if args.figures:
+        return figures(args.messages)
     from django.contrib.auth import get_user_model
     from django.core.management import call_command
     from django.test import Client
@@ -203,6 +364,7 @@ def main():
     total = seed(args.messages)
     print(f"chat_message rows: {total:,}\n")
     user, _ = get_user_model().objects.get_or_create(username="bench", defaults={"is_staff": True, "is_superuser": True})
+    seed_rooms(get_user_model().objects.get_or_create(username="bench-person")[0])
     client = Client()
     client.force_login(user)
     misses = []
