@@ -56,6 +56,11 @@ class RoomAdmin(KeyFixedOnceMade, admin.ModelAdmin):
     raw_id_fields = ("created_by",)
     inlines = (MembershipInline,)
 
+    def has_delete_permission(self, request, obj=None):
+        # A room's messages are kept under its key: deleted, the key could be made again by anyone,
+        # its history with it. Make a room members-only with no members to close it.
+        return False
+
     def save_model(self, request, obj, form, change):
         if not change and obj.created_by_id is None:
             obj.created_by = request.user

@@ -7,6 +7,7 @@ signed-in person, or a program whose API key acts as one; a guest or a key witho
 never.
 """
 
+from django.contrib.auth import get_user_model
 from django.http import Http404
 
 from bots import registry
@@ -33,6 +34,16 @@ def room_for(who, key):
     if room is None or not _may_read(who, room, _memberships(who, room)):
         raise Http404(f"There is no room called {str(key)[:40]!r}.")
     return room
+
+
+def account_may_read(account_id, key):
+    """Whether the active account with pk account_id (None: no account) may read the room under key."""
+    who = get_user_model().objects.filter(pk=account_id, is_active=True).first() if account_id else None
+    try:
+        room_for(who, key)
+    except Http404:
+        return False
+    return True
 
 
 def rooms_for(who):

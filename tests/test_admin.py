@@ -117,12 +117,12 @@ def test_the_admin_lists_mutes_and_lifts_them(staff):
     from datetime import timedelta
 
     mute = Mute.objects.create(sender="guest:s-1", author="Troll", until=timezone.now() + timedelta(hours=1), created_by="ops")
-    assert Mute.objects.until("guest:s-1") == mute.until
+    assert Mute.objects.until(["guest:s-1"]) == mute.until
     page = staff.get("/admin/chat/mute/").text
     assert "Troll" in page and "s-1" in page
     response = staff.post("/admin/chat/mute/", {"action": "lift", "_selected_action": [mute.pk]})
     assert response.status_code == 302
-    assert Mute.objects.until("guest:s-1") is None
+    assert Mute.objects.until(["guest:s-1"]) is None
 
 
 async def settled(pk, timeout=10):

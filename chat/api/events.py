@@ -20,6 +20,7 @@ import logging
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
+from chat import access
 from chat.api import sse
 from chat.api.errors import error
 from chat.api.followers import followers
@@ -44,7 +45,7 @@ async def follow(request, room, after, account_id=None):
             raise ValueError
     except ValueError:
         return error("Last-Event-ID (or after) must be an event id: a whole number, 0 or more.", 400)
-    key, waker = request.api_key, _Waker(account_id)
+    key, waker = request.api_key, _Waker(room.key, account_id)
     if not followers().admit(key, waker):
         return error(f"This key already has {settings.EVENT_STREAMS_PER_KEY} event streams open here; "
                      "close one before opening another.", 429, Retry_After=RETRY_AFTER_FULL)
@@ -71,7 +72,8 @@ class _Waker:
     """Sits in the room's fan-out like a page's socket: any frame of the room wakes the stream (and
     so do its key's revocation and its account's removal from the room)."""
 
-    def __init__(self, account_id):
+    def __init__(self, room_key, account_id):
+        self.room_key = room_key
         self.wake = asyncio.Event()
         self.dropped = False
         self.revoked = False
@@ -84,6 +86,10 @@ class _Waker:
 
     async def forward(self, message):
         self.wake.set()
+
+    async def recheck(self):
+        """Whether the key's account may still read the room (the fan-out asks when that may have changed)."""
+        return await sync_to_async(access.account_may_read)(self.account_id, self.room_key)
 
     async def close(self, code=None):
         if code == fanout.REMOVED:

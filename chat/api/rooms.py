@@ -153,7 +153,7 @@ def post(request, room: str, body: PostIn):
         if problem:
             raise HttpError(400, f"author: {problem}")
     sender = identity.of_key(request.auth, name)
-    if muted := Mute.objects.refusal(sender.tag, who="this key"):
+    if muted := steering.muted(request, sender, found):
         raise HttpError(403, muted)
     if refusal := limits.check_message(request, found.key):
         return error(refusal.message, 429, Retry_After=refusal.retry_after)

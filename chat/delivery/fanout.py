@@ -125,8 +125,19 @@ class Fanout:
         """Who may read the room changed (it became members-only): each page here asks again, in a
         task of its own so the room's frames keep flowing; those that may not read it close."""
         group = message["group"]
-        sockets = [socket for socket in self.rooms.get(group, ()) if hasattr(socket, "recheck")]
         registry.shelf().forget()  # the room's row changed: read it now, not at the next periodic look
+        # A members room is never a guest's (nor a key's without an account): those leave before any
+        # later frame, without waiting for a check.
+        sockets = []
+        for socket in list(self.rooms.get(group, ())):
+            if getattr(socket, "account_id", None) is None:
+                self.leave(group, socket)
+                try:
+                    await socket.close(code=REMOVED)
+                except Exception:  # noqa: BLE001 - already gone
+                    pass
+            elif hasattr(socket, "recheck"):
+                sockets.append(socket)
 
         async def recheck():
             for socket in sockets:

@@ -8,17 +8,20 @@ class MuteQuerySet(models.QuerySet):
     def active(self):
         return self.filter(until__gt=timezone.now())
 
-    def until(self, sender, address=""):
-        """When the longest mute in force of sender (a tag), or of a guest at address, ends; None if they may post."""
-        if not sender:
+    def until(self, senders, address="", room=""):
+        """When the longest mute in force in room of senders (tags), or of a guest at address, ends;
+        None if they may post. A mute without a room (staff's) holds in every room."""
+        senders = [sender for sender in senders if sender]
+        if not senders:
             return None
-        held = models.Q(sender=sender) | models.Q(address=address) if address else models.Q(sender=sender)
-        return self.active().filter(held).aggregate(until=models.Max("until"))["until"]
+        held = models.Q(sender__in=senders) | models.Q(address=address) if address else models.Q(sender__in=senders)
+        where = models.Q(room="") | models.Q(room=room) if room else models.Q(room="")
+        return self.active().filter(held, where).aggregate(until=models.Max("until"))["until"]
 
-    def refusal(self, sender, who="you", address=""):
+    def refusal(self, senders, who="you", address="", room=""):
         """The sentence refusing a muted sender ("A moderator muted you until 14:05 UTC."), or None if
-        they may post. Pass a guest's address: a guest muted there holds every session from it."""
-        until = self.until(sender, address)
+        they may post in room. Pass a guest's address: a guest muted there holds every session from it."""
+        until = self.until(senders, address, room)
         return None if until is None else f"A moderator muted {who} until {timezone.localtime(until):%H:%M %Z}."
 
 
@@ -30,6 +33,10 @@ class Mute(models.Model):
     address = models.CharField(
         max_length=64, blank=True, default="", db_index=True,
         help_text="A muted guest's last address: new sessions from it are muted too while the mute lasts.",
+    )
+    room = models.CharField(
+        max_length=40, blank=True, default="", db_index=True,
+        help_text="The room a room's moderator muted them in; empty: every room (a mute by staff).",
     )
     until = models.DateTimeField()
     created_at = models.DateTimeField(default=timezone.now, editable=False)

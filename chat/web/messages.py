@@ -26,7 +26,7 @@ def post(request, room):
         problem = "Write a message before sending."
     elif len(content) > settings.MESSAGE_MAX_CHARS:
         problem = f"Messages are limited to {settings.MESSAGE_MAX_CHARS} characters; this one has {len(content)}."
-    elif muted := steering.muted(request, me):
+    elif muted := steering.muted(request, me, room):
         problem, status = f"{muted} You can read the room meanwhile.", 403
     elif refusal := limits.check_message(request, room.key):
         problem, status, retry_after = refusal.message, 429, refusal.retry_after

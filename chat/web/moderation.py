@@ -41,9 +41,11 @@ def mute_author(request, room, pk):
         return refuse(request, dom.IDS["notice"], "This message's author cannot be told apart from others: nobody was muted.", 409)
     # A guest's mute also holds for the address they last posted from: a new cookie does not dodge it.
     guest = identity.kind_of(message.sender) == identity.Kind.GUEST
+    # Staff mute in every room; a room's own moderator (anyone signed in may make a room) in theirs only.
     mute = Mute.objects.create(
         sender=message.sender, author=message.author, until=timezone.now() + MUTE_FOR,
         address=limits.address_of(message.sender) if guest else "", created_by=request.user.get_username(),
+        room="" if request.user.is_staff else room.key,
     )
     notice = f"{mute.author or 'The author'} is muted until {timezone.localtime(mute.until):%H:%M %Z}."
     return answer(request, room, frames.update(dom.IDS["notice"], notice))

@@ -12,6 +12,7 @@ from django.views.decorators.http import require_http_methods
 
 from bots.models import Bot, Membership, Room
 from chat import access
+from chat.text import tidy
 
 
 class RoomForm(forms.ModelForm):
@@ -88,7 +89,7 @@ def members(request, room):
 
 def _member(request, room, action):
     """Add or remove the member the form names; a sentence when that cannot be done."""
-    username = (request.POST.get("username") or "").strip()
+    username = tidy(request.POST.get("username") or "").strip()
     user = get_user_model().objects.filter(username=username).first() if username else None
     if user is None:
         return f"There is no one called {username[:40]!r} here; check the username." if username else "Type a username."
@@ -113,7 +114,7 @@ def _member(request, room, action):
 
 def _topic(request, room):
     """Change the room's topic; a sentence when it cannot be."""
-    topic = (request.POST.get("topic") or "").strip()
+    topic = tidy(request.POST.get("topic") or "").strip()
     longest = Room._meta.get_field("topic").max_length
     if len(topic) > longest:
         return f"A topic is at most {longest} characters; this one has {len(topic)}."

@@ -20,7 +20,7 @@ def feedback(request, room, pk):
     if not reply.takes_feedback:
         return refuse(request, dom.feedback_error(reply.pk), "Only a finished reply takes votes.", 409)
     me = identity.of_request(request)  # a new guest's token comes before the count: it is who votes
-    if muted := steering.muted(request, me):
+    if muted := steering.muted(request, me, room):
         return refuse(request, dom.feedback_error(reply.pk), muted, 403)
     if refusal := limits.check_vote(request):
         return refuse(request, dom.feedback_error(reply.pk), refusal.message, 429, retry_after=refusal.retry_after)
