@@ -140,6 +140,13 @@ def test_a_rooms_moderator_removes_and_mutes_in_their_own_room_only(client):
     assert response.status_code == 403 and "Only moderators can remove messages." in response.text
     theirs.refresh_from_db()
     assert theirs.removed_at is None
+    # The mute holds in Ada's room, not in every room: anyone signed in may make a room.
+    signed_in(client, users["bea"])
+    muted = client.post("/rooms/den/messages", {"content": "still here?"})
+    assert muted.status_code == 403 and "A moderator muted you until" in muted.text
+    assert client.post("/rooms/Lounge/messages", {"content": "hello Lounge"}).status_code == 303
+    assert Message.objects.filter(room="Lounge", content="hello Lounge").exists()
+    assert not Message.objects.filter(room="den", content="still here?").exists()
 
 
 @sync_to_async
