@@ -24,7 +24,10 @@ async def sign_up(browser, server, username):
 
 
 async def test_a_members_room_from_sign_up_to_a_members_post(upstream, browser):
-    with daphne(provider_env(upstream, **own_presence())) as server:
+    # As deployed (DEBUG off): an outsider gets the product's not-found page, not Django's debug page.
+    production = {"DEBUG": "false", "SECRET_KEY": "a-test-only-secret-for-this-server", "ALLOWED_HOSTS": "127.0.0.1",
+                  "SECURE_SSL_REDIRECT": "false", "SECURE_COOKIES": "false", "SECURE_HSTS_SECONDS": "0"}
+    with daphne(provider_env(upstream, **own_presence(), **production)) as server:
         ada, bea, otto = [await sign_up(browser, server, name) for name in ("ada", "bea", "otto")]
 
         await ada.click("text=New room")

@@ -10,6 +10,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.urls import URLResolver, get_resolver, reverse
 from django.utils import timezone
 
+from bots.models import Bot, Room
 from chat.models import ApiKey, Message, Mute
 from chat.web.csp import HEADER, source_hash
 
@@ -41,6 +42,8 @@ def rows(staff, django_user_model):
         "chat_apikey": ApiKey.objects.get().pk,
         "auth_user": django_user_model.objects.get().pk,
         "auth_group": Group.objects.create(name="moderators").pk,
+        "bots_bot": Bot.objects.get(key="PirateBot").pk,
+        "bots_room": Room.objects.get(key="PirateBot").pk,
     }
 
 
