@@ -18,7 +18,7 @@ from bots import registry
 from chat import access, identity, limits, steering
 from chat.api import events, keys
 from chat.api.errors import error
-from chat.models import Message, Mute
+from chat.models import Message
 from chat.names import check_name
 from chat.replies import workers
 from chat.replies.say import say
