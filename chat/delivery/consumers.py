@@ -55,17 +55,23 @@ class RoomConsumer(AsyncWebsocketConsumer):
     account_id = None  # the signed-in account's pk: a member removed from the room is closed by it
 
     async def connect(self):
-        try:
-            self.room, self.account_id, me, had_token = await sync_to_async(self._enter)()
-        except Http404:
-            await self.close()  # before accept: the handshake is refused (403), as for a room that does not exist
-            return
-        await self.accept()
+        # The address's share first: a socket past it costs no trip to the database thread, so a
+        # flood of them cannot hold up everyone else's handshakes there.
         address = addresses.of_scope(self.scope)
         if not addresses.addresses().admit(address):
+            await self.accept()
             await self.close(code=addresses.TOO_MANY)  # after accept, so the client learns the code
             return
+        try:
+            self.room, self.account_id, me, had_token = await sync_to_async(self._enter)()
+        except BaseException as exc:
+            addresses.addresses().leave(address)
+            if not isinstance(exc, Http404):
+                raise
+            await self.close()  # before accept: the handshake is refused (403), as for a room that does not exist
+            return
         self.address = address
+        await self.accept()
         since = parse_since(self.scope.get("query_string", b""))
         if since is not None:
             self.held = []
