@@ -7,7 +7,7 @@ from django.views.decorators.http import require_POST
 
 from chat import access, dom, identity, limits, steering
 from chat.delivery import frames
-from chat.models import Message, Mute
+from chat.models import Message
 from chat.replies import workers
 from chat.replies.say import say
 from chat.text import tidy
