@@ -37,7 +37,11 @@ class EventStream(StreamingHttpResponse):
         self["X-Accel-Buffering"] = "no"  # nginx and friends: hand each event on as it comes
 
     async def __aiter__(self):
+        # An empty first part sends the status and headers at once (Daphne holds them until the
+        # first body write): a client learns its request was taken even while the reply waits
+        # for a streaming slot, rather than hearing nothing until the first keep-alive.
         try:
+            yield b""
             async for part in super().__aiter__():
                 yield part
         finally:
