@@ -48,7 +48,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
 
     window_start = 0.0
     received = 0
-    held = None  # room frames that came while the catch-up was being read, sent after it
+    held = None  # room frames that came before the handshake or the catch-up was done, sent after it
     room = None
     person = None  # who this page is, once counted in the room's presence
     address = None  # where it comes from, once counted against that address's share
@@ -71,22 +71,24 @@ class RoomConsumer(AsyncWebsocketConsumer):
             await self.close()  # before accept: the handshake is refused (403), as for a room that does not exist
             return
         self.address = address
-        await self.accept()
         since = parse_since(self.scope.get("query_string", b""))
-        if since is not None:
-            self.held = []
+        # Joined before the handshake completes, frames held until then: a client that posts the
+        # moment its socket opens sees every frame of it (with the Redis layer the join is a round
+        # trip, and a post could overtake it).
+        self.held = []
         try:
             await fanout.rooms().join(self.room.group, self)
             self.person = self._present_as(me, had_token)
             presence.roster().join(self.room.group, self.person, self)
+            await self.accept()
             if since is not None:
                 # Joined first, then read: whatever changed meanwhile arrives at least once, and
                 # after the catch-up, which must not paint over it. Older repeats are dropped by
                 # the page (revisions, offsets).
                 await self.send(text_data=await sync_to_async(self._catch_up)(since - CLOCK_SLACK))
-                while self.held:
-                    await self.base_send(self.held.pop(0))
-                self.held = None
+            while self.held:
+                await self.base_send(self.held.pop(0))
+            self.held = None
         except Exception:
             # Channels calls no disconnect() after a failed connect(): leave here, or the fan-out
             # keeps handing frames to a dead socket.
