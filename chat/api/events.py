@@ -102,6 +102,8 @@ class _Waker:
 async def _events(room, cursor, now, key, waker):
     known = {}  # message id -> (status, the text of a reply still streaming) this client has
     waker.dropped = True  # not yet joined
+    loop = asyncio.get_running_loop()
+    said_at = loop.time()  # when the client last heard from this stream
     try:
         yield sse.retry(RETRY_MS)
         if now - cursor > settings.EVENT_REPLAY_MAX:
@@ -126,6 +128,7 @@ async def _events(room, cursor, now, key, waker):
             for row in rows:
                 yield _event(row, known)
                 cursor = row.seq
+                said_at = loop.time()
             if len(rows) == BATCH:
                 continue
             try:
@@ -134,8 +137,11 @@ async def _events(room, cursor, now, key, waker):
                 # A streaming reply wakes this ten times a second: gather a moment, then read once.
                 await asyncio.sleep(WAKE_GATHER)
             except TimeoutError:
-                if not waker.dropped:
+                # Also while the layer is away and the join is retried every second: the client
+                # and its proxies must not take a quiet stream for a dead one.
+                if loop.time() - said_at >= settings.SSE_KEEPALIVE:
                     yield sse.KEEP_ALIVE
+                    said_at = loop.time()
     finally:
         fanout.rooms().leave(room.group, waker)
         followers().leave(key, waker)
