@@ -96,3 +96,21 @@ class DroppingProxy:
                 return
             writer.write(chunk)
             await writer.drain()
+
+
+def main(target_port):
+    """The proxy as a process of its own (bench-drops): prints its port, and what it did once stdin closes."""
+    import json
+    import sys
+
+    proxy = DroppingProxy(target_port).start()
+    print(json.dumps({"port": proxy.port}), flush=True)
+    sys.stdin.read()
+    proxy.stop()
+    print(json.dumps({"cuts": proxy.cuts, "mid_frame": proxy.mid_frame, "connections": proxy.connections}), flush=True)
+
+
+if __name__ == "__main__":
+    import sys
+
+    main(int(sys.argv[1]))

@@ -12,6 +12,7 @@ import json
 import random
 import re
 import time
+from urllib.parse import quote
 
 import httpx
 from websockets.asyncio.client import connect
@@ -25,7 +26,9 @@ STREAM = re.compile(
 PARTIAL = re.compile(r'<div id="message_(\d+)" class="message [a-z]+" data-status="([a-z]+)" data-revision="(\d+)"')
 CONTENT = re.compile(r'<div id="message_\d+_content" class="content [a-z]+"(?: data-length="(\d+)")?>(.*?)</div>', re.S)
 OFFSET = re.compile(r' o="(\d+)"')
-AFTER = re.compile(r'data-after="(\d+)"')
+# The page's marker: the room's event number it is in step with (or, before it, a time: bench-drops --before).
+MARKER = re.compile(r'data-(after|since)="([^"]+)"')
+START = re.compile(r'<room-stream [^>]* (after|since)="([^"]+)"')
 TAG = re.compile(r"<[^>]+>")
 DROPPED = (OSError, WebSocketException, asyncio.IncompleteReadError)
 
@@ -42,7 +45,8 @@ class Page:
     """One room page: its messages as shown ({pk: [status, revision, text, length]}) and its marker."""
 
     def __init__(self, base, room, snapshots=False):
-        self.base, self.room, self.after = base, room, None  # base: the page's http:// origin; after: load()
+        self.base, self.room = base, room  # base: the page's http:// origin
+        self.mark = None  # (after, N) from load() and each catch-up's marker
         self.shown = {}
         self.retries = 0
         self.closed = False
@@ -62,7 +66,7 @@ class Page:
             except httpx.HTTPError:
                 continue
             answer.raise_for_status()
-            self.after = int(re.search(r'<room-stream [^>]* after="(\d+)"', answer.text)[1])
+            self.mark = START.search(answer.text).groups()
             self.apply_partials(answer.text)
             return self
         raise AssertionError(f"the room page of {self.room} never loaded through the drops")
@@ -88,7 +92,7 @@ class Page:
 
     async def _open(self, dropped_at):
         started = time.monotonic()
-        url = f"{self.base.replace('http', 'ws', 1)}/ws/rooms/{self.room}/?after={self.after}"
+        url = f"{self.base.replace('http', 'ws', 1)}/ws/rooms/{self.room}/?{self.mark[0]}={quote(self.mark[1])}"
         async with connect(url, origin=self.base, compression=None, max_size=None, open_timeout=10) as socket:
             first = True
             async for raw in socket:
@@ -111,7 +115,7 @@ class Page:
             elif action in {"prepend", "replace"} and target != "room_synced":
                 self.apply_partials(template)
             elif action == "replace":
-                self.after = int(AFTER.search(template)[1])
+                self.mark = MARKER.search(template).groups()
             elif action == "update" and target == "messages":
                 self.shown = {pk: [status, revision, shown, length] for pk, status, revision, shown, length in partials(template)}
             elif action == "remove" and target.startswith("message_"):
