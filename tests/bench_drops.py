@@ -84,6 +84,8 @@ async def client(base, pages_per_room, followers):
         "catch_up_bytes": [b for p in pages for b in p.catch_up_bytes], "in_step": [s for p in pages for s in p.in_step],
         "dark": [s for p in pages for s in p.dark], "follower_reconnects": sum(f.reconnects for f in followers),
         "faults": [fault for f in followers for fault in f.faults][:10],
+        "attempts": sum(p.attempts for p in pages), "opened": sum(p.opened for p in pages),
+        "failures": {name: sum(p.failures.get(name, 0) for p in pages) for name in {n for p in pages for n in p.failures}},
         "pages_behind": sum(not all(page_has(p, pk) for pk in expected[p.room]) for p in pages),
     })
 
@@ -195,6 +197,7 @@ def table(runs):
     rows = [
         ("pages / followers", lambda r: f"{r['pages']} / {len(ROOMS)}"),
         ("connections cut (mid-frame)", lambda r: f"{r['cuts']:,} ({r['mid_frame']:,})"),
+        ("sockets tried / opened", lambda r: f"{r['attempts']:,} / {r['opened']:,}"),
         ("page reconnects (follower)", lambda r: f"{r['reconnects']:,} ({r['follower_reconnects']:,})"),
         ("catch-up bytes per reconnect, mean / p50", lambda r: f"{statistics.fmean(r['catch_up_bytes'] or [0]):,.0f} / {percentile(r['catch_up_bytes'], 0.5):,.0f}"),
         ("reconnect to in step p50 / p99", lambda r: f"{percentile(r['in_step'], 0.5) * 1000:.0f} / {percentile(r['in_step'], 0.99) * 1000:.0f} ms"),

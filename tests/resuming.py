@@ -52,6 +52,8 @@ class Page:
         self.closed = False
         self.repairing = set()
         self.reconnects = self.repairs = 0
+        self.attempts = self.opened = 0  # sockets tried, and of them handshakes the server completed
+        self.failures = {}  # why sockets ended, by exception name
         self.catch_up_bytes = []  # per reconnect: the catch-up's bytes (its one text frame)
         self.in_step = []  # per reconnect: seconds from the new socket's connect to the marker applied
         self.dark = []  # per reconnect: seconds from the drop to the marker applied
@@ -77,8 +79,9 @@ class Page:
         while not self.closed:
             try:
                 await self._open(dropped_at)
-            except DROPPED:
-                pass
+            except DROPPED as exc:
+                name = type(exc).__name__
+                self.failures[name] = self.failures.get(name, 0) + 1
             if self.closed:
                 break
             dropped_at = time.monotonic()
@@ -93,7 +96,9 @@ class Page:
     async def _open(self, dropped_at):
         started = time.monotonic()
         url = f"{self.base.replace('http', 'ws', 1)}/ws/rooms/{self.room}/?{self.mark[0]}={quote(self.mark[1])}"
+        self.attempts += 1
         async with connect(url, origin=self.base, compression=None, max_size=None, open_timeout=10) as socket:
+            self.opened += 1
             first = True
             async for raw in socket:
                 if first:
