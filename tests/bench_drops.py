@@ -86,6 +86,7 @@ async def client(base, pages_per_room, followers):
         "faults": [fault for f in followers for fault in f.faults][:10],
         "attempts": sum(p.attempts for p in pages), "opened": sum(p.opened for p in pages),
         "failures": {name: sum(p.failures.get(name, 0) for p in pages) for name in {n for p in pages for n in p.failures}},
+        "follower_failures": {str(n): sum(f.failures.get(n, 0) for f in followers) for n in {n for f in followers for n in f.failures}},
         "pages_behind": sum(not all(page_has(p, pk) for pk in expected[p.room]) for p in pages),
     })
 

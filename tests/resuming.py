@@ -173,6 +173,7 @@ class Follower:
         self.retry = 1.0
         self.closed = False
         self.reconnects = 0
+        self.failures = {}  # why streams ended or were refused, by exception name or status
         self.faults = []  # event ids twice or out of order, deltas that skip, resets
 
     async def run(self):
@@ -180,8 +181,9 @@ class Follower:
             while not self.closed:
                 try:
                     await self._follow(client)
-                except (httpx.HTTPError, OSError):
-                    pass
+                except (httpx.HTTPError, OSError) as exc:
+                    name = type(exc).__name__
+                    self.failures[name] = self.failures.get(name, 0) + 1
                 if not self.closed:
                     await asyncio.sleep(self.retry)
 
@@ -189,6 +191,7 @@ class Follower:
         headers = {"Authorization": f"Bearer {self.secret}", "Last-Event-ID": str(self.last)}
         async with client.stream("GET", f"/api/rooms/{self.room}/events", headers=headers) as response:
             if response.status_code == 429:
+                self.failures[429] = self.failures.get(429, 0) + 1
                 self.retry = float(response.headers.get("Retry-After", 1))
                 return
             response.raise_for_status()
