@@ -1,11 +1,7 @@
 """Catch-up on (re)connect: what changed since the page was last in step, or the whole list anew."""
 
-from datetime import timedelta
-from urllib.parse import quote
-
 import pytest
 from asgiref.sync import sync_to_async
-from django.utils import timezone
 
 from chat.models import Message
 from tests.rooms import parse_frames, subscribe
@@ -19,8 +15,13 @@ def conversation(count):
     return [Message.objects.create(room="PirateBot", role="user", content=f"line {i}", author="Ann") for i in range(count)]
 
 
-async def catch_up_frames(since):
-    page = await subscribe(query=f"?since={quote(since.isoformat())}")
+@sync_to_async
+def last_event():
+    return Message.objects.last_event("PirateBot")
+
+
+async def catch_up_frames(after):
+    page = await subscribe(query=f"?after={after}")
     frames = []
     while not frames or frames[-1][1] != "room_synced":
         frames += parse_frames(await page.receive_from(timeout=10))
@@ -29,7 +30,7 @@ async def catch_up_frames(since):
 
 async def test_a_page_a_little_behind_gets_what_changed_oldest_first(settings):
     settings.ROOM_PAGE_MESSAGES = 5
-    before = timezone.now() - timedelta(minutes=10)
+    before = await last_event()
     messages = await conversation(3)
     frames = await catch_up_frames(before)
     assert [(action, target) for action, target, _, _ in frames] == [("prepend", "messages")] * 3 + [("replace", "room_synced")]
@@ -39,7 +40,7 @@ async def test_a_page_a_little_behind_gets_what_changed_oldest_first(settings):
 
 async def test_a_page_too_far_behind_gets_the_whole_list_anew(settings):
     settings.ROOM_PAGE_MESSAGES = 5
-    before = timezone.now() - timedelta(minutes=10)
+    before = await last_event()
     messages = await conversation(8)
     frames = await catch_up_frames(before)
     assert [(action, target) for action, target, _, _ in frames] == [("update", "messages"), ("replace", "room_synced")]

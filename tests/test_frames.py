@@ -103,10 +103,10 @@ def test_the_whole_list_anew_is_one_update():
     )
 
 
-def test_the_synced_marker_carries_the_time():
-    assert frames.synced(WHEN) == (
+def test_the_synced_marker_carries_the_room_s_event_number():
+    assert frames.synced(42) == (
         '<turbo-stream action="replace" target="room_synced"><template>'
-        '<span id="room_synced" data-since="2026-01-02T03:04:05+00:00" hidden></span></template></turbo-stream>'
+        '<span id="room_synced" data-after="42" hidden></span></template></turbo-stream>'
     )
 
 

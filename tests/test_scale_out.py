@@ -6,7 +6,6 @@ import signal
 import subprocess
 import threading
 import time
-import urllib.parse
 
 import pytest
 import websockets
@@ -64,8 +63,8 @@ def post(server, content):
     return browser
 
 
-def subscribe(server, since=None):
-    query = f"?since={urllib.parse.quote(since)}" if since else ""
+def subscribe(server, after=None):
+    query = f"?after={after}" if after is not None else ""
     return websockets.connect(f"{server.ws_url}/ws/rooms/PirateBot/{query}", origin=server.url)
 
 
@@ -160,11 +159,11 @@ async def test_messages_posted_at_once_through_two_processes_are_answered_in_tur
         assert [m["content"] for m in exchange.messages[1:]] == said
 
 
-async def reconnect_and_catch_up(server, since, attempts=20):
+async def reconnect_and_catch_up(server, after, attempts=20):
     """Reconnect as the page does, retrying with a pause, and read the catch-up."""
     for attempt in range(attempts):
         try:
-            async with subscribe(server, since=since) as socket:
+            async with subscribe(server, after=after) as socket:
                 return await read_frames(socket, lambda f: f[1] == "room_synced")
         except (OSError, websockets.exceptions.WebSocketException):
             if attempt == attempts - 1:
@@ -223,7 +222,7 @@ async def test_redis_restarted_mid_reply_loses_nothing(upstream, own_redis):
         async with subscribe(server) as socket:
             await sync_to_async(post)(server, "Sing while the storm rages")
             reply = await until(lambda: (r := latest_reply()) and len(r.content) > 20 and r)
-            since = reply.created_at.isoformat()
+            after = reply.seq  # the page was in step with the room up to the reply's growth read here
             await sync_to_async(stop)()
             await until(lambda: health_status(server) == 503)  # Parley has noticed Redis is gone
             await sync_to_async(start)()
@@ -235,7 +234,7 @@ async def test_redis_restarted_mid_reply_loses_nothing(upstream, own_redis):
                     async for text in socket:
                         before += parse_frames(text)
         done = await until(lambda: (r := Message.objects.get(pk=reply.pk)).status == "complete" and r, timeout=20)
-        frames = await reconnect_and_catch_up(server, since)
+        frames = await reconnect_and_catch_up(server, after)
         replayed = [f for f in frames if f[0] == "prepend" and f'id="message_{reply.pk}"' in f[3]]
         assert replayed and 'data-status="complete"' in replayed[0][3]
         assert done.content == "".join(f"wave{i} " for i in range(200))

@@ -1,14 +1,10 @@
 """The room socket: joins its room in this process's fan-out and gets its frames; sends only, never listens."""
 
 import time
-from datetime import datetime, timedelta
-from datetime import timezone as dt_timezone
 from urllib.parse import parse_qs
 
 from asgiref.sync import sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
-from django.utils import timezone
-
 from django.http import Http404
 
 from chat import access, identity
@@ -24,20 +20,15 @@ FLOOD_WINDOW = 10.0
 MAX_CLIENT_FRAME = 1024
 POLICY_VIOLATION = 4008
 
-# Clocks of different hosts drift: catch-up reaches this far before the time a page gives.
-CLOCK_SLACK = timedelta(seconds=5)
 
 
-def parse_since(query_string):
-    """The `since` a reconnecting page sends (ISO 8601), or None when absent or unreadable."""
-    values = parse_qs(query_string.decode("latin-1")).get("since")
-    try:
-        since = datetime.fromisoformat(values[0]) if values else None
-    except ValueError:
+def parse_after(query_string):
+    """The room's event number a reconnecting page is in step with (`after`, a whole number), or
+    None when absent or unreadable (then nothing is replayed, as for a first connect)."""
+    values = parse_qs(query_string.decode("latin-1")).get("after")
+    if not values or not values[0].isascii() or not values[0].isdigit():
         return None
-    if since is not None and timezone.is_naive(since):
-        since = since.replace(tzinfo=dt_timezone.utc)
-    return since
+    return int(values[0])
 
 
 class RoomConsumer(AsyncWebsocketConsumer):
@@ -71,7 +62,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
             await self.close()  # before accept: the handshake is refused (403), as for a room that does not exist
             return
         self.address = address
-        since = parse_since(self.scope.get("query_string", b""))
+        after = parse_after(self.scope.get("query_string", b""))
         # Joined before the handshake completes, frames held until then: a client that posts the
         # moment its socket opens sees every frame of it (with the Redis layer the join is a round
         # trip, and a post could overtake it).
@@ -81,11 +72,11 @@ class RoomConsumer(AsyncWebsocketConsumer):
             self.person = self._present_as(me, had_token)
             presence.roster().join(self.room.group, self.person, self)
             await self.accept()
-            if since is not None:
+            if after is not None:
                 # Joined first, then read: whatever changed meanwhile arrives at least once, and
                 # after the catch-up, which must not paint over it. Older repeats are dropped by
                 # the page (revisions, offsets).
-                await self.send(text_data=await sync_to_async(self._catch_up)(since - CLOCK_SLACK))
+                await self.send(text_data=await sync_to_async(self._catch_up)(after))
             while self.held:
                 await self.base_send(self.held.pop(0))
             self.held = None
@@ -121,9 +112,10 @@ class RoomConsumer(AsyncWebsocketConsumer):
             return False
         return True
 
-    def _catch_up(self, since):
-        now = timezone.now()
-        changed = catch_up(self.room.key, since)
+    def _catch_up(self, after):
+        # Read before the rows: whatever is numbered above it and not read now comes live (held).
+        now = Message.objects.last_event(self.room.key)
+        changed = catch_up(self.room.key, after)
         if changed is None:  # more changed than a page shows: the whole list anew
             return frames.messages(Message.objects.recent(self.room.key)) + frames.synced(now)
         return "".join(frames.current(m, otherwise=frames.prepend) for m in changed) + frames.synced(now)

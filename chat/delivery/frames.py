@@ -58,9 +58,9 @@ def remove(message):
     return turbo_stream("remove", message.dom_id, None)
 
 
-def synced(since):
-    """Marks up to when a page is in step with the room, for catch-up on its next reconnect."""
-    html = render_to_string("chat/_synced.html", {"since": since.isoformat(), "ids": dom.IDS})
+def synced(after):
+    """Marks the room's event number a page is in step with, for catch-up on its next reconnect."""
+    html = render_to_string("chat/_synced.html", {"after": after, "ids": dom.IDS})
     return turbo_stream("replace", dom.IDS["synced"], html.strip())
 
 

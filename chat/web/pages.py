@@ -3,7 +3,6 @@
 from django.conf import settings
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, render
-from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from bots import registry
@@ -34,7 +33,7 @@ def rooms_creatable(request):
 
 def room_page(request, room, *, error="", content="", status=200):
     """A room's page as it stands, with a refused post's sentence and text if there is one."""
-    since = timezone.now()  # read before the messages: catch-up starts no later than the page
+    after = Message.objects.last_event(room.key)  # read before the messages: catch-up starts no later than the page
     me = identity.peek(request)  # writes nothing: a guest's session comes with their first post
     messages = Message.objects.recent(room.key)
     context = {
@@ -45,7 +44,7 @@ def room_page(request, room, *, error="", content="", status=200):
         "bots": registry.bots(),
         "messages": messages,
         "my_votes": Feedback.objects.of(me.tag, [m for m in messages if m.takes_feedback]),
-        "since": since.isoformat(),
+        "after": after,
         "error": error,
         "content": content,
         "max_chars": settings.MESSAGE_MAX_CHARS,
