@@ -21,7 +21,7 @@ import contextvars
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-from asgiref.sync import sync_to_async
+from asgiref.sync import ThreadSensitiveContext, sync_to_async
 from django.core.signals import request_started
 from django.db import Error, connection
 from django.dispatch import receiver
@@ -101,8 +101,9 @@ def _healing(function, *args, **kwargs):
         raise
 
 
-# The lanes, by what waits on them. Django's own thread (sync_to_async's default) serves views.
-LANES = ("replies", "growth", "prompts")
+# The lanes, by what waits on them: the reply job's reads and ends, its growth writes, its prompts,
+# and every page's and post's synchronous code (Django's views, by way of ``views_lane``).
+LANES = ("replies", "growth", "prompts", "views")
 
 
 def run(lane, function, *args, **kwargs):
@@ -114,6 +115,15 @@ def run(lane, function, *args, **kwargs):
     if lane not in LANES:
         raise ValueError(f"no lane called {lane!r}: use one of {', '.join(LANES)}")
     return current().part(Lane, lane).run(function, *args, **kwargs)
+
+
+def views_lane():
+    """A context in which Django's thread-sensitive code (sync views, middleware) runs on the views lane.
+
+    Django would otherwise start a thread for each request, with a new database connection and a
+    new cache client each time; one long-lived thread keeps both (CONN_MAX_AGE).
+    """
+    return ThreadSensitiveContext(executor=current().part(Lane, "views").thread)
 
 
 async def on_every_lane(function):
