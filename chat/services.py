@@ -17,11 +17,13 @@ attribute (``SyncToAsync.threadlocal``); this is the public way to the same thin
 """
 
 import asyncio
+import contextlib
 import contextvars
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from asgiref.sync import ThreadSensitiveContext, sync_to_async
+from django.conf import settings
 from django.core.signals import request_started
 from django.db import Error, connection
 from django.dispatch import receiver
@@ -86,11 +88,44 @@ class Lane:
 
     def run(self, function, *args, **kwargs):
         """function(*args, **kwargs) on this lane's thread, awaitable."""
-        return sync_to_async(_healing, thread_sensitive=False, executor=self.thread)(function, *args, **kwargs)
+        return _on(self.thread, function, *args, **kwargs)
+
+    def threads(self):
+        return [self.thread]
 
     def close(self):
         """The loop is gone: so is the thread (its connection closes with it)."""
         self.thread.shutdown(wait=False)
+
+
+class Views:
+    """The few long-lived threads Django's synchronous code (views, middleware) runs on: each
+    request on the least busy one, so a slow query holds up only the requests behind it there."""
+
+    def __init__(self, count):
+        self.executors = [ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"parley-views{i}") for i in range(count)]
+        self.busy = [0] * count
+
+    @contextlib.asynccontextmanager
+    async def lane(self):
+        index = min(range(len(self.busy)), key=self.busy.__getitem__)
+        self.busy[index] += 1
+        try:
+            async with ThreadSensitiveContext(executor=self.executors[index]):
+                yield
+        finally:
+            self.busy[index] -= 1
+
+    def threads(self):
+        return self.executors
+
+    def close(self):
+        for executor in self.executors:
+            executor.shutdown(wait=False)
+
+
+def _on(executor, function, *args, **kwargs):
+    return sync_to_async(_healing, thread_sensitive=False, executor=executor)(function, *args, **kwargs)
 
 
 def _healing(function, *args, **kwargs):
@@ -101,9 +136,9 @@ def _healing(function, *args, **kwargs):
         raise
 
 
-# The lanes, by what waits on them: the reply job's reads and ends, its growth writes, its prompts,
-# and every page's and post's synchronous code (Django's views, by way of ``views_lane``).
-LANES = ("replies", "growth", "prompts", "views")
+# The lanes, by what waits on them: the reply job's reads and ends, its growth writes, its prompts.
+# Pages and posts have threads of their own (``views_lane``).
+LANES = ("replies", "growth", "prompts")
 
 
 def run(lane, function, *args, **kwargs):
@@ -118,18 +153,19 @@ def run(lane, function, *args, **kwargs):
 
 
 def views_lane():
-    """A context in which Django's thread-sensitive code (sync views, middleware) runs on the views lane.
+    """A context in which Django's thread-sensitive code (sync views, middleware) runs on one of
+    VIEW_THREADS long-lived threads.
 
-    Django would otherwise start a thread for each request, with a new database connection and a
-    new cache client each time; one long-lived thread keeps both (CONN_MAX_AGE).
+    Django would otherwise start a thread for each request, with a new database connection each
+    time; a kept thread keeps its connection (CONN_MAX_AGE).
     """
-    return ThreadSensitiveContext(executor=current().part(Lane, "views").thread)
+    return current().part(Views, settings.VIEW_THREADS).lane()
 
 
 async def on_every_lane(function):
     """function() once on each lane the running loop has opened (their connections: upkeep, shutdown)."""
-    lanes = [part for key, part in current().parts.items() if key[0] is Lane]
-    await asyncio.gather(*(lane.run(function) for lane in lanes))
+    threads = [thread for part in current().parts.values() if isinstance(part, (Lane, Views)) for thread in part.threads()]
+    await asyncio.gather(*(_on(thread, function) for thread in threads))
 
 
 def current():

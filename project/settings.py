@@ -268,6 +268,8 @@ LOGIN_FAILURE_WINDOW = int(os.environ.get("LOGIN_FAILURE_WINDOW", "900"))
 SIGNUP = os.environ.get("SIGNUP", "open")
 # Who may create rooms at /rooms/new: "signed_in" (anyone signed in), "staff", or "off".
 ROOM_CREATION = os.environ.get("ROOM_CREATION", "signed_in")
+# Threads a process runs its pages' and posts' synchronous code on (each keeps a database connection).
+VIEW_THREADS = int(os.environ.get("VIEW_THREADS", "4"))
 # Room replies this process streams at once; more wait their turn.
 MAX_STREAMING_REPLIES = int(os.environ.get("MAX_STREAMING_REPLIES", "8"))
 # /chat and /v1 replies this process streams at once, in slots of their own; more wait their turn.
@@ -289,7 +291,8 @@ ROOM_SOCKETS_PER_ADDRESS = int(os.environ.get("ROOM_SOCKETS_PER_ADDRESS", "50"))
 CACHES = {
     "default": (
         {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            # Django's RedisCache with one client a process (Django's makes one per request).
+            "BACKEND": "chat.cache.ProcessRedisCache",
             "LOCATION": REDIS_URL,
             # Several Parleys (or test runs) can share one Redis with prefixes of their own.
             "KEY_PREFIX": os.environ.get("CACHE_KEY_PREFIX", "parley"),

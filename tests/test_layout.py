@@ -13,7 +13,7 @@ LAYERS = [
     ("chat.apps", "chat.checks", "chat.lifecycle", "chat.management", "chat.history", "chat.api", "chat.web",
      "chat.templatetags", "chat.server"),
     ("chat.delivery", "chat.replies"),
-    ("chat.access", "chat.models", "chat.limits", "chat.steering", "chat.markdown", "chat.text", "chat.identity", "chat.names", "chat.dom",
+    ("chat.access", "chat.cache", "chat.models", "chat.limits", "chat.steering", "chat.markdown", "chat.text", "chat.identity", "chat.names", "chat.dom",
      "chat.services"),
     ("bots",),
 ]
