@@ -41,7 +41,9 @@ class Traffic:
             raise RuntimeError("the loader could not enter the rooms")
         self.spy = None
         if profile:
-            spy = shutil.which("py-spy") or "/tmp/pyspy/bin/py-spy"
+            spy = shutil.which("py-spy")
+            if spy is None:
+                raise SystemExit("--profile needs py-spy on PATH (pip install py-spy, into any environment)")
             self.spy = subprocess.Popen(
                 [spy, "record", "--pid", str(server.process.pid), "--format", "raw", "--rate", "200", "--nonblocking",
                  "--threads", "--output", str(profile)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
