@@ -169,3 +169,19 @@ def hot_spots(path, top=12):
     lines += [" the app's and Django's functions, inclusive:"] + [f"  {share(n)}  {name}" for name, n in ours.most_common(top)]
     lines += [" leaves (where the time was spent):"] + [f"  {share(n)}  {name}" for name, n in leaves.most_common(top)]
     return "\n".join(lines)
+
+
+def run_mixed(run_replies, now, args, upstream, rooms, other):
+    """The mixed load alone, on the other checkout first (if any), then this one; 0 when its targets hold."""
+    sides = {}
+    for name, side in ([("before", other)] if other else []) + [("now", now)]:
+        print(f"mixed load on {side.app_dir.name} ({name})", flush=True)
+        sides[name] = run_side(run_replies, args, upstream, rooms, side, name)
+    upstream.stop()
+    print("\n" + table(sides, args))
+    for side in sides.values():
+        if side["profile"]:
+            print("\n" + hot_spots(side["profile"]))
+    (ROOT / "artifacts").mkdir(exist_ok=True)
+    (ROOT / "artifacts" / "bench-mixed.json").write_text(json.dumps({"args": vars(args), **sides}, indent=1, default=str))
+    return 0 if passed(sides["now"]) else 1

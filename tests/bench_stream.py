@@ -282,7 +282,9 @@ def main():
     rooms = [room_key(i) for i in range(args.rooms)]
     upstream = ScriptedUpstream().start()
     if args.mixed_only:
-        sys.exit(mixed(args, upstream, rooms, other))
+        from tests.bench_mixed import run_mixed
+
+        sys.exit(run_mixed(run_replies, NOW, args, upstream, rooms, other))
     runs = {}
     print(f"part 1: {args.rooms} rooms x {args.subscribers} sockets, {args.tokens} tokens at {args.rate}/s", flush=True)
     for name, design, rate in [("parley", "parley", args.rate), ("demo", "demo", args.rate), ("parley_fast", "parley", FAST_RATE)]:
@@ -332,24 +334,6 @@ def main():
         written += " and docs/benchmark-scaling.svg"
     print(f"\nwrote {written}")
     sys.exit(0 if passed else 1)
-
-
-def mixed(args, upstream, rooms, other):
-    """The mixed load alone, on the other checkout first (if any), then this one; 0 when its targets hold."""
-    from tests import bench_mixed
-
-    sides = {}
-    for name, side in ([("before", other)] if other else []) + [("now", NOW)]:
-        print(f"mixed load on {side.app_dir.name} ({name})", flush=True)
-        sides[name] = bench_mixed.run_side(run_replies, args, upstream, rooms, side, name)
-    upstream.stop()
-    print("\n" + bench_mixed.table(sides, args))
-    for side in sides.values():
-        if side["profile"]:
-            print("\n" + bench_mixed.hot_spots(side["profile"]))
-    (ROOT / "artifacts").mkdir(exist_ok=True)
-    (ROOT / "artifacts" / "bench-mixed.json").write_text(json.dumps({"args": vars(args), **sides}, indent=1, default=str))
-    return 0 if bench_mixed.passed(sides["now"]) else 1
 
 
 if __name__ == "__main__":
