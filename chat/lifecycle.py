@@ -8,12 +8,12 @@ from asgiref.sync import sync_to_async
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.db import close_old_connections
+from django.db import close_old_connections, connections
 
 from bots.providers import get_provider
 from chat import services
 from chat.delivery import broadcast, fanout, presence
-from chat.replies import checkpoints, workers
+from chat.replies import workers
 from chat.replies.sweep import rooms_waiting, sweep_stale_replies
 
 logger = logging.getLogger(__name__)
@@ -49,7 +49,7 @@ async def sweep_forever():
             # Every hop from the loop runs on one database thread whose connection is kept: let it go
             # here if it broke or aged out (CONN_MAX_AGE), so a database restart heals by itself.
             await sync_to_async(close_old_connections)()
-            await checkpoints.here().close_old_connection()
+            await services.on_every_lane(close_old_connections)
             await sync_to_async(sweep_stale_replies)(exclude=workers.active_replies())
             # Pending replies saved where no job could start (a shell, a dead process) get answered.
             workers.answer_waiting(await sync_to_async(rooms_waiting)())
@@ -68,9 +68,9 @@ async def shut_down():
     except Exception:  # noqa: BLE001 - the shares expire on their own
         logger.warning("could not withdraw this process's presence counts", exc_info=True)
     try:
-        await checkpoints.here().close_connection()
-    except Exception:  # noqa: BLE001 - the process is ending: the connection goes with it
-        logger.warning("could not close the growth writes' connection", exc_info=True)
+        await services.on_every_lane(connections.close_all)
+    except Exception:  # noqa: BLE001 - the process is ending: the connections go with it
+        logger.warning("could not close the lanes' connections", exc_info=True)
 
 
 def on_shutdown():

@@ -5,8 +5,9 @@ that holds tasks, queues, locks, threads or connections is a *part* of the ``Ser
 loop it belongs to (the room fan-out, presence, the frames on their way out, the growth writes,
 the room workers and the replies they read), built on first use with ``part`` and never
 outliving its loop. Background tasks run under ``keep_running``, the one place a task that
-ended is started again. This module's registry of loops is the only module-level state that
-changes.
+ended is started again. Synchronous work (the database) leaves the loop by ``run``, on a named
+lane of its own: the reply job's lanes never queue behind the one thread Django gives every
+synchronous view. This module's registry of loops is the only module-level state that changes.
 
 Views and signal receivers run in worker threads. ``call_soon`` hands a function to the loop the
 process serves on without waiting for it; that loop is noted from Django's ``request_started``
@@ -16,10 +17,15 @@ attribute (``SyncToAsync.threadlocal``); this is the public way to the same thin
 """
 
 import asyncio
+import contextlib
 import contextvars
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
+from asgiref.sync import ThreadSensitiveContext, sync_to_async
+from django.conf import settings
 from django.core.signals import request_started
+from django.db import Error, connection
 from django.dispatch import receiver
 
 _registry = {}  # event loop -> its Services (which hold the loop: so no weak keys, but a purge)
@@ -72,6 +78,94 @@ class Services:
         for part in self.parts.values():
             if hasattr(part, "close"):
                 part.close()
+
+
+class Lane:
+    """One named thread of a loop, with its own database connection, for synchronous work in turn."""
+
+    def __init__(self, name):
+        self.thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"parley-{name}")
+
+    def run(self, function, *args, **kwargs):
+        """function(*args, **kwargs) on this lane's thread, awaitable."""
+        return _on(self.thread, function, *args, **kwargs)
+
+    def threads(self):
+        return [self.thread]
+
+    def close(self):
+        """The loop is gone: so is the thread (its connection closes with it)."""
+        self.thread.shutdown(wait=False)
+
+
+class Views:
+    """The few long-lived threads Django's synchronous code (views, middleware) runs on: each
+    request on the least busy one, so a slow query holds up only the requests behind it there."""
+
+    def __init__(self, count):
+        self.executors = [ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"parley-views{i}") for i in range(count)]
+        self.busy = [0] * count
+
+    @contextlib.asynccontextmanager
+    async def lane(self):
+        index = min(range(len(self.busy)), key=self.busy.__getitem__)
+        self.busy[index] += 1
+        try:
+            async with ThreadSensitiveContext(executor=self.executors[index]):
+                yield
+        finally:
+            self.busy[index] -= 1
+
+    def threads(self):
+        return self.executors
+
+    def close(self):
+        for executor in self.executors:
+            executor.shutdown(wait=False)
+
+
+def _on(executor, function, *args, **kwargs):
+    return sync_to_async(_healing, thread_sensitive=False, executor=executor)(function, *args, **kwargs)
+
+
+def _healing(function, *args, **kwargs):
+    try:
+        return function(*args, **kwargs)
+    except Error:  # DatabaseError, or InterfaceError: a connection left broken is replaced next time
+        connection.close()
+        raise
+
+
+# The lanes, by what waits on them: the reply job's reads and ends, its growth writes, its prompts.
+# Pages and posts have threads of their own (``views_lane``).
+LANES = ("replies", "growth", "prompts")
+
+
+def run(lane, function, *args, **kwargs):
+    """Await function(*args, **kwargs) on the running loop's thread called lane (one of LANES).
+
+    A lane runs one call at a time, in order, on a connection of its own: the reply job's reads
+    and writes never wait for page loads, posts or admin pages, which share Django's one thread.
+    """
+    if lane not in LANES:
+        raise ValueError(f"no lane called {lane!r}: use one of {', '.join(LANES)}")
+    return current().part(Lane, lane).run(function, *args, **kwargs)
+
+
+def views_lane():
+    """A context in which Django's thread-sensitive code (sync views, middleware) runs on one of
+    VIEW_THREADS long-lived threads.
+
+    Django would otherwise start a thread for each request, with a new database connection each
+    time; a kept thread keeps its connection (CONN_MAX_AGE).
+    """
+    return current().part(Views, settings.VIEW_THREADS).lane()
+
+
+async def on_every_lane(function):
+    """function() once on each lane the running loop has opened (their connections: upkeep, shutdown)."""
+    threads = [thread for part in current().parts.values() if isinstance(part, (Lane, Views)) for thread in part.threads()]
+    await asyncio.gather(*(_on(thread, function) for thread in threads))
 
 
 def current():

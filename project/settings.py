@@ -56,7 +56,6 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
     # Every page's Content-Security-Policy (Django 5.2 has none built in).
     "chat.web.csp.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -65,6 +64,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last: it looks every request's path up among the static files (its finders, on every request);
+    # first, that lookup would come before every page and post instead of only before the views.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
 ]
 
 ROOT_URLCONF = "project.urls"
@@ -89,7 +91,10 @@ TEMPLATES = [
 DATABASES = {
     "default": dj_database_url.parse(
         os.environ.get("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
-        conn_max_age=int(os.environ.get("CONN_MAX_AGE", "0")),
+        # Kept: pages and posts run on one long-lived thread (chat/server/threads.py), and a new
+        # connection per request cost more CPU than the page itself.
+        conn_max_age=int(os.environ.get("CONN_MAX_AGE", "60")),
+        conn_health_checks=True,
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
@@ -263,6 +268,8 @@ LOGIN_FAILURE_WINDOW = int(os.environ.get("LOGIN_FAILURE_WINDOW", "900"))
 SIGNUP = os.environ.get("SIGNUP", "open")
 # Who may create rooms at /rooms/new: "signed_in" (anyone signed in), "staff", or "off".
 ROOM_CREATION = os.environ.get("ROOM_CREATION", "signed_in")
+# Threads a process runs its pages' and posts' synchronous code on (each keeps a database connection).
+VIEW_THREADS = int(os.environ.get("VIEW_THREADS", "4"))
 # Room replies this process streams at once; more wait their turn.
 MAX_STREAMING_REPLIES = int(os.environ.get("MAX_STREAMING_REPLIES", "8"))
 # /chat and /v1 replies this process streams at once, in slots of their own; more wait their turn.
@@ -284,7 +291,8 @@ ROOM_SOCKETS_PER_ADDRESS = int(os.environ.get("ROOM_SOCKETS_PER_ADDRESS", "50"))
 CACHES = {
     "default": (
         {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            # Django's RedisCache with one client a process (Django's makes one per request).
+            "BACKEND": "chat.cache.ProcessRedisCache",
             "LOCATION": REDIS_URL,
             # Several Parleys (or test runs) can share one Redis with prefixes of their own.
             "KEY_PREFIX": os.environ.get("CACHE_KEY_PREFIX", "parley"),

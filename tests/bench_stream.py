@@ -62,6 +62,7 @@ def server_env(design, rooms, upstream, side=NOW, **extra):
         "SECURE_COOKIES": "false", "LOG_LEVEL": "WARNING",
         "OPENAI_API_KEY": "sk-bench", "OPENAI_BASE_URL": upstream.base_url, "OPENAI_MODEL": "scripted",
         "MAX_STREAMING_REPLIES": str(rooms), "RATE_LIMIT_PER_CLIENT": "100000", "RATE_LIMIT_PER_ROOM": "100000",
+        "ROOM_SOCKETS_PER_ADDRESS": "100000",  # every load client's socket comes from one address
     }
     env.update(extra)
     return env
@@ -130,8 +131,12 @@ def as_message(row):
 # --- part 1: replies --------------------------------------------------------------------------------
 
 
-def run_replies(design, args, upstream, rooms, side=NOW):
-    """Every room gets one reply of T tokens at U tokens/s at once; what did it cost and how late was it?"""
+def run_replies(design, args, upstream, rooms, side=NOW, load=None, in_turn=False):
+    """Every room gets one reply of T tokens at U tokens/s at once; what did it cost and how late was it?
+
+    load(server): other traffic started once the sockets are open, its stop() called after the
+    replies end and its figures returned under "load". in_turn: the posts go one after another.
+    """
     from chat.delivery.frames import render_message
     from tests.servers import Browser, Daphne
 
@@ -144,25 +149,36 @@ def run_replies(design, args, upstream, rooms, side=NOW):
     script = tokens(args.tokens)
     for _ in rooms:
         upstream.will(tokens=script, rate=args.rate)
+    post_ms, loaded, traffic = {}, None, None
     try:
         client = Client(server, rooms, args.subscribers)
         client.ask(cmd="reply")
+        traffic = load(server) if load else None
         cpu_before = cpu_seconds(server.process.pid)
 
-        def post(room):
-            Browser(server.url).post_form(f"/rooms/{room}/", f"/rooms/{room}/messages", {"content": f"Tell {room} a tale"})
+        def post(room, browser):
+            started = time.monotonic()
+            browser.submit(f"/rooms/{room}/", f"/rooms/{room}/messages", token, {"content": f"Tell {room} a tale"})
+            post_ms[room] = (time.monotonic() - started) * 1000
 
-        posters = [threading.Thread(target=post, args=(room,)) for room in rooms]
+        browser = Browser(server.url)
+        token = browser.form_token(f"/rooms/{rooms[0]}/")  # the page first, as a person would: only the posts are timed
+        posters = [threading.Thread(target=post, args=(room, Browser(server.url, browser.cookies))) for room in rooms]
         for poster in posters:
             poster.start()
+            if in_turn:
+                poster.join()
         for poster in posters:
             poster.join()
         seconds = args.tokens / args.rate
         report = client.ask(cmd="collect", timeout=seconds * 20 + 60)["subscribers"]
         cpu = cpu_seconds(server.process.pid) - cpu_before
         memory = peak_memory_mib(server.process.pid)
+        loaded = traffic.stop() if traffic else None
         client.close()
     finally:
+        if traffic:
+            traffic.close()
         server.stop()
     time.sleep(1.0)  # the server's database sessions report their counters as they end
     written = writes_between(writes_before, row_writes(side))
@@ -179,7 +195,7 @@ def run_replies(design, args, upstream, rooms, side=NOW):
         ends.append(length)
     offset = len(script[0]) - len(script[0].lstrip())  # shown text is stripped
 
-    latencies, firsts, mismatched = [], [], []
+    latencies, firsts, mismatched, room_firsts = [], [], [], {}
     for subscriber in report:
         reply = rows.get(subscriber["room"])
         if reply is None or subscriber["status"] != "complete" or subscriber["text"] != reply["content"].strip():
@@ -193,6 +209,7 @@ def run_replies(design, args, upstream, rooms, side=NOW):
                 latencies.append(times[at] - sent[subscriber["room"]][index])
                 if index == 0:
                     firsts.append(latencies[-1])
+                    room_firsts.setdefault(subscriber["room"], []).append(latencies[-1] * 1000)
     latencies.sort()
     firsts.sort()
     durations = [stamps[-1] - stamps[0] for stamps in sent.values() if stamps]
@@ -220,6 +237,9 @@ def run_replies(design, args, upstream, rooms, side=NOW):
         "subscribers": count,
         "texts_equal_rows": count - len(mismatched),
         "latencies": latencies[:: max(1, len(latencies) // 5000)],
+        "first_words_by_room_ms": {room: sorted(room_firsts.get(room, [])) for room in rooms},
+        "post_ms": post_ms,
+        "load": loaded,
     }
 
 
@@ -230,6 +250,10 @@ def main():
     parser.add_argument("--tokens", type=int, default=400)
     parser.add_argument("--rate", type=float, default=50)
     parser.add_argument("--skip-capacity", action="store_true", help="part 1 only (no capacity, no sweep)")
+    parser.add_argument("--mixed-only", action="store_true", help="only the mixed load (tests/bench_mixed.py)")
+    parser.add_argument("--load-rate", type=float, default=20, help="the loader's requests a second")
+    parser.add_argument("--probe-rate", type=float, default=2, help="the same requests without the loader, a second")
+    parser.add_argument("--profile", action="store_true", help="py-spy on the server under the loader")
     parser.add_argument("--before", type=Path, help="another checkout of Parley (a worktree of an older commit): "
                         "Parley's part 1 and its fan-out capacity are measured on it too, in the same run")
     args = parser.parse_args()
@@ -257,6 +281,10 @@ def main():
 
     rooms = [room_key(i) for i in range(args.rooms)]
     upstream = ScriptedUpstream().start()
+    if args.mixed_only:
+        from tests.bench_mixed import run_mixed
+
+        sys.exit(run_mixed(run_replies, NOW, args, upstream, rooms, other))
     runs = {}
     print(f"part 1: {args.rooms} rooms x {args.subscribers} sockets, {args.tokens} tokens at {args.rate}/s", flush=True)
     for name, design, rate in [("parley", "parley", args.rate), ("demo", "demo", args.rate), ("parley_fast", "parley", FAST_RATE)]:

@@ -87,12 +87,13 @@ async def _drain_replies(settings):
     from asgiref.sync import sync_to_async
     from django.db import connections
 
-    from chat.replies import checkpoints, workers
+    from chat import services
+    from chat.replies import workers
     from tests.rooms import disconnect_all
 
     await disconnect_all()
     await workers.drain()
-    await checkpoints.here().close_connection()  # the growth writes' own thread keeps a connection too
+    await services.on_every_lane(connections.close_all)  # the lanes' threads keep connections too
     # The worker thread sync_to_async uses keeps its own connections: close them, or the test
     # database cannot be dropped at the end of the run.
     await sync_to_async(connections.close_all)()

@@ -13,7 +13,7 @@ LAYERS = [
     ("chat.apps", "chat.checks", "chat.lifecycle", "chat.management", "chat.history", "chat.api", "chat.web",
      "chat.templatetags", "chat.server"),
     ("chat.delivery", "chat.replies"),
-    ("chat.access", "chat.models", "chat.limits", "chat.steering", "chat.markdown", "chat.text", "chat.identity", "chat.names", "chat.dom",
+    ("chat.access", "chat.cache", "chat.models", "chat.limits", "chat.steering", "chat.markdown", "chat.text", "chat.identity", "chat.names", "chat.dom",
      "chat.services"),
     ("bots",),
 ]
@@ -135,3 +135,32 @@ def shared_state():
 
 def test_per_process_state_lives_in_the_services_object_only():
     assert shared_state() == []
+
+
+# The reply path: its synchronous work leaves the loop only by chat.services.run, on a lane of its
+# own; a hop by any other road (sync_to_async's default thread is the one every view shares) would
+# put a reply's words behind page loads and posts again.
+REPLY_PATH = ("chat.replies",)
+OTHER_HOPS = {"sync_to_async", "database_sync_to_async", "to_thread", "run_in_executor", "ThreadPoolExecutor"}
+
+
+def hops(path):
+    """The names of the ways to a thread that the module at path uses, other than services.run."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        name = node.attr if isinstance(node, ast.Attribute) else getattr(node, "id", None)
+        if isinstance(node, ast.alias):
+            name = node.name.rpartition(".")[2]
+        if name in OTHER_HOPS:
+            found.add(name)
+    return found
+
+
+def test_the_reply_path_hops_to_a_thread_only_by_its_lanes():
+    found = {name: hops(path) for name, path in modules().items() if name.startswith(REPLY_PATH)}
+    assert {name: names for name, names in found.items() if names} == {}
+
+
+def test_threads_of_the_app_are_made_in_one_place():
+    makers = sorted(name for name, path in modules().items() if name.startswith("chat") and "ThreadPoolExecutor" in hops(path))
+    assert makers == ["chat.services"]

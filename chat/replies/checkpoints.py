@@ -1,36 +1,24 @@
 """Growth checkpoints: the row writes of every reply streaming on an event loop, gathered into batches.
 
 Replies flushing at the same moment share one trip to the database and one commit, instead of
-queueing behind each other one by one. The writes have a thread and a connection of their own:
-behind the one thread every other database call of the loop shares, a reply's first words would
-wait for the posts, claims and page loads of every other room.
+queueing behind each other one by one. The writes have a lane of their own (``services.run``):
+behind Django's one thread for views, or behind the replies' reads, a reply's words would wait
+for the posts, claims and page loads of every other room.
 """
 
 import asyncio
-from concurrent.futures import ThreadPoolExecutor
-
-from asgiref.sync import sync_to_async
-from django.db import Error, close_old_connections, connection, connections
 
 from chat import services
 from chat.models import Message
 
-
-def _write(growths):
-    """Message.objects.append on the growth thread; a connection a failure left broken is replaced next time."""
-    try:
-        return Message.objects.append(growths)
-    except Error:  # DatabaseError, and InterfaceError (a connection already closed)
-        connection.close()
-        raise
+LANE = "growth"
 
 
 class Checkpoints:
-    """The growth writes waiting on one event loop, the task that writes them, and their thread."""
+    """The growth writes waiting on one event loop, and the task that writes them."""
 
     def __init__(self):
         self.waiting = []  # ((pk, revision, room, offset, text), future) not yet written
-        self.thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="parley-growth")
 
     def append(self, pk, revision, room_key, offset, text):
         """Queue one reply's new text; the future says whether it was written (False: stopped)."""
@@ -39,32 +27,15 @@ class Checkpoints:
         services.current().keep_running("growth-writes", self._write_waiting)
         return future
 
-    def on_thread(self, function):
-        """function, awaitable, run on the growth thread."""
-        return sync_to_async(function, thread_sensitive=False, executor=self.thread)
-
-    async def close_connection(self):
-        """Close the growth thread's database connection (at shutdown; tests, before the test database goes)."""
-        await self.on_thread(connections.close_all)()
-
-    async def close_old_connection(self):
-        """Let the growth thread's connection go if it broke or aged out (CONN_MAX_AGE): the sweep's upkeep."""
-        await self.on_thread(close_old_connections)()
-
-    def close(self):
-        """The loop is gone: so is the thread (its connection closes with it)."""
-        self.thread.shutdown(wait=False)
-
     async def _write_waiting(self):
-        write = self.on_thread(_write)
         while self.waiting:
             batch, self.waiting = self.waiting, []
             growths = [growth for growth, _ in batch]
             try:
                 try:
-                    results = await write(growths)
+                    results = await _write(growths)
                 except Exception:  # noqa: BLE001 - one reply's bad write must not fail the others
-                    results = [await _append_alone(write, growth) for growth in growths]
+                    results = [await _append_alone(growth) for growth in growths]
             except BaseException as exc:  # cancelled: every waiting reply hears of it
                 _settle(batch, [exc] * len(batch))
                 raise
@@ -81,9 +52,13 @@ def _settle(batch, results):
             future.set_result(result)
 
 
-async def _append_alone(write, growth):
+def _write(growths):
+    return services.run(LANE, Message.objects.append, growths)
+
+
+async def _append_alone(growth):
     try:
-        (grown,) = await write([growth])
+        (grown,) = await _write([growth])
         return grown
     except Exception as exc:  # noqa: BLE001 - goes to the one reply it belongs to
         return exc

@@ -8,11 +8,11 @@ and turns every failure into a sentence a person can read.
 import asyncio
 import logging
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 from bots.providers import ProviderError, Usage, get_provider
+from chat import services
 from chat.replies.prompt import fit
 from chat.replies.speakers import Guard, stop_sequence
 from chat.text import Seams
@@ -57,9 +57,9 @@ class Reader:
         """
         provider, max_tokens = self.provider, bot.max_tokens or settings.REPLY_MAX_TOKENS
         try:
-            # Off the event loop and off the database thread: counting tokens takes a while.
-            prompt = await sync_to_async(fit, thread_sensitive=False)(
-                bot, newest_first, context_tokens=provider.context_tokens, max_tokens=max_tokens,
+            # Off the event loop and off the database lanes: counting tokens takes a while.
+            prompt = await services.run(
+                "prompts", fit, bot, newest_first, context_tokens=provider.context_tokens, max_tokens=max_tokens,
                 count_tokens=provider.count_tokens,
             )
             stop = [stop_sequence(name) for name in speakers[:provider.max_stop]]

@@ -11,7 +11,6 @@ import contextlib
 import logging
 import time
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import DatabaseError
 
@@ -20,7 +19,7 @@ from bots.registry import find_bot
 from chat import services
 from chat.models import ROOM_BUSY, Message
 from chat.replies.reading import PARLEY_FAILED, configured_provider
-from chat.replies.writer import Writer, heartbeat_interval
+from chat.replies.writer import LANE, Writer, heartbeat_interval
 
 logger = logging.getLogger(__name__)
 
@@ -113,7 +112,7 @@ async def _answer_room(room_key):
             # A slot first, then the claim: replies over the cap stay pending, queued, not dropped.
             async with _streaming_slot(room_key):
                 try:
-                    claimed = await sync_to_async(Message.objects.claim_next)(room_key, model_of)
+                    claimed = await services.run(LANE, Message.objects.claim_next, room_key, model_of)
                 except DatabaseError:
                     logger.exception("room %s: could not claim the next reply; trying again", room_key)
                     claimed = ROOM_BUSY
@@ -164,7 +163,7 @@ async def _answer_safely(claimed):
             raise ProviderError(ProviderError.FAILED, f"The bot {claimed.bot} no longer exists here.")
         provider = configured_provider(writer.bot)
     except ProviderError as exc:
-        await sync_to_async(Message.objects.fail)(claimed.pk, str(exc), revision=writer.revision)
+        await services.run(LANE, Message.objects.fail, claimed.pk, str(exc), revision=writer.revision)
         logger.info("reply room=%s bot=%s message=%s outcome=failed error=%s", claimed.room, claimed.bot, claimed.pk, exc.kind)
         return
     try:
@@ -175,7 +174,7 @@ async def _answer_safely(claimed):
         logger.exception("reply %s in %s failed unexpectedly", claimed.pk, claimed.room)
         outcome = Message.Status.FAILED
         try:
-            await sync_to_async(Message.objects.fail)(claimed.pk, PARLEY_FAILED, revision=writer.revision)
+            await services.run(LANE, Message.objects.fail, claimed.pk, PARLEY_FAILED, revision=writer.revision)
         except DatabaseError:  # the database itself is away: the sweep will mark it interrupted
             logger.exception("reply %s: could not mark it failed", claimed.pk)
     usage, error = writer.usage, writer.error
@@ -189,6 +188,6 @@ async def _answer_safely(claimed):
 async def _touch_queue(room_key):
     """Keep the room's queued replies alive for the sweep; after a database hiccup, the next beat will."""
     try:
-        await sync_to_async(Message.objects.touch_queue)(room_key)
+        await services.run(LANE, Message.objects.touch_queue, room_key)
     except DatabaseError:
         logger.warning("room %s: could not touch its queued replies", room_key, exc_info=True)

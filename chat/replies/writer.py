@@ -10,11 +10,11 @@ row's signals; the writer never sends a frame itself.
 import asyncio
 import logging
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import DatabaseError, Error
 
 from bots.registry import find_bot
+from chat import services
 from chat.models import Message
 from chat.replies import checkpoints
 from chat.replies.prompt import recent_history
@@ -23,6 +23,10 @@ from chat.replies.reading import Reader
 logger = logging.getLogger(__name__)
 
 Status = Message.Status
+
+# The reply job's reads and writes (history, claims, Stop's checks, ends) take this lane, never
+# Django's thread for views: a page load or a post elsewhere must not delay a reply's words.
+LANE = "replies"
 
 # While the upstream is silent the writer still checks for Stop this often, in seconds.
 IDLE_CHECK = 0.25
@@ -55,7 +59,7 @@ class Writer:
         """Build the prompt, stream the reply, and return the status it ended in."""
         reader, reading = Reader(provider), None
         try:
-            history, speakers = await sync_to_async(recent_history)(self.room_key, self.pk, self.bot)
+            history, speakers = await services.run(LANE, recent_history, self.room_key, self.pk, self.bot)
             reading = asyncio.create_task(reader.run(self.bot, history, speakers), name=f"upstream:{self.pk}")
             self.reading[self.pk] = reading
             stopped = await self._flush_until_done(reading, reader)
@@ -85,7 +89,7 @@ class Writer:
         if not grown:
             # After a failed batch each growth is written again alone: one whose first commit went
             # through finds the row a revision on, which is not a Stop. The row tells them apart.
-            grown = await sync_to_async(Message.objects.landed)(self.pk, self.revision + 1, self.offset + len(text))
+            grown = await services.run(LANE, Message.objects.landed, self.pk, self.revision + 1, self.offset + len(text))
         if grown:
             self.revision += 1
             self.offset += len(text)
@@ -94,7 +98,7 @@ class Writer:
     async def _still_mine(self, look, *args):
         """What a look at the row says, or True while the database is away (the next look will tell)."""
         try:
-            return await sync_to_async(look)(*args)
+            return await services.run(LANE, look, *args)
         except DatabaseError:
             logger.warning("reply %s: could not look at its row; looking again shortly", self.pk, exc_info=True)
             return True
@@ -157,7 +161,7 @@ class Writer:
             done, _ = await asyncio.wait([self.writing], timeout=5)
             if done and not self.writing.cancelled() and self.writing.exception() is None and self.writing.result():
                 self.revision += 1
-        await sync_to_async(Message.objects.interrupt)(self.pk, revision=self.revision, content=self._content(reader))
+        await services.run(LANE, Message.objects.interrupt, self.pk, revision=self.revision, content=self._content(reader))
 
     async def _finish(self, reader):
         """The stream ended: write the whole text with complete, or failed with the error."""
@@ -169,8 +173,8 @@ class Writer:
             status, error = Status.COMPLETE, ""
         else:
             status, error = Status.FAILED, str(self.error)
-        finished = await sync_to_async(Message.objects.finish)(
-            self.pk, self.revision, status=status, content=content, error=error,
+        finished = await services.run(
+            LANE, Message.objects.finish, self.pk, self.revision, status=status, content=content, error=error,
             usage=reader.usage if status == Status.COMPLETE else None,
         )
         return status if finished else Status.CANCELLED
