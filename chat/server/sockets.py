@@ -1,15 +1,16 @@
 """Room sockets hold bounded unsent data: one whose client stops reading is closed, not buffered for.
 
 Daphne's ``websocket.send`` never waits: autobahn writes each frame to the Twisted transport, which
-buffers without bound for a client that reads nothing. Twisted's public remedy is a push producer
-on the transport (autobahn's ``registerProducer``): Twisted calls ``pauseProducing()`` when its
-write buffer passes its high-water mark and ``resumeProducing()`` once the buffer is empty again.
-Here that mark is 0, so "paused" means "some of this socket's frames are still in the process", and
-the frames written while paused are counted. Past SOCKET_MAX_UNSENT_BYTES of them the socket gets
-no more frames and is closed with CLIENT_TOO_SLOW; its application sees a disconnect at once, and
-the client has SEND_STALL_TIMEOUT seconds to read up to the close before the connection is dropped.
-A socket thus holds at most one frame and the bound in the process; its kernel send buffer is set
-to the bound as well, so a client that reads nothing reaches it soon.
+buffers without bound for a client that reads nothing. Twisted's public remedy is a producer on the
+transport (autobahn's ``registerProducer``). A push producer is paused only past the transport's
+64 KiB high-water mark, which is also its read size, so it cannot be lowered; a pull producer is
+asked to ``resumeProducing()`` each time the transport's buffer empties. That is the one fact needed
+here: the frames written since the buffer was last empty, past the first, are what the socket
+holds in the process. Past SOCKET_MAX_UNSENT_BYTES of them the socket gets no more frames and is
+closed with CLIENT_TOO_SLOW; its application sees a disconnect at once, and the client has
+SEND_STALL_TIMEOUT seconds to read up to the close before the connection is dropped. A socket thus
+holds at most one frame and the bound in the process; its kernel send buffer is set to the bound
+as well, so a client that reads nothing reaches it soon.
 
 Daphne's send is ``functools.partial(server.handle_reply, protocol)``; ``protocol_of`` reads the
 protocol there (tests/test_stalled_sockets.py fails if that moves). Elsewhere sockets send as before.
@@ -40,33 +41,30 @@ def protocol_of(send):
 
 
 class Outbox:
-    """One socket's way out: a push producer on its transport, and a send that stops at the bound."""
+    """One socket's way out: a pull producer on its transport, and a send that stops at the bound."""
 
     def __init__(self, protocol, send):
         self.protocol = protocol
         self._send = send
-        self.paused = False  # Twisted's buffer holds some of this socket's frames
+        self.buffered = False  # Twisted's buffer holds some of this socket's frames (it has not said it emptied)
         self.held = 0  # bytes written since the buffer was last seen empty, past the first frame
         self.full = asyncio.Event()  # over the bound: closed, and the application told so
 
-    # Twisted's IPushProducer: called on the reactor, which runs on this event loop.
-    def pauseProducing(self):  # noqa: N802 - Twisted's names
-        self.paused = True
-
-    def resumeProducing(self):  # noqa: N802
-        self.paused, self.held = False, 0
+    # Twisted's IPullProducer: called on the reactor, which runs on this event loop.
+    def resumeProducing(self):  # noqa: N802 - Twisted's names
+        """The transport's buffer is empty."""
+        self.buffered, self.held = False, 0
 
     def stopProducing(self):  # noqa: N802
         pass  # the connection is gone: Daphne tells the application
 
     def attach(self):
-        """Be the transport's producer, with a high-water mark of 0 and a kernel buffer of the bound."""
+        """Be the transport's producer, and give it a kernel send buffer of the bound."""
         transport = self.protocol.transport
         if transport is None:
             return
         self.protocol.unregisterProducer()  # the HTTP channel the socket was upgraded from
-        self.protocol.registerProducer(self, True)
-        transport.bufferSize = 0
+        self.protocol.registerProducer(self, False)
         handle = getattr(transport, "getHandle", lambda: None)()
         if isinstance(handle, socket.socket):
             handle.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, settings.SOCKET_MAX_UNSENT_BYTES)
@@ -76,12 +74,13 @@ class Outbox:
         kind = message["type"]
         if self.full.is_set():
             return  # closed for being too slow: what the application still sends goes nowhere
-        if kind == "websocket.send" and self.paused:
-            size = len(message["bytes"]) if message.get("bytes") else len(message.get("text", "").encode())
-            self.held += size
-            if self.held > settings.SOCKET_MAX_UNSENT_BYTES:
-                await self._close()
-                return
+        if kind == "websocket.send":
+            if self.buffered:
+                self.held += len(message["bytes"]) if message.get("bytes") else len(message.get("text", "").encode())
+                if self.held > settings.SOCKET_MAX_UNSENT_BYTES:
+                    await self._close()
+                    return
+            self.buffered = True  # until Twisted says its buffer emptied
         await self._send(message)
         if kind == "websocket.accept":
             self.attach()
