@@ -14,6 +14,7 @@ Part 2 is in tests/bench_capacity.py, part 3 in tests/bench_scaling.py, the tabl
 """
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
@@ -130,14 +131,15 @@ def as_message(row):
 # --- part 1: replies --------------------------------------------------------------------------------
 
 
-def run_replies(design, args, upstream, rooms, side=NOW):
-    """Every room gets one reply of T tokens at U tokens/s at once; what did it cost and how late was it?"""
+def run_replies(design, args, upstream, rooms, side=NOW, env=None, around=None):
+    """Every room gets one reply of T tokens at U tokens/s at once; what did it cost and how late was it?
+    env: more server settings; around(server): a context manager the replies stream within."""
     from chat.delivery.frames import render_message
     from tests.servers import Browser, Daphne
 
     clean_slate(side)
     flush = {"demo": {"REPLY_FLUSH_INTERVAL": "0"}}.get(design, {})
-    server = Daphne(server_env(design, len(rooms), upstream, side, **flush), app="tests.bench_asgi:application",
+    server = Daphne(server_env(design, len(rooms), upstream, side, **flush, **(env or {})), app="tests.bench_asgi:application",
                     cwd=side.app_dir)
     writes_before = row_writes(side)
     upstream.reset()
@@ -146,20 +148,21 @@ def run_replies(design, args, upstream, rooms, side=NOW):
         upstream.will(tokens=script, rate=args.rate)
     try:
         client = Client(server, rooms, args.subscribers)
-        client.ask(cmd="reply")
-        cpu_before = cpu_seconds(server.process.pid)
+        with around(server) if around else contextlib.nullcontext():
+            client.ask(cmd="reply")
+            cpu_before = cpu_seconds(server.process.pid)
 
-        def post(room):
-            Browser(server.url).post_form(f"/rooms/{room}/", f"/rooms/{room}/messages", {"content": f"Tell {room} a tale"})
+            def post(room):
+                Browser(server.url).post_form(f"/rooms/{room}/", f"/rooms/{room}/messages", {"content": f"Tell {room} a tale"})
 
-        posters = [threading.Thread(target=post, args=(room,)) for room in rooms]
-        for poster in posters:
-            poster.start()
-        for poster in posters:
-            poster.join()
-        seconds = args.tokens / args.rate
-        report = client.ask(cmd="collect", timeout=seconds * 20 + 60)["subscribers"]
-        cpu = cpu_seconds(server.process.pid) - cpu_before
+            posters = [threading.Thread(target=post, args=(room,)) for room in rooms]
+            for poster in posters:
+                poster.start()
+            for poster in posters:
+                poster.join()
+            seconds = args.tokens / args.rate
+            report = client.ask(cmd="collect", timeout=seconds * 20 + 60)["subscribers"]
+            cpu = cpu_seconds(server.process.pid) - cpu_before
         memory = peak_memory_mib(server.process.pid)
         client.close()
     finally:
