@@ -1,6 +1,6 @@
 """Room sockets whose clients stop reading while every room streams: the server's memory, their close, the readers' latency.
 
-    ./parley bench-slow-readers --sockets [--rooms 20] [--subscribers 25] [--stalled 100] [--seconds 60] [--rate 50]
+    ./parley bench-slow-readers --sockets [--before REF] [--rooms 20] [--subscribers 25] [--stalled 100] [--seconds 60] [--rate 50]
 
 One real Daphne process (PostgreSQL, Redis), the scripted upstream, R x S reading sockets in the
 load client process (tests/bench_client.py), and a reply of `seconds x rate` tokens in every room.
@@ -8,7 +8,8 @@ Run twice in one go: once with the readers alone, once with `--stalled` more soc
 the rooms, raw clients with a 4 KiB receive buffer that read nothing for the whole reply. Prints,
 side by side: the readers' added latency p50/p99 and first words p99, the server's RSS when the
 replies start and at its peak, and how many stalled sockets the server closed with 4013 (its log)
-and were no longer open at the end. BENCH_DATABASE_URL and BENCH_REDIS_URL as for bench-stream.
+and were no longer open at the end. `--before REF` runs both on a checkout of REF too (a temporary
+`git worktree`, its own database). BENCH_DATABASE_URL and BENCH_REDIS_URL as for bench-stream.
 """
 
 import argparse
@@ -16,7 +17,9 @@ import contextlib
 import os
 import socket
 import struct
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -25,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.bench_stream import DATABASE_URL, NOW, REDIS_URL, run_replies  # noqa: E402
-from tests.bench_database import prepare  # noqa: E402
+from tests.bench_database import Side, prepare  # noqa: E402
 
 
 def rss_mib(pid):
@@ -96,6 +99,7 @@ def main():
     parser.add_argument("--sockets", action="store_true", help="this benchmark (bench-slow-readers' room socket part)")
     parser.add_argument("--rooms", type=int, default=20)
     parser.add_argument("--subscribers", type=int, default=25)
+    parser.add_argument("--before", help="a git ref to measure too, from a temporary worktree (e.g. main)")
     parser.add_argument("--stalled", type=int, default=100)
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--rate", type=float, default=50)
@@ -120,17 +124,30 @@ def main():
     # The readers and the stalled sockets all come from loopback: one address's share must hold them.
     env = {"ROOM_SOCKETS_PER_ADDRESS": str(args.rooms * args.subscribers + args.stalled + 10), "LOG_LEVEL": "INFO"}
     runs = []
-    for name, stalled in [("readers alone", 0), (f"with {args.stalled} stalled", args.stalled)]:
-        watch = Watch(rooms, stalled)
-        run = run_replies("parley", args, upstream, rooms, env=env, around=watch)
-        runs.append((name, {
-            "readers with every reply's exact text": f"{run['texts_equal_rows']} of {run['subscribers']}",
-            "added latency p50 (ms)": run["latency_p50_ms"],
-            "added latency p99 (ms)": run["latency_p99_ms"],
-            "first words p99 (ms)": run["first_token_p99_ms"],
-            **watch.figures,
-        }))
-        print(f"  {name}: p99 {run['latency_p99_ms']:.0f} ms, RSS +{watch.figures['RSS growth (MiB)']:.1f} MiB", flush=True)
+    with tempfile.TemporaryDirectory(prefix="parley-stalled-") as directory:
+        sides = [("", NOW)]
+        if args.before:
+            old = Path(directory) / "before"
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "-q", str(old), args.before], check=True)
+            sides.insert(0, (f"{args.before}: ", Side(old, DATABASE_URL + "_before")))
+            prepare(sides[0][1])
+        try:
+            for prefix, side in sides:
+                for name, stalled in [("readers alone", 0), (f"with {args.stalled} stalled", args.stalled)]:
+                    watch = Watch(rooms, stalled)
+                    run = run_replies("parley", args, upstream, rooms, side, env=env, around=watch)
+                    runs.append((prefix + name, {
+                        "readers with every reply's exact text": f"{run['texts_equal_rows']} of {run['subscribers']}",
+                        "added latency p50 (ms)": run["latency_p50_ms"],
+                        "added latency p99 (ms)": run["latency_p99_ms"],
+                        "first words p99 (ms)": run["first_token_p99_ms"],
+                        **watch.figures,
+                    }))
+                    print(f"  {prefix}{name}: p99 {run['latency_p99_ms']:.0f} ms, RSS +{watch.figures['RSS growth (MiB)']:.1f} MiB",
+                          flush=True)
+        finally:
+            if args.before:
+                subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(old)], check=True)
     upstream.stop()
     bound = settings.SOCKET_MAX_UNSENT_BYTES
     print(f"\n{args.rooms} rooms x {args.subscribers} reading sockets, a reply of {args.tokens} tokens at {args.rate:.0f}/s "
@@ -138,12 +155,12 @@ def main():
           f"(x {args.stalled} = {bound * args.stalled / 2**20:.1f} MiB)\n")
     print("| | " + " | ".join(name for name, _ in runs) + " |")
     print("|---|" + "---:|" * len(runs))
-    for label in runs[1][1]:
+    for label in runs[-1][1]:
         cells = [figures.get(label, "") for _, figures in runs]
         print(f"| {label} | " + " | ".join(f"{c:.1f}" if isinstance(c, float) else str(c) for c in cells) + " |")
     p99 = [figures["added latency p99 (ms)"] for _, figures in runs]
-    print(f"\nreaders' p99 with stalled / alone: {p99[1] / p99[0]:.2f} (target <= 1.25)")
-
+    for at in range(0, len(p99), 2):
+        print(f"{runs[at + 1][0]} / {runs[at][0]}: readers' p99 x {p99[at + 1] / p99[at]:.2f} (target <= 1.25)")
 
 if __name__ == "__main__":
     main()
