@@ -137,7 +137,7 @@ async def test_a_socket_that_stops_reading_is_closed_at_its_bound_and_the_reader
             reading.cancel()
 
     assert frames[-1][0] == 8 and struct.unpack("!H", frames[-1][1][:2])[0] == sockets.CLIENT_TOO_SLOW
-    assert closed_after < 5, f"closed {closed_after:.1f} s after the reply started"
+    assert closed_after < 10, f"closed {closed_after:.1f} s after the reply started"
     # The bound, past the one frame being written (and a sample's frame in flight to the reader).
     assert max(held) <= BOUND + 2 * largest, (max(held), largest)
     assert max(held) > 0, "the stalled client never made the server hold anything: the test measured nothing"
