@@ -16,6 +16,7 @@ from chat.delivery.origin import SameOriginValidator  # noqa: E402
 from chat.delivery.routing import websocket_urlpatterns  # noqa: E402
 from chat.lifecycle import ProcessServices  # noqa: E402
 from chat.server import protocol  # noqa: E402
+from chat.server.sockets import BoundedSockets  # noqa: E402
 from chat.server.threads import ViewsOnTheirLane  # noqa: E402
 
 require_provider()  # a misconfigured provider stops the server here, with one line saying why
@@ -25,7 +26,7 @@ application = ProcessServices(
     ProtocolTypeRouter(
         {
             "http": ViewsOnTheirLane(FlowControl(django_asgi_app)),
-            "websocket": SameOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+            "websocket": BoundedSockets(SameOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))),
         }
     )
 )

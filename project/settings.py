@@ -286,6 +286,9 @@ SEND_STALL_TIMEOUT = float(os.environ.get("SEND_STALL_TIMEOUT", "20"))
 EVENT_REPLAY_MAX = int(os.environ.get("EVENT_REPLAY_MAX", "1000"))
 EVENT_STREAMS_PER_KEY = int(os.environ.get("EVENT_STREAMS_PER_KEY", "20"))
 ROOM_SOCKETS_PER_ADDRESS = int(os.environ.get("ROOM_SOCKETS_PER_ADDRESS", "50"))
+# A room socket whose client stops reading is closed once this many bytes of its frames wait in the
+# process (past the one being written); its kernel send buffer is set to the same figure.
+SOCKET_MAX_UNSENT_BYTES = int(os.environ.get("SOCKET_MAX_UNSENT_BYTES", "16384"))
 
 # Rate-limit counters: in Redis when there is one, so every process counts together.
 CACHES = {

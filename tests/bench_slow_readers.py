@@ -1,6 +1,7 @@
 """Clients that open a room's event stream from event 0 and read nothing: what they cost the server.
 
     ./parley bench-slow-readers [--before REF] [--clients 15] [--seconds 30] [--rows 20000]
+    ./parley bench-slow-readers --sockets ...   room sockets that read nothing: tests/bench_stalled_sockets.py
 
 Seeds a room with 20,000 messages (SQLite in a temporary directory), starts one real Daphne, opens
 the clients (`Last-Event-ID: 0`, a small receive buffer, never read) and samples the server's RSS
@@ -96,6 +97,10 @@ def measure(app_dir, database_url, key, clients, seconds, env):
 
 
 def main():
+    if "--sockets" in sys.argv:
+        from tests.bench_stalled_sockets import main as sockets
+
+        return sockets()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--before", help="a git ref to measure too, from a temporary worktree (e.g. main)")
     parser.add_argument("--clients", type=int, default=15)

@@ -14,6 +14,7 @@ Part 2 is in tests/bench_capacity.py, part 3 in tests/bench_scaling.py, the tabl
 """
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
@@ -131,18 +132,19 @@ def as_message(row):
 # --- part 1: replies --------------------------------------------------------------------------------
 
 
-def run_replies(design, args, upstream, rooms, side=NOW, load=None, in_turn=False):
+def run_replies(design, args, upstream, rooms, side=NOW, load=None, in_turn=False, env=None, around=None):
     """Every room gets one reply of T tokens at U tokens/s at once; what did it cost and how late was it?
 
     load(server): other traffic started once the sockets are open, its stop() called after the
     replies end and its figures returned under "load". in_turn: the posts go one after another.
+    env: more server settings; around(server): a context manager the replies stream within.
     """
     from chat.delivery.frames import render_message
     from tests.servers import Browser, Daphne
 
     clean_slate(side)
     flush = {"demo": {"REPLY_FLUSH_INTERVAL": "0"}}.get(design, {})
-    server = Daphne(server_env(design, len(rooms), upstream, side, **flush), app="tests.bench_asgi:application",
+    server = Daphne(server_env(design, len(rooms), upstream, side, **flush, **(env or {})), app="tests.bench_asgi:application",
                     cwd=side.app_dir)
     writes_before = row_writes(side)
     upstream.reset()
@@ -152,27 +154,28 @@ def run_replies(design, args, upstream, rooms, side=NOW, load=None, in_turn=Fals
     post_ms, loaded, traffic = {}, None, None
     try:
         client = Client(server, rooms, args.subscribers)
-        client.ask(cmd="reply")
-        traffic = load(server) if load else None
-        cpu_before = cpu_seconds(server.process.pid)
+        with around(server) if around else contextlib.nullcontext():
+            client.ask(cmd="reply")
+            traffic = load(server) if load else None
+            cpu_before = cpu_seconds(server.process.pid)
 
-        def post(room, browser):
-            started = time.monotonic()
-            browser.submit(f"/rooms/{room}/", f"/rooms/{room}/messages", token, {"content": f"Tell {room} a tale"})
-            post_ms[room] = (time.monotonic() - started) * 1000
+            def post(room, browser):
+                started = time.monotonic()
+                browser.submit(f"/rooms/{room}/", f"/rooms/{room}/messages", token, {"content": f"Tell {room} a tale"})
+                post_ms[room] = (time.monotonic() - started) * 1000
 
-        browser = Browser(server.url)
-        token = browser.form_token(f"/rooms/{rooms[0]}/")  # the page first, as a person would: only the posts are timed
-        posters = [threading.Thread(target=post, args=(room, Browser(server.url, browser.cookies))) for room in rooms]
-        for poster in posters:
-            poster.start()
-            if in_turn:
+            browser = Browser(server.url)
+            token = browser.form_token(f"/rooms/{rooms[0]}/")  # the page first, as a person would: only the posts are timed
+            posters = [threading.Thread(target=post, args=(room, Browser(server.url, browser.cookies))) for room in rooms]
+            for poster in posters:
+                poster.start()
+                if in_turn:
+                    poster.join()
+            for poster in posters:
                 poster.join()
-        for poster in posters:
-            poster.join()
-        seconds = args.tokens / args.rate
-        report = client.ask(cmd="collect", timeout=seconds * 20 + 60)["subscribers"]
-        cpu = cpu_seconds(server.process.pid) - cpu_before
+            seconds = args.tokens / args.rate
+            report = client.ask(cmd="collect", timeout=seconds * 20 + 60)["subscribers"]
+            cpu = cpu_seconds(server.process.pid) - cpu_before
         memory = peak_memory_mib(server.process.pid)
         loaded = traffic.stop() if traffic else None
         client.close()

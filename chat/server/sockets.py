@@ -1,0 +1,124 @@
+"""Room sockets hold bounded unsent data: one whose client stops reading is closed, not buffered for.
+
+Daphne's ``websocket.send`` never waits: autobahn writes each frame to the Twisted transport, which
+buffers without bound for a client that reads nothing. Twisted's public remedy is a producer on the
+transport (autobahn's ``registerProducer``). A push producer is paused only past the transport's
+64 KiB high-water mark, which is also its read size, so it cannot be lowered; a pull producer is
+asked to ``resumeProducing()`` each time the transport's buffer empties. That is the one fact needed
+here: the frames written since the buffer was last empty, past the first, are what the socket
+holds in the process. Past SOCKET_MAX_UNSENT_BYTES of them the socket gets no more frames and is
+closed with CLIENT_TOO_SLOW; its application sees a disconnect at once, and the client has
+SEND_STALL_TIMEOUT seconds to read up to the close before the connection is dropped. A socket thus
+holds at most one frame and the bound in the process; its kernel send buffer is set to the bound
+as well, so a client that reads nothing reaches it soon.
+
+Daphne's send is ``functools.partial(server.handle_reply, protocol)``; ``protocol_of`` reads the
+protocol there (tests/test_stalled_sockets.py fails if that moves). Elsewhere sockets send as before.
+"""
+
+import asyncio
+import functools
+import logging
+import socket
+
+from django.conf import settings
+
+logger = logging.getLogger(__name__)
+
+# 1013 (try again later) in the application range Daphne allows: the page reconnects and catches up.
+CLIENT_TOO_SLOW = 4013
+
+
+def protocol_of(send):
+    """The autobahn WebSocket protocol behind Daphne's send callable, or None elsewhere."""
+    if not isinstance(send, functools.partial) or not send.args:
+        return None
+    try:
+        from autobahn.twisted.websocket import WebSocketServerProtocol
+    except ImportError:
+        return None
+    return send.args[0] if isinstance(send.args[0], WebSocketServerProtocol) else None
+
+
+class Outbox:
+    """One socket's way out: a pull producer on its transport, and a send that stops at the bound."""
+
+    def __init__(self, protocol, send):
+        self.protocol = protocol
+        self._send = send
+        self.buffered = False  # Twisted's buffer holds some of this socket's frames (it has not said it emptied)
+        self.held = 0  # bytes written since the buffer was last seen empty, past the first frame
+        self.full = asyncio.Event()  # over the bound: closed, and the application told so
+
+    # Twisted's IPullProducer: called on the reactor, which runs on this event loop.
+    def resumeProducing(self):  # noqa: N802 - Twisted's names
+        """The transport's buffer is empty."""
+        self.buffered, self.held = False, 0
+
+    def stopProducing(self):  # noqa: N802
+        pass  # the connection is gone: Daphne tells the application
+
+    def attach(self):
+        """Be the transport's producer, and give it a kernel send buffer of the bound."""
+        transport = self.protocol.transport
+        if transport is None:
+            return
+        self.protocol.unregisterProducer()  # the HTTP channel the socket was upgraded from
+        self.protocol.registerProducer(self, False)
+        handle = getattr(transport, "getHandle", lambda: None)()
+        if isinstance(handle, socket.socket):
+            handle.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, settings.SOCKET_MAX_UNSENT_BYTES)
+
+    async def send(self, message):
+        """Daphne's send, which drops frames once the socket is over its bound and closes it then."""
+        kind = message["type"]
+        if self.full.is_set():
+            return  # closed for being too slow: what the application still sends goes nowhere
+        if kind == "websocket.send":
+            if self.buffered:
+                self.held += len(message["bytes"]) if message.get("bytes") else len(message.get("text", "").encode())
+                if self.held > settings.SOCKET_MAX_UNSENT_BYTES:
+                    await self._close()
+                    return
+            self.buffered = True  # until Twisted says its buffer emptied
+        await self._send(message)
+        if kind == "websocket.accept":
+            self.attach()
+
+    async def _close(self):
+        logger.info("a room socket held over %s bytes unsent: closed with %s", settings.SOCKET_MAX_UNSENT_BYTES,
+                    CLIENT_TOO_SLOW)
+        self.full.set()
+        # autobahn drops the connection this long after its close frame if the client never answers.
+        self.protocol.closeHandshakeTimeout = settings.SEND_STALL_TIMEOUT
+        await self._send({"type": "websocket.close", "code": CLIENT_TOO_SLOW})
+
+    async def receive(self, receive):
+        """The client's next message, or a disconnect as soon as the socket was closed for being slow."""
+        if self.full.is_set():
+            return {"type": "websocket.disconnect", "code": CLIENT_TOO_SLOW}
+        incoming = asyncio.ensure_future(receive())
+        closed = asyncio.ensure_future(self.full.wait())
+        try:
+            await asyncio.wait({incoming, closed}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            closed.cancel()
+            if not incoming.done():
+                incoming.cancel()  # Daphne's queue keeps a message a cancelled get did not take
+        if incoming.done() and not incoming.cancelled():
+            return incoming.result()
+        return {"type": "websocket.disconnect", "code": CLIENT_TOO_SLOW}
+
+
+class BoundedSockets:
+    """ASGI middleware: WebSockets under Daphne send through an Outbox."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        protocol = protocol_of(send) if scope["type"] == "websocket" else None
+        if protocol is None:
+            return await self.app(scope, receive, send)
+        outbox = Outbox(protocol, send)
+        return await self.app(scope, functools.partial(outbox.receive, receive), outbox.send)
