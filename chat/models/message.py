@@ -31,7 +31,12 @@ class MessageQuerySet(Transitions, Turns, Growth, models.QuerySet):
         One query that finds each room's latest through the (room, -id) index, never a GROUP BY over the history."""
         from bots.models import Room  # rooms are the bots app's rows; it builds on this one
 
-        latest = self.shown().filter(room=OuterRef("key")).order_by("-id").values("created_at")[:1]
+        # The room as a range of one key, not room = key: PostgreSQL plans a correlated subquery for any room
+        # (a share of the whole table) and walked the primary key backwards instead, reading every row for a
+        # room with no messages (2.4 s for ten new rooms on a million rows). Ordered by (room, -id), only the
+        # room index gives the order, on PostgreSQL and SQLite alike.
+        key = OuterRef("key")
+        latest = self.shown().filter(room__gte=key, room__lte=key).order_by("room", "-id").values("created_at")[:1]
         found = Room.objects.filter(pk__in=[room.id for room in rooms]).order_by().annotate(latest=Subquery(latest))
         return dict(found.values_list("key", "latest"))
 
