@@ -83,6 +83,8 @@ class Catalog:
     active: tuple  # the active bots, in the order they were made
     bots_by_lower_key: dict  # lower-cased key -> active Bot, for mentions
     rooms: dict  # key -> Room
+    rooms_by_id: dict  # row id -> Room
+    public: tuple  # the public rooms, in the order they were made
 
 
 # The row's fields in the order of the Bot snapshot's.
@@ -103,7 +105,9 @@ def _read(version):
         for pk, key, title, topic, bot_pk, visibility in models.Room.objects.order_by("pk").values_list(*ROOM_FIELDS)
     }
     active = tuple(bot for bot in bots.values() if bot.active)
-    return Catalog(version, bots, active, {bot.key.lower(): bot for bot in active}, rooms)
+    public = tuple(room for room in rooms.values() if room.public)
+    by_id = {room.id: room for room in rooms.values()}
+    return Catalog(version, bots, active, {bot.key.lower(): bot for bot in active}, rooms, by_id, public)
 
 
 def _read_off_the_loop(version):
@@ -215,6 +219,17 @@ def get_bot_or_404(key):
 def find_bot(key):
     """The bot under key, active or not, or None: for naming old replies and finishing replies already asked for."""
     return shelf().current().bots.get(key) if isinstance(key, str) else None
+
+
+def public_rooms():
+    """The public rooms, in the order they were made."""
+    return shelf().current().public
+
+
+def rooms_by_id(ids):
+    """The rooms whose row ids are among ids (an id of no room is left out), in ids' order."""
+    by_id = shelf().current().rooms_by_id
+    return [by_id[pk] for pk in ids if pk in by_id]
 
 
 def get_room(key):

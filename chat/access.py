@@ -7,6 +7,9 @@ signed-in person, or a program whose API key acts as one; a guest or a key witho
 never.
 """
 
+from dataclasses import dataclass
+from operator import attrgetter
+
 from django.contrib.auth import get_user_model
 from django.http import Http404
 
@@ -47,13 +50,17 @@ def account_may_read(account_id, key):
 
 
 def rooms_for(who):
-    """The rooms who may read, in the registry's order: the lobby, the switcher, GET /api/rooms (one query at most)."""
-    rooms = registry.rooms()
-    if who is not None and who.is_staff:
-        return rooms
-    mine = _memberships(who, *[room for room in rooms if not room.public])
-    # _may_read's rule, inline: every page's switcher runs this over every room of the site.
-    return [room for room in rooms if room.public or room.id in mine]
+    """The rooms who may read, in the registry's order: GET /api/rooms (one query at most); pages ask rooms_of."""
+    return _readable(who, _roles(who))
+
+
+def rooms_of(request):
+    """The rooms the account request acts as may read: rooms_for, worked out once per request (the lobby
+    and every page's switcher both ask)."""
+    standing = _standing(request)
+    if standing.rooms is None:
+        standing.rooms = _readable(standing.who, standing.roles)
+    return standing.rooms
 
 
 def role_in(who, room):
@@ -65,22 +72,60 @@ def role_in(who, room):
 
 def moderates(who, room):
     """Whether who may manage room: its moderators and staff."""
-    return who is not None and (who.is_staff or role_in(who, room) == Membership.Role.MODERATOR)
+    return _moderator(who, lambda: role_in(who, room))
 
 
-def _memberships(who, *rooms):
-    """The ids, among rooms', of the rooms who is a member of (no query when it cannot matter)."""
-    if who is None or who.is_staff or not rooms:
+def moderates_here(request, room):
+    """moderates for the account request acts as, from the memberships rooms_of reads (no query of its own)."""
+    standing = _standing(request)
+    return _moderator(standing.who, lambda: standing.roles.get(room.id))
+
+
+def _moderator(who, role):
+    return who is not None and (who.is_staff or role() == Membership.Role.MODERATOR)
+
+
+@dataclass
+class _Standing:
+    """What one request's account is: who, its role in each room it belongs to, and (once asked) the rooms it may read."""
+
+    who: object
+    roles: dict
+    rooms: list | None = None
+
+
+def _standing(request):
+    """The request's _Standing, read once per request."""
+    who = account(request)
+    standing = getattr(request, "_parley_standing", None)
+    if standing is None or standing.who is not who:  # keyed by the account: a request that signs someone in reads afresh
+        standing = request._parley_standing = _Standing(who, _roles(who))
+    return standing
+
+
+def _roles(who):
+    """who's role in each room they belong to, by room id: one query by their own index (none for a guest or staff,
+    who read and manage every room)."""
+    if who is None or who.is_staff:
+        return {}
+    # No join for the model's ordering by room key; a person's few memberships, not an IN list of every room's id.
+    return dict(Membership.objects.filter(user_id=who.pk).order_by().values_list("room_id", "role"))
+
+
+def _readable(who, roles):
+    """The rooms who, with roles, may read, in the registry's order (_may_read's rule, inline: every page runs it)."""
+    if who is not None and who.is_staff:
+        return registry.rooms()
+    # The public rooms and who's own, not a pass over every room of the site (most are others' members rooms).
+    mine = [room for room in registry.rooms_by_id(roles) if not room.public]
+    return sorted([*registry.public_rooms(), *mine], key=attrgetter("id"))  # ids rise in the order rooms were made
+
+
+def _memberships(who, room):
+    """{room.id} when who is a member of room, else empty (no query when it cannot matter: a public room, staff, no one)."""
+    if who is None or who.is_staff or room.public:
         return frozenset()
-    ids = [room.id for room in rooms if not room.public]
-    if not ids:
-        return frozenset()
-    mine = Membership.objects.filter(user_id=who.pk).order_by()  # no join for the model's ordering by room key
-    if len(ids) == 1:
-        mine = mine.filter(room_id=ids[0])
-    # For many rooms (the lobby's every members room), a person's few memberships by their own index,
-    # not an IN list of every room's id.
-    return frozenset(mine.values_list("room_id", flat=True)).intersection(ids)
+    return frozenset(Membership.objects.filter(user_id=who.pk, room_id=room.id).order_by().values_list("room_id", flat=True))
 
 
 def _may_read(who, room, memberships):

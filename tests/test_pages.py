@@ -84,3 +84,34 @@ def test_user_text_is_escaped_and_reply_markdown_is_sanitized(client):
     page = client.get("/rooms/ChatBot/").text
     assert "<script>alert(1)</script>" not in page and "&lt;script&gt;" in page
     assert "href=\"javascript:" not in page and "<img" not in page
+
+
+def test_the_lobby_asks_the_same_queries_for_three_rooms_as_for_thirteen(client, django_user_model):
+    """Each listed room's last message comes from one query for all of them, and the rooms a person may
+    enter are read once for the lobby and the switcher: no query per room."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from bots.models import Membership, Room
+
+    ada = django_user_model.objects.create_user("ada", password="pw-ada-123")
+    client.force_login(ada)
+
+    def lobby():
+        with CaptureQueriesContext(connection) as captured:
+            response = client.get("/")
+        assert response.status_code == 200
+        return response.text, [query["sql"] for query in captured.captured_queries]
+
+    _, few = lobby()
+    for i in range(10):
+        room = Room.objects.create(key=f"team{i}", title=f"Team {i}", visibility="members")
+        Membership.objects.create(room=room, user=ada)
+        Message.objects.create(room=room.key, role="user", content=f"hello {i}", author="Ada")
+    Room.objects.create(key="secret", title="Not Ada's", visibility="members")
+    page, many = lobby()
+    assert len(many) == len(few)
+    assert len([sql for sql in many if "chat_message" in sql]) == 1
+    assert len([sql for sql in many if "bots_membership" in sql]) == 1
+    assert all(f'href="/rooms/team{i}/"' in page for i in range(10)) and "/rooms/secret/" not in page
+    assert page.count("Last message ") == 10 and page.count("No messages yet") == 4

@@ -2,6 +2,7 @@
 
 from django.conf import settings
 from django.db import connections, models, transaction
+from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
 from chat import dom
@@ -24,6 +25,20 @@ class MessageQuerySet(Transitions, Turns, Growth, models.QuerySet):
         """The room's latest shown messages, newest first (DOM order: #messages is column-reverse)."""
         rows = self.shown().filter(room=room_key).select_related("reply_to")  # a reply's partial names its asker
         return list(rows.order_by("-id")[: limit or settings.ROOM_PAGE_MESSAGES])
+
+    def last_spoke(self, rooms):
+        """When each of rooms (the registry's) last spoke: {room key: its latest shown message's time, or None}.
+        One query that finds each room's latest through the (room, -id) index, never a GROUP BY over the history."""
+        from bots.models import Room  # rooms are the bots app's rows; it builds on this one
+
+        # The room as a range of one key, not room = key: PostgreSQL plans a correlated subquery for any room
+        # (a share of the whole table) and walked the primary key backwards instead, reading every row for a
+        # room with no messages (2.4 s for ten new rooms on a million rows). Ordered by (room, -id), only the
+        # room index gives the order, on PostgreSQL and SQLite alike.
+        key = OuterRef("key")
+        latest = self.shown().filter(room__gte=key, room__lte=key).order_by("room", "-id").values("created_at")[:1]
+        found = Room.objects.filter(pk__in=[room.id for room in rooms]).order_by().annotate(latest=Subquery(latest))
+        return dict(found.values_list("key", "latest"))
 
     def events_after(self, room_key, seq, limit=200):
         """The room's rows changed after event number seq, in the order they changed."""

@@ -1,6 +1,9 @@
-"""Template filters for messages, and the tag that names a page's inline blocks to its security policy."""
+"""Template filters for messages and links, and the tag that names a page's inline blocks to its security policy."""
+
+import functools
 
 from django import template
+from django.urls import get_script_prefix, get_urlconf, reverse
 from django.utils.crypto import salted_hmac
 from django.utils.safestring import mark_safe
 
@@ -9,6 +12,18 @@ from chat.markdown import render_markdown
 from chat.web import csp
 
 register = template.Library()
+
+
+@register.filter
+def url_of(key, name):
+    """`{{ room.key|url_of:"chat:room" }}`: what `{% url name key %}` gives, reversed once per key: the lobby
+    and every page's switcher link each room the person may enter (a reverse is about 30 µs)."""
+    return _reversed(get_urlconf(), get_script_prefix(), name, key)
+
+
+@functools.lru_cache(maxsize=10_000)
+def _reversed(urlconf, prefix, name, key):
+    return reverse(name, urlconf=urlconf, args=[key])
 
 
 @register.filter

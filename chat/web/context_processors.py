@@ -12,4 +12,4 @@ IDS_JSON = json.dumps(dom.IDS)
 def parley(request):
     """The rooms this person may enter, for the switcher on every page, and the page's element ids (chat.dom): by name
     for templates, as JSON for the page's JavaScript; whether sign-up is open."""
-    return {"rooms_nav": access.rooms_for(access.account(request)), "ids": dom.IDS, "ids_json": IDS_JSON, "signup_open": settings.SIGNUP == "open"}
+    return {"rooms_nav": access.rooms_of(request), "ids": dom.IDS, "ids_json": IDS_JSON, "signup_open": settings.SIGNUP == "open"}

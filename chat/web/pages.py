@@ -16,12 +16,9 @@ from chat.web.answers import TURBO_STREAM
 @require_GET
 def lobby(request):
     """The rooms this person may enter, each linking to its page, with its topic and when it last spoke."""
-    # One index lookup a room (room, -id), not a GROUP BY over the whole history.
-    rooms = [
-        {"room": room,
-         "latest": Message.objects.shown().filter(room=room.key).order_by("-id").values_list("created_at", flat=True).first()}
-        for room in access.rooms_for(access.account(request))
-    ]
+    rooms = access.rooms_of(request)
+    latest = Message.objects.last_spoke(rooms)
+    rooms = [{"room": room, "latest": latest.get(room.key)} for room in rooms]
     return render(request, "chat/lobby.html", {"rooms": rooms, "may_create": rooms_creatable(request)})
 
 
@@ -40,7 +37,7 @@ def room_page(request, room, *, error="", content="", status=200):
         "me": me,
         "offer": identity.offer(request, me),
         "room": room,
-        "moderates": access.moderates(access.account(request), room),
+        "moderates": access.moderates_here(request, room),
         "bots": registry.bots(),
         "messages": messages,
         "my_votes": Feedback.objects.of(me.tag, [m for m in messages if m.takes_feedback]),
