@@ -263,6 +263,8 @@ LOGIN_FAILURE_WINDOW = int(os.environ.get("LOGIN_FAILURE_WINDOW", "900"))
 SIGNUP = os.environ.get("SIGNUP", "open")
 # Who may create rooms at /rooms/new: "signed_in" (anyone signed in), "staff", or "off".
 ROOM_CREATION = os.environ.get("ROOM_CREATION", "signed_in")
+# Tries at /rooms/new (a POST, made or refused) an hour from one account, and from one address.
+ROOM_CREATIONS_PER_HOUR = int(os.environ.get("ROOM_CREATIONS_PER_HOUR", "10"))
 # Room replies this process streams at once; more wait their turn.
 MAX_STREAMING_REPLIES = int(os.environ.get("MAX_STREAMING_REPLIES", "8"))
 # /chat and /v1 replies this process streams at once, in slots of their own; more wait their turn.
