@@ -76,6 +76,7 @@ def _generous_limits(settings):
     settings.RATE_LIMIT_PER_CLIENT = settings.RATE_LIMIT_PER_ROOM = 10_000
     # Every in-process client comes from one address: tests of the address budgets set their own.
     settings.RATE_LIMIT_PER_ADDRESS = settings.RATE_LIMIT_VOTES = settings.RATE_LIMIT_STATELESS_PER_BOT = 10_000
+    settings.ROOM_CREATIONS_PER_HOUR = 10_000
     settings.REPLY_FLUSH_INTERVAL = 0.05
 
 
