@@ -9,13 +9,18 @@ import pytest
 import websockets
 from asgiref.sync import sync_to_async
 from django.contrib.auth import get_user_model
+from channels.testing import WebsocketCommunicator
 from django.core.cache import cache
+from django.db import connection
+from django.test import AsyncClient, Client
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from bots.models import Bot, Membership, Room
 from chat import limits
+from chat.delivery import fanout
 from chat.models import ApiKey, Message
-from tests.rooms import grows, parse_frames
+from project.asgi import application
+from tests.rooms import OPEN, ORIGIN, grows, parse_frames
 from tests.servers import Browser, daphne
 from tests.sse import open_stream
 from tests.test_end_to_end import provider_env
@@ -315,3 +320,60 @@ async def test_only_a_save_that_makes_a_room_members_only_has_its_pages_checked_
     assert await next_after(lambda: Room.objects.filter(pk=row.pk).update(visibility="public")) == "room.frame"
     assert await next_after(lambda: Room.objects.get(pk=row.pk).save(update_fields=["topic"])) == "room.frame"
     assert await next_after(edit(visibility="members")) == "room.recheck"
+
+
+@sync_to_async
+def session_cookie(username):
+    """The Cookie header of a signed-in session of username's."""
+    client = Client()
+    client.force_login(get_user_model().objects.get(username=username))
+    return f"sessionid={client.cookies['sessionid'].value}".encode()
+
+
+def remove_mia():
+    try:
+        Membership.objects.filter(room__key="vault", user__username="mia").delete()
+    finally:
+        connection.close()  # a thread of its own: its connection goes with it
+
+
+async def removed_while_joining(room_group, way_in):
+    """Start way_in (a coroutine) while this process's fan-out cannot yet join room_group (its own
+    lock held), remove Mia from the vault once way_in waits to join, then let it join; way_in's result.
+    The removal's message goes out while no one here listens: only a check after the join sees it."""
+    joining = fanout.rooms()
+    async with joining.lock:
+        entering = asyncio.create_task(way_in)
+        async with asyncio.timeout(10):
+            while not joining.rooms.get(room_group):  # checked once, now waiting to join
+                await asyncio.sleep(0.01)
+        # Not on the thread shared with requests: the one way_in makes holds it while it waits to join.
+        await sync_to_async(remove_mia, thread_sensitive=False)()
+    async with asyncio.timeout(10):
+        return await entering
+
+
+async def test_a_member_removed_while_their_socket_joins_the_room_is_refused_and_hears_nothing():
+    await members_room()
+    mia = WebsocketCommunicator(application, "/ws/rooms/vault/", headers=[*ORIGIN, (b"cookie", await session_cookie("mia"))])
+    OPEN.append(mia)
+
+    connected, _ = await removed_while_joining("vault.messages", mia.connect())
+
+    assert connected is False  # refused at the handshake, as a room that does not exist is
+    assert not fanout.rooms().rooms.get("vault.messages")  # and no longer handed the room's frames
+    olga = WebsocketCommunicator(application, "/ws/rooms/vault/", headers=[*ORIGIN, (b"cookie", await session_cookie("olga"))])
+    OPEN.append(olga)
+    assert (await olga.connect())[0] is True  # a member still gets in
+
+
+async def test_a_key_removed_while_its_event_stream_joins_the_room_gets_the_missing_rooms_404():
+    key = await members_room()
+    client = AsyncClient()
+
+    response = await removed_while_joining("vault.messages", client.get("/api/rooms/vault/events", headers={"Authorization": f"Bearer {key}"}))
+
+    missing = await client.get("/api/rooms/no-such-room/events", headers={"Authorization": f"Bearer {key}"})
+    assert (response.status_code, missing.status_code) == (404, 404)
+    assert response.content == missing.content.replace(b"no-such-room", b"vault")
+    assert not fanout.rooms().rooms.get("vault.messages")
