@@ -44,7 +44,7 @@ def _bots_and_rooms(request):
     table (the data migration's rows too), and this process's copy of the rows is dropped."""
     from bots.registry import shelf
 
-    shelf().forget()
+    shelf.cache_clear()  # a new copy, read at its first look: none of an earlier test's rows
     marker = request.node.get_closest_marker("django_db")
     if marker or {"db", "transactional_db"} & set(request.fixturenames):
         transactional = (marker and marker.kwargs.get("transaction")) or "transactional_db" in request.fixturenames
@@ -56,7 +56,7 @@ def _bots_and_rooms(request):
         if not Bot.objects.exists():
             importlib.import_module("bots.migrations.0002_seed").seed(apps, None)
     yield
-    shelf().forget()
+    shelf.cache_clear()
 
 
 @pytest.fixture(autouse=True)
