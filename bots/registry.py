@@ -8,6 +8,7 @@ never waits for either: it answers from the copy in hand while a thread asks and
 """
 
 import asyncio
+import concurrent.futures
 import functools
 import logging
 import re
@@ -132,9 +133,12 @@ class Shelf:
         catalog = self.catalog
         if catalog is not None and not self.stale and time.monotonic() - self.checked < settings.REGISTRY_CHECK_INTERVAL:
             return catalog
-        if catalog is not None and _on_a_loop():
-            self._look_soon()
-            return catalog
+        if _on_a_loop():
+            if catalog is not None:
+                self._look_soon()
+                return catalog
+            # No copy at all: a loop that start-up did not prepare (ready()): a script's, a test's.
+            return _wait_for_a_thread(self)
         return self._look()
 
     def _look(self):
@@ -159,6 +163,14 @@ class Shelf:
     def forget(self):
         """The rows changed: the next look reads them (on a loop, the copy in hand serves until it has)."""
         self.stale = True
+
+
+def _wait_for_a_thread(shelf):
+    """shelf's look on a thread of its own, waited for: the ORM refuses to run on an event loop.
+    A served process never gets here (its start-up reads the rows on a thread first)."""
+    logger.warning("the registry's first look was on an event loop: it waited for the rows there")
+    with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="registry") as pool:
+        return pool.submit(_look_and_close, shelf).result()
 
 
 def _look_and_close(shelf):

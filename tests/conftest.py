@@ -55,6 +55,7 @@ def _bots_and_rooms(request):
 
         if not Bot.objects.exists():
             importlib.import_module("bots.migrations.0002_seed").seed(apps, None)
+        shelf().current()  # read here, off any loop, as a served process's start-up does (registry.ready)
     yield
     shelf.cache_clear()
 

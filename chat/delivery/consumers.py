@@ -86,7 +86,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
             self._leave()
             if not isinstance(exc, Http404):
                 raise
-            await self.close()  # still before accept: refused, as for a room that does not exist
+            if not self.shut:
+                await self.close()  # still before accept: refused, as for a room that does not exist
             return
         if self.shut:  # removed while it was checked: the fan-out has refused it already
             self._leave()
