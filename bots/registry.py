@@ -156,8 +156,9 @@ class Shelf:
 
     def _look_soon(self):
         """Look on a thread (the project's one hop: sync_to_async), once at a time per loop."""
-        if self.refreshing is None or self.refreshing.done():
-            self.refreshing = asyncio.get_running_loop().create_task(
+        loop, refreshing = asyncio.get_running_loop(), self.refreshing
+        if refreshing is None or refreshing.done() or refreshing.get_loop() is not loop:  # (a loop gone with its task)
+            self.refreshing = loop.create_task(
                 sync_to_async(_look_and_close, thread_sensitive=False)(self), name="registry-look")
 
     def forget(self):
