@@ -1,7 +1,7 @@
 """Rate limits: what one person and one place may do a minute, and failed log-ins per account and
 per address, counted in the shared cache.
 
-Fixed windows (a minute for messages, votes and direct requests). Every budget counts the person (their API key, account or guest token)
+Fixed windows (a minute for messages, votes and direct requests, an hour for new rooms). Every budget counts the person (their API key, account or guest token)
 *and* the address they come from, so fresh cookies from one address share one budget, plus the
 place they spend it on (a room, or a bot's stateless path). With Redis every process counts in
 the same place. A refused request learns how long to wait (Retry-After).
@@ -16,6 +16,7 @@ from django.conf import settings
 from django.core.cache import cache
 
 WINDOW = 60
+ROOM_WINDOW = 3600  # rooms are made rarely: their budget is an hour's
 # How long a guest's last address is remembered, so a mute can follow it to their next session.
 ADDRESS_MEMORY = 24 * 3600
 
@@ -57,10 +58,14 @@ def client_ip(request):
 
 
 def counted_address(request):
-    """The client's address as address budgets and mutes count it, or "" for loopback: a request
+    """The client's address as every address budget, cap and mute counts it, or "" (not counted) for loopback."""
+    return counted(client_ip(request))
+
+
+def counted(address):
+    """address as it is counted: "" for loopback, the one rule for every count by address. A request
     from this very machine is a local proxy that did not say whom it forwards for (set
     TRUST_X_FORWARDED_FOR), or a local tool; holding all of those as one client would hold everyone."""
-    address = client_ip(request)
     try:
         return "" if ipaddress.ip_address(address).is_loopback else address
     except ValueError:  # not an address at all: still one source, counted as such
@@ -90,11 +95,11 @@ def _window(window):
     return window_start, max(1, int(window_start + window - now) + 1)
 
 
-def _spend(counters):
+def _spend(counters, window=WINDOW):
     """Count one request on each (key, limit, sentence) with a key, in turn; the first passed limit's Refusal, else None."""
-    window_start, retry_after = _window(WINDOW)
+    window_start, retry_after = _window(window)
     for key, limit, sentence in counters:
-        if key and _count(key, window_start) > limit:
+        if key and _count(key, window_start, window) > limit:
             return Refusal(f"{sentence.format(limit=limit)}; try again in {retry_after} s.", retry_after)
     return None
 
@@ -139,6 +144,16 @@ def check_stateless(request, bot_key):
     ])
 
 
+def check_room_creation(request):
+    """Count one try at creating a room from this account and its address (ROOM_CREATIONS_PER_HOUR
+    each, taken keys and bad forms included); a Refusal if a limit is passed, else None."""
+    most = settings.ROOM_CREATIONS_PER_HOUR
+    return _spend([
+        (f"rooms:{client_key(request)}", most, "You are creating rooms too fast ({limit} tries an hour)"),
+        (_address_key("rooms-addr", request), most, "Too many rooms are being created from your address ({limit} tries an hour)"),
+    ], window=ROOM_WINDOW)
+
+
 def note_address(sender_tag, request):
     """Remember where a guest last posted from, so a mute of them can hold for that address too."""
     if address := counted_address(request):
@@ -153,10 +168,10 @@ def address_of(sender_tag):
 def _login_keys(request, username):
     """The counters a failed log-in adds to: its account (any case; hashed, whatever was typed) and its address."""
     account = hashlib.sha256(str(username or "").strip().casefold().encode()).hexdigest()[:32]
-    return (
-        (f"login-account:{account}", settings.LOGIN_FAILURES_PER_ACCOUNT, "this account"),
-        (f"login-address:{client_ip(request)}", settings.LOGIN_FAILURES_PER_ADDRESS, "your address"),
-    )
+    keys = [(f"login-account:{account}", settings.LOGIN_FAILURES_PER_ACCOUNT, "this account")]
+    if address := counted_address(request):
+        keys.append((f"login-address:{address}", settings.LOGIN_FAILURES_PER_ADDRESS, "your address"))
+    return keys
 
 
 def check_login(request, username):

@@ -270,6 +270,8 @@ SIGNUP = os.environ.get("SIGNUP", "open")
 ROOM_CREATION = os.environ.get("ROOM_CREATION", "signed_in")
 # Threads a process runs its pages' and posts' synchronous code on (each keeps a database connection).
 VIEW_THREADS = int(os.environ.get("VIEW_THREADS", "4"))
+# Tries at /rooms/new (a POST, made or refused) an hour from one account, and from one address.
+ROOM_CREATIONS_PER_HOUR = int(os.environ.get("ROOM_CREATIONS_PER_HOUR", "10"))
 # Room replies this process streams at once; more wait their turn.
 MAX_STREAMING_REPLIES = int(os.environ.get("MAX_STREAMING_REPLIES", "8"))
 # /chat and /v1 replies this process streams at once, in slots of their own; more wait their turn.

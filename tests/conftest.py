@@ -44,7 +44,7 @@ def _bots_and_rooms(request):
     table (the data migration's rows too), and this process's copy of the rows is dropped."""
     from bots.registry import shelf
 
-    shelf().forget()
+    shelf.cache_clear()  # a new copy, read at its first look: none of an earlier test's rows
     marker = request.node.get_closest_marker("django_db")
     if marker or {"db", "transactional_db"} & set(request.fixturenames):
         transactional = (marker and marker.kwargs.get("transaction")) or "transactional_db" in request.fixturenames
@@ -55,8 +55,9 @@ def _bots_and_rooms(request):
 
         if not Bot.objects.exists():
             importlib.import_module("bots.migrations.0002_seed").seed(apps, None)
+        shelf().current()  # read here, off any loop, as a served process's start-up does (registry.ready)
     yield
-    shelf().forget()
+    shelf.cache_clear()
 
 
 @pytest.fixture(autouse=True)
@@ -76,6 +77,7 @@ def _generous_limits(settings):
     settings.RATE_LIMIT_PER_CLIENT = settings.RATE_LIMIT_PER_ROOM = 10_000
     # Every in-process client comes from one address: tests of the address budgets set their own.
     settings.RATE_LIMIT_PER_ADDRESS = settings.RATE_LIMIT_VOTES = settings.RATE_LIMIT_STATELESS_PER_BOT = 10_000
+    settings.ROOM_CREATIONS_PER_HOUR = 10_000
     settings.REPLY_FLUSH_INTERVAL = 0.05
 
 

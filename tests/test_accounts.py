@@ -106,12 +106,22 @@ def test_failed_log_ins_are_limited_per_address(client, settings):
     settings.LOGIN_FAILURES_PER_ACCOUNT, settings.LOGIN_FAILURES_PER_ADDRESS = 100, 3
     get_user_model().objects.create_user("ada", password=STRONG)
     for name in ("x1", "x2", "x3"):
-        assert client.post("/accounts/login/", {"username": name, "password": "wrong"}).status_code == 200
-    refused = client.post("/accounts/login/", {"username": "ada", "password": STRONG})
+        assert client.post("/accounts/login/", {"username": name, "password": "wrong"}, REMOTE_ADDR="10.0.0.8").status_code == 200
+    refused = client.post("/accounts/login/", {"username": "ada", "password": STRONG}, REMOTE_ADDR="10.0.0.8")
     assert refused.status_code == 429 and "your address" in refused.text and int(refused["Retry-After"]) > 0
     # From elsewhere the account still logs in.
     elsewhere = client.post("/accounts/login/", {"username": "ada", "password": STRONG}, REMOTE_ADDR="10.0.0.9")
     assert elsewhere.status_code == 302
+
+
+def test_failed_log_ins_from_loopback_hold_no_address(client, settings):
+    # Loopback is a local proxy that did not say whom it forwards for: by the one rule of every
+    # count by address, it is not counted (or it would lock everyone out).
+    settings.LOGIN_FAILURES_PER_ACCOUNT, settings.LOGIN_FAILURES_PER_ADDRESS = 100, 3
+    get_user_model().objects.create_user("ada", password=STRONG)
+    for name in ("x1", "x2", "x3", "x4"):
+        assert client.post("/accounts/login/", {"username": name, "password": "wrong"}, REMOTE_ADDR="::1").status_code == 200
+    assert client.post("/accounts/login/", {"username": "ada", "password": STRONG}, REMOTE_ADDR="127.0.0.1").status_code == 302
 
 
 def test_create_api_key_for_a_user_and_without_one():

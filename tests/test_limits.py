@@ -1,15 +1,20 @@
 """Rate limits and the streaming cap: 429 with Retry-After for the client or room over its limit, nobody else."""
 
 import asyncio
+import contextlib
 import secrets
 import time
 
 import pytest
+import websockets
 from asgiref.sync import sync_to_async
 from django.test import AsyncClient
 
 from chat.models import Message
+from tests.browser import own_presence
 from tests.rooms import finished, frames_until, subscribe
+from tests.servers import daphne
+from tests.test_end_to_end import provider_env
 from tests.test_rooms import rows
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -165,3 +170,17 @@ async def test_the_sse_path_spends_a_budget_of_its_own_not_the_room_s(settings, 
     # The room of the same bot still takes its own two messages a minute.
     for i in range(2):
         assert (await as_client(ip(5, 10 + i)).post("/rooms/PirateBot/messages", {"content": f"room {i}"})).status_code == 303
+
+
+async def test_loopback_is_not_counted_by_address_for_sockets_either(upstream):
+    # One rule for every count by address: this machine's sockets (a local proxy that did not say
+    # whom it forwards for) are not capped as one address, as its messages and log-ins are not.
+    with daphne(provider_env(upstream, ROOM_SOCKETS_PER_ADDRESS="2", **own_presence())) as server:
+        url = f"{server.ws_url}/ws/rooms/PirateBot/"
+        async with contextlib.AsyncExitStack() as stack:
+            pages = [await stack.enter_async_context(websockets.connect(url, origin=server.url)) for _ in range(3)]
+            for page in pages:  # each let in and told who is here: none closed with 4029
+                async with asyncio.timeout(10):
+                    while "guest here" not in await page.recv():
+                        pass
+            assert all(page.close_code is None for page in pages)

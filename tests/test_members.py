@@ -9,11 +9,18 @@ import pytest
 import websockets
 from asgiref.sync import sync_to_async
 from django.contrib.auth import get_user_model
+from channels.testing import WebsocketCommunicator
+from django.core.cache import cache
+from django.db import connection
+from django.test import AsyncClient, Client
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from bots.models import Bot, Membership, Room
+from chat import limits
+from chat.delivery import fanout
 from chat.models import ApiKey, Message
-from tests.rooms import grows, parse_frames
+from project.asgi import application
+from tests.rooms import OPEN, ORIGIN, grows, parse_frames
 from tests.servers import Browser, daphne
 from tests.sse import open_stream
 from tests.test_end_to_end import provider_env
@@ -33,9 +40,9 @@ def signed_in(client, user):
     return client
 
 
-def new_room(client, **fields):
+def new_room(client, REMOTE_ADDR="127.0.0.1", **fields):
     return client.post("/rooms/new", {"key": "den", "title": "The Den", "topic": "Plans", "visibility": "members",
-                                      "bot": "", **fields})
+                                      "bot": "", **fields}, REMOTE_ADDR=REMOTE_ADDR)
 
 
 def test_a_signed_in_person_makes_a_room_and_moderates_it(client):
@@ -58,9 +65,9 @@ def test_a_signed_in_person_makes_a_room_and_moderates_it(client):
 @pytest.mark.parametrize(("fields", "sentence"), [
     ({"key": "has space"}, "A room&#x27;s key is 1 to 40 letters"),
     ({"key": "x" * 41}, "at most 40 characters"),
-    ({"key": "LOUNGE"}, "A room with this key already exists"),
-    ({"key": "New"}, "is a word Parley&#x27;s own URLs use"),
-    ({"key": "members"}, "is a word Parley&#x27;s own URLs use"),
+    ({"key": "LOUNGE"}, "The key &#x27;LOUNGE&#x27; is not available; choose another."),
+    ({"key": "New"}, "The key &#x27;New&#x27; is not available; choose another."),
+    ({"key": "members"}, "The key &#x27;members&#x27; is not available; choose another."),
     ({"visibility": "secret"}, "Visibility is &quot;public&quot; or &quot;members&quot;."),
     ({"bot": "NoSuchBot"}, "There is no active bot with that key"),
     ({"bot": "SleepyBot"}, "There is no active bot with that key"),
@@ -74,6 +81,43 @@ def test_a_new_room_refuses_bad_input_with_a_sentence_and_saves_nothing(client, 
     assert response.status_code == 400
     assert sentence in response.text
     assert Room.objects.count() == rooms and not Membership.objects.exists()
+
+
+def test_a_taken_key_reads_the_same_whether_or_not_its_room_may_be_read(client):
+    users = people("ada", "bea")
+    signed_in(client, users["ada"])
+    assert new_room(client, key="hidden").status_code == 302  # ada's members room: bea may not read it
+    signed_in(client, users["bea"])
+    answers = {key: new_room(client, key=key) for key in ("hidden", "HIDDEN", "Lounge", "search")}
+    assert {key: answer.status_code for key, answer in answers.items()} == dict.fromkeys(answers, 400)
+    for key, answer in answers.items():
+        # One sentence for a room bea cannot read, one she can, and a reserved word: nothing tells them apart.
+        assert f"The key &#x27;{key}&#x27; is not available; choose another." in answer.text
+        assert "exists" not in answer.text
+    assert client.get("/rooms/hidden/").status_code == 404
+    assert new_room(client, key="hidden2").status_code == 302  # another key is hers to take
+
+
+def test_room_creation_has_a_budget_per_account_and_address(client, settings):
+    settings.ROOM_CREATIONS_PER_HOUR = 2
+    if (left := limits.ROOM_WINDOW - time.time() % limits.ROOM_WINDOW) < 15:
+        time.sleep(left + 0.1)  # inside one counting window, not across two
+    cache.clear()  # accounts' ids come again in every test: no count left from an earlier one
+    users = people("ada", "bea")
+    signed_in(client, users["ada"])
+    assert new_room(client, key="den1", REMOTE_ADDR="10.0.3.1").status_code == 302
+    assert new_room(client, key="Lounge", REMOTE_ADDR="10.0.3.2").status_code == 400  # a refused try counts too
+    refused = new_room(client, key="den3", REMOTE_ADDR="10.0.3.3")
+    assert refused.status_code == 429 and 0 < int(refused["Retry-After"]) <= 3601
+    assert "You are creating rooms too fast (2 tries an hour); try again in" in refused.text
+    # Another account from another address has its own budget; from ada's first address, not any more.
+    signed_in(client, users["bea"])
+    assert new_room(client, key="den4", REMOTE_ADDR="10.0.3.9").status_code == 302
+    assert new_room(client, key="den5", REMOTE_ADDR="10.0.3.9").status_code == 302
+    signed_in(client, people("cy")["cy"])
+    from_there = new_room(client, key="den6", REMOTE_ADDR="10.0.3.9")
+    assert from_there.status_code == 429 and "Too many rooms are being created from your address" in from_there.text
+    assert sorted(Room.objects.filter(key__startswith="den").values_list("key", flat=True)) == ["den1", "den4", "den5"]
 
 
 def test_room_creation_follows_the_setting(client, settings):
@@ -245,3 +289,91 @@ def test_the_api_lists_a_members_room_only_to_its_members_keys(client):
 
     assert "vault" in listed("mia") and "vault" not in listed("otto") and "vault" not in listed("none")
     assert "Lounge" in listed("none")
+
+
+async def test_only_a_save_that_makes_a_room_members_only_has_its_pages_checked_again():
+    from channels.layers import get_channel_layer
+
+    layer = get_channel_layer()
+    listener = await layer.new_channel()
+    await layer.group_add("den.messages", listener)  # where every process's fan-out hears the room
+    row = await sync_to_async(Room.objects.create)(key="den", title="The Den", visibility="public")
+
+    async def next_after(save):
+        """The first room message the layer carries after save runs and a marker is sent behind it."""
+        await sync_to_async(save)()
+        await layer.group_send("den.messages", {"type": "room.frame", "group": "den.messages", "frame": "marker"})
+        async with asyncio.timeout(10):
+            return (await layer.receive(listener))["type"]
+
+    def edit(**fields):
+        def save():
+            for name, value in fields.items():
+                setattr(row, name, value)
+            row.save()
+        return save
+
+    assert await next_after(edit(topic="Plans")) == "room.frame"  # public, stays public: no check
+    assert await next_after(edit(visibility="members")) == "room.recheck"
+    assert await layer.receive(listener) == {"type": "room.frame", "group": "den.messages", "frame": "marker"}
+    assert await next_after(edit(topic="Other plans", title="Den")) == "room.frame"  # members already: no check
+    assert await next_after(lambda: Room.objects.filter(pk=row.pk).update(visibility="public")) == "room.frame"
+    assert await next_after(lambda: Room.objects.get(pk=row.pk).save(update_fields=["topic"])) == "room.frame"
+    assert await next_after(edit(visibility="members")) == "room.recheck"
+
+
+@sync_to_async
+def session_cookie(username):
+    """The Cookie header of a signed-in session of username's."""
+    client = Client()
+    client.force_login(get_user_model().objects.get(username=username))
+    return f"sessionid={client.cookies['sessionid'].value}".encode()
+
+
+def remove_mia():
+    try:
+        Membership.objects.filter(room__key="vault", user__username="mia").delete()
+    finally:
+        connection.close()  # a thread of its own: its connection goes with it
+
+
+async def removed_while_joining(room_group, way_in):
+    """Start way_in (a coroutine) while this process's fan-out cannot yet join room_group (its own
+    lock held), remove Mia from the vault once way_in waits to join, then let it join; way_in's result.
+    The removal's message goes out while no one here listens: only a check after the join sees it."""
+    joining = fanout.rooms()
+    async with joining.lock:
+        entering = asyncio.create_task(way_in)
+        async with asyncio.timeout(10):
+            while not joining.rooms.get(room_group):  # checked once, now waiting to join
+                await asyncio.sleep(0.01)
+        # Not on the thread shared with requests: the one way_in makes holds it while it waits to join.
+        await sync_to_async(remove_mia, thread_sensitive=False)()
+    async with asyncio.timeout(10):
+        return await entering
+
+
+async def test_a_member_removed_while_their_socket_joins_the_room_is_refused_and_hears_nothing():
+    await members_room()
+    mia = WebsocketCommunicator(application, "/ws/rooms/vault/", headers=[*ORIGIN, (b"cookie", await session_cookie("mia"))])
+    OPEN.append(mia)
+
+    connected, _ = await removed_while_joining("vault.messages", mia.connect())
+
+    assert connected is False  # refused at the handshake, as a room that does not exist is
+    assert not fanout.rooms().rooms.get("vault.messages")  # and no longer handed the room's frames
+    olga = WebsocketCommunicator(application, "/ws/rooms/vault/", headers=[*ORIGIN, (b"cookie", await session_cookie("olga"))])
+    OPEN.append(olga)
+    assert (await olga.connect())[0] is True  # a member still gets in
+
+
+async def test_a_key_removed_while_its_event_stream_joins_the_room_gets_the_missing_rooms_404():
+    key = await members_room()
+    client = AsyncClient()
+
+    response = await removed_while_joining("vault.messages", client.get("/api/rooms/vault/events", headers={"Authorization": f"Bearer {key}"}))
+
+    missing = await client.get("/api/rooms/no-such-room/events", headers={"Authorization": f"Bearer {key}"})
+    assert (response.status_code, missing.status_code) == (404, 404)
+    assert response.content == missing.content.replace(b"no-such-room", b"vault")
+    assert not fanout.rooms().rooms.get("vault.messages")

@@ -159,3 +159,32 @@ def test_however_the_stream_is_split_the_cut_is_the_same_and_nothing_shown_is_ta
             break
     shown += guard.end()
     assert guard.cut and shown == SPEECH
+
+
+@pytest.mark.parametrize("label", ["{asker}: ", "**{asker}:** ", "Guest 1234:\n"])
+async def test_an_unnamed_askers_guest_label_at_the_opening_is_stripped(upstream, label):
+    client = AsyncClient()  # a guest who never chose a name: the room shows them as "Guest NNNN"
+    await post("evening", bot="Lounge", client=client)  # the Lounge has no bot of its own: no reply
+    (said,) = await rows(room="Lounge", role="user")
+    assert said.author.startswith("Guest ") and said.author != "Guest 1234"
+    # The asker's label as SmolLM2 writes it, in emphasis, or with a number of its own making.
+    upstream.will(tokens=[*label.format(asker=said.author), "Hello", " there."])
+    page = await subscribe("Lounge")
+
+    await post("@ChatBot hi", bot="Lounge", client=client)
+
+    (reply,) = await rows(room="Lounge", role="assistant")
+    await frames_until(page, finished(reply.pk), timeout=30)
+    (reply,) = await rows(pk=reply.pk)
+    assert (reply.status, reply.content) == ("complete", "Hello there.")
+
+
+async def test_a_guest_named_like_a_link_s_scheme_does_not_cut_the_link(upstream):
+    await earlier(("https", "Where are the docs?"), ("Note", "Thanks."))
+    upstream.will(tokens=["See", " https", ":", "//", "example.org", " at", " 10", ":", "30.", " Note:", "x", " holds.",
+                          "\n", "https", ":", " more"])
+
+    reply, _ = await ask("@ChatBot docs?")
+
+    # A colon a space or a line's end does not follow is no label: only the last line is someone's.
+    assert (reply.status, reply.content) == ("complete", "See https://example.org at 10:30. Note:x holds.")

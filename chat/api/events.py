@@ -35,9 +35,10 @@ WAKE_GATHER = 0.05  # seconds a wake-up waits for more changes before reading
 logger = logging.getLogger(__name__)
 
 
-async def follow(request, room, after, account_id=None):
-    """The room's event stream as an SSE response (the key and the room were checked by the API),
-    or a JSON error (400, 429); it ends when account_id (the key's account) is removed from the room."""
+async def follow(request, room, after, who=None):
+    """The room's event stream as an SSE response (the key and the room were checked by the API, and
+    are checked again once the stream hears the room), or a JSON error (400, 429), or Http404 when
+    who (the key's account) was removed meanwhile; it ends when who is removed from the room."""
     resume = request.headers.get("Last-Event-ID") or after
     try:
         cursor = None if resume is None else int(resume)
@@ -45,16 +46,36 @@ async def follow(request, room, after, account_id=None):
             raise ValueError
     except ValueError:
         return error("Last-Event-ID (or after) must be an event id: a whole number, 0 or more.", 400)
-    key, waker = request.api_key, _Waker(room.key, account_id)
+    key, waker = request.api_key, _Waker(room.key, getattr(who, "pk", None))
     if not followers().admit(key, waker):
         return error(f"This key already has {settings.EVENT_STREAMS_PER_KEY} event streams open here; "
                      "close one before opening another.", 429, Retry_After=RETRY_AFTER_FULL)
     try:
+        await _join(room, waker)
+        # Joined, then checked again: a removal committed since the API's check is seen here, and
+        # one committed after it reaches the stream through the room's fan-out.
+        await sync_to_async(access.room_for)(who, room.key)
         now = await sync_to_async(Message.objects.last_event)(room.key)
     except BaseException:
+        fanout.rooms().leave(room.group, waker)
         followers().leave(key, waker)
         raise
-    return sse.EventStream(_events(room, now if cursor is None else cursor, now, key, waker))
+    response = sse.EventStream(_events(room, now if cursor is None else cursor, now, key, waker))
+    # The stream is in the room's fan-out from here: a response cancelled before its events ever
+    # started (their own finally leaves it) must leave it too. Django closes it, off the loop.
+    joined = fanout.rooms()
+    response._resource_closers.append(lambda: joined.leave(room.group, waker))
+    return response
+
+
+async def _join(room, waker):
+    """Have the room's frames (and removals) wake the stream; if the layer is away, it stays dropped
+    (the stream reads the database every second and joins again)."""
+    try:
+        await fanout.rooms().join(room.group, waker)
+        waker.dropped = False
+    except Exception:  # noqa: BLE001 - the layer is away: the database is the log, read it every second
+        logger.warning("room events: could not join %s; reading it every second", room.group, exc_info=True)
 
 
 def reset(room, now):
@@ -75,7 +96,7 @@ class _Waker:
     def __init__(self, room_key, account_id):
         self.room_key = room_key
         self.wake = asyncio.Event()
-        self.dropped = False
+        self.dropped = True  # not joined to the room's fan-out (yet, or since the layer failed)
         self.revoked = False
         self.removed = False
         self.account_id = account_id
@@ -101,7 +122,6 @@ class _Waker:
 
 async def _events(room, cursor, now, key, waker):
     known = {}  # message id -> (status, the text of a reply still streaming) this client has
-    waker.dropped = True  # not yet joined
     loop = asyncio.get_running_loop()
     said_at = loop.time()  # when the client last heard from this stream
     try:
@@ -115,11 +135,10 @@ async def _events(room, cursor, now, key, waker):
                 return
             waker.wake.clear()
             if waker.dropped:
-                try:
-                    await fanout.rooms().join(room.group, waker)
-                    waker.dropped = False
-                except Exception:  # noqa: BLE001 - the layer is away: the database is the log, read it every second
-                    logger.warning("room events: could not join %s; reading it every second", room.group, exc_info=True)
+                await _join(room, waker)
+                # A removal sent while the stream was not joined never reached it: ask again.
+                if not waker.dropped and not await waker.recheck():
+                    return
             if waker.removed:
                 return
             rows = await sync_to_async(Message.objects.events_after)(room.key, cursor, BATCH)

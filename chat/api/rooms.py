@@ -204,4 +204,4 @@ def retry(request, room: str, message_id: int):
 async def room_events(request, room: str, after: int | None = None):
     who = access.account(request)
     found = await sync_to_async(access.room_for)(who, room)
-    return await events.follow(request, found, after, account_id=getattr(who, "pk", None))
+    return await events.follow(request, found, after, who=who)

@@ -15,12 +15,12 @@ TOO_MANY = 4029
 
 
 def of_scope(scope):
-    """The socket's client address, by the same rule as the rate limits' (X-Forwarded-For when trusted)."""
+    """The socket's client address as the rate limits count it (X-Forwarded-For when trusted; "" for loopback)."""
     headers = dict(scope.get("headers", ()))
     meta = {"REMOTE_ADDR": (scope.get("client") or ("unknown",))[0]}
     if b"x-forwarded-for" in headers:
         meta["HTTP_X_FORWARDED_FOR"] = headers[b"x-forwarded-for"].decode("latin-1")
-    return limits.client_ip(SimpleNamespace(META=meta))
+    return limits.counted_address(SimpleNamespace(META=meta))
 
 
 def present_as(sender, had_token, address):
@@ -39,7 +39,10 @@ class Addresses:
         self.open = Counter()
 
     def admit(self, address):
-        """Count one more socket of address: False when it already has ROOM_SOCKETS_PER_ADDRESS open here."""
+        """Count one more socket of address: False when it already has ROOM_SOCKETS_PER_ADDRESS open here
+        ("", loopback, is not counted)."""
+        if not address:
+            return True
         if self.open[address] >= settings.ROOM_SOCKETS_PER_ADDRESS:
             return False
         self.open[address] += 1
@@ -47,6 +50,8 @@ class Addresses:
 
     def leave(self, address):
         """A socket of address closed."""
+        if not address:
+            return
         self.open[address] -= 1
         if self.open[address] <= 0:
             del self.open[address]

@@ -44,6 +44,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
     person = None  # who this page is, once counted in the room's presence
     address = None  # where it comes from, once counted against that address's share
     account_id = None  # the signed-in account's pk: a member removed from the room is closed by it
+    shut = False  # closed (or its handshake refused) by this server
 
     async def connect(self):
         # The address's share first: a socket past it costs no trip to the database thread, so a
@@ -69,6 +70,20 @@ class RoomConsumer(AsyncWebsocketConsumer):
         self.held = []
         try:
             await fanout.rooms().join(self.room.group, self)
+            # Joined, then checked again: a removal (or the room closing to members) committed since
+            # the check above is seen here; one committed later reaches this page through the fan-out.
+            await sync_to_async(self._may_read)()
+        except BaseException as exc:
+            self._leave()
+            if not isinstance(exc, Http404):
+                raise
+            if not self.shut:
+                await self.close()  # still before accept: refused, as for a room that does not exist
+            return
+        if self.shut:  # removed while it was checked: the fan-out has refused it already
+            self._leave()
+            return
+        try:
             self.person = self._present_as(me, had_token)
             presence.roster().join(self.room.group, self.person, self)
             await self.accept()
@@ -95,6 +110,10 @@ class RoomConsumer(AsyncWebsocketConsumer):
         had_token = "author_id" in session  # before of_session hands a session without one a new token
         return room, getattr(who, "pk", None), identity.of_session(session, self.scope.get("user")), had_token
 
+    def _may_read(self):
+        """The one access check again, for this page's person and room (Http404 when they may not read it)."""
+        access.room_for(access.person(self.scope.get("user")), self.room.key)
+
     def _present_as(self, sender, had_token):
         """Who this page is in the room's presence. A guest who has not posted yet is who their page's
         offer names, one person per page view; without one (a script), the address's one anonymous guest."""
@@ -107,7 +126,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
     async def recheck(self):
         """Whether this page's person may still read its room (the fan-out asks when that may have changed)."""
         try:
-            await sync_to_async(self._enter)()
+            await sync_to_async(self._may_read)()
         except Http404:
             return False
         return True
@@ -126,6 +145,11 @@ class RoomConsumer(AsyncWebsocketConsumer):
             self.held.append(message)
         else:
             await self.base_send(message)
+
+    async def close(self, code=None, reason=None):
+        """Close the socket (refuse its handshake, before accept); the fan-out closes removed members' so."""
+        self.shut = True
+        await super().close(code, reason)
 
     async def disconnect(self, code):
         if self.address is not None:

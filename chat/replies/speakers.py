@@ -9,12 +9,21 @@ that could still become one, so nothing shown is ever taken back.
 
 import re
 
+from chat.names import ANONYMOUS
+
 # Characters of Markdown emphasis or a mention a model may wrap a speaker's label in.
 MARKUP = "*_@"
 # After a label's name and before its colon: emphasis closing, spaces.
 BEFORE_COLON = re.compile(r"[*_]*[ \t]*")
 # Characters past the longest label that still could be the start of one (markup, spaces).
 SLACK = 8
+# A label's colon is followed (past closing emphasis) by a space, a line's end or the text's end:
+# "https://", "10:30" or "Note:x" is no label, whoever in the room is called https, 10 or Note.
+COLON = r":(?=[*_]*(?:\s|\Z))"
+# A guest who chose no name is "Guest 4821" (chat.identity): at its opening a model writes that
+# shape with the asker's number or another, and either is a label, not the reply's words.
+UNNAMED = rf"{ANONYMOUS} \d{{4}}"
+UNNAMED_SO_FAR = re.compile(rf"{ANONYMOUS.lower()} (\d{{0,4}})([*_]*[ \t]*)")
 
 
 def label(name):
@@ -55,11 +64,11 @@ class Guard:
         self.initials = {name[0] for name in self.folded} | set(MARKUP)  # where a label may begin
         names = _alternatives(self.others)
         # Another speaker's label: not inside a word, perhaps in emphasis, then a colon.
-        self.other = re.compile(rf"(?<!\w)[{MARKUP}]*(?:{names})[*_]*[ \t]*:", re.IGNORECASE) if names else None
+        self.other = re.compile(rf"(?<!\w)[{MARKUP}]*(?:{names})[*_]*[ \t]*{COLON}", re.IGNORECASE) if names else None
         # At the opening, a label is the model's own line's (small models label it, often with the
         # asker's name: SmolLM2 did so in every reply measured): dropped, and what follows kept.
         opening = _alternatives([*own, *self.others])
-        self.label = re.compile(rf"\s*[{MARKUP}]*(?:{opening})[*_]*[ \t]*:[ \t]*", re.IGNORECASE)
+        self.label = re.compile(rf"\s*[{MARKUP}]*(?:{opening}|{UNNAMED})[*_]*[ \t]*{COLON}[*_]*[ \t]*", re.IGNORECASE)
         self.label_folded = [name.lower() for name in own] + self.folded
         self.held = ""  # text read but not yet let through
         self.before = ""  # the last character let through: whether a label may start right after it
@@ -96,8 +105,8 @@ class Guard:
                 self.held = rest.lstrip()
                 if "\n" in rest[:len(rest) - len(self.held)]:
                     break  # the labels' line ended: what follows is text, or another speaker's line
-            elif self._could_be(start.lower(), self.label_folded):
-                return False  # "BelleBot" so far
+            elif self._could_be(start.lower(), self.label_folded) or _unnamed_so_far(start.lower()):
+                return False  # "BelleBot" (or "Guest 48") so far
             else:
                 self.held = start
                 break
@@ -108,9 +117,16 @@ class Guard:
 
     def _release(self, *, final):
         """Let through held text up to another speaker's label (then cut) or up to what could become one."""
-        if self.other is not None and (found := self.other.search(self.before + self.held, len(self.before))):
-            shown = self.held[:found.start() - len(self.before)].rstrip()
-            self.held, self.cut = "", True
+        text = self.before + self.held
+        if self.other is not None and (found := self.other.search(text, len(self.before))):
+            start = found.start() - len(self.before)
+            if final or text[found.end():].strip("*_"):
+                shown = self.held[:start].rstrip()
+                self.held, self.cut = "", True
+                return self._let(shown)
+            # "Ana:" or "https:" so far: a label, or a link's scheme; what follows the colon tells.
+            keep = len(self.held[:start].rstrip())
+            shown, self.held = self.held[:keep], self.held[keep:]
             return self._let(shown)
         if final:
             shown, self.held = self.held, ""
@@ -148,3 +164,12 @@ class Guard:
             self.before = shown[-1]
             self.spoke = self.spoke or not shown.isspace()
         return shown
+
+
+def _unnamed_so_far(text):
+    """Whether text (folded) is the start of an unnamed guest's label ("guest 48"), but for its colon."""
+    text = text.lstrip(MARKUP)
+    if ANONYMOUS.lower().startswith(text):
+        return True
+    found = UNNAMED_SO_FAR.fullmatch(text)
+    return found is not None and (len(found[1]) == 4 or not found[2])

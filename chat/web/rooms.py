@@ -5,13 +5,13 @@ from django import forms
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.views import redirect_to_login
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
-from bots.models import Bot, Membership, Room
-from chat import access
+from bots.models import RESERVED_ROOM_KEYS, Bot, Membership, Room
+from chat import access, limits
 from chat.text import tidy
 
 
@@ -33,6 +33,19 @@ class RoomForm(forms.ModelForm):
         model = Room
         fields = ("key", "title", "topic", "visibility", "bot")
 
+    def clean_key(self):
+        """A key already taken, in any case, or reserved gets one sentence, whoever's room holds it:
+        a members room the person may not read must not show through it."""
+        key = self.cleaned_data["key"]
+        if key.lower() in RESERVED_ROOM_KEYS or Room.objects.filter(key__iexact=key).exists():
+            raise forms.ValidationError(unavailable(key))
+        return key
+
+
+def unavailable(key):
+    """What a key that cannot be had gets, taken or reserved alike."""
+    return f"The key {key!r} is not available; choose another."
+
 
 def _creation_refused(request):
     """Why this request may not create rooms (ROOM_CREATION), as a response; None when it may."""
@@ -51,13 +64,22 @@ def new_room(request):
     if refused := _creation_refused(request):
         return refused
     form = RoomForm(request.POST if request.method == "POST" else None)
+    # Every try counts, a refused one too: the budget also bounds guessing which keys are taken.
+    if request.method == "POST" and (refusal := limits.check_room_creation(request)):
+        response = render(request, "chat/new_room.html", {"form": form, "problem": refusal.message}, status=429)
+        response["Retry-After"] = str(refusal.retry_after)
+        return response
     if form.is_valid():
-        with transaction.atomic():
-            room = form.save(commit=False)
-            room.created_by = request.user
-            room.save()
-            Membership.objects.create(room=room, user=request.user, role=Membership.Role.MODERATOR)
-        return redirect("chat:room", room=room.key)
+        try:
+            with transaction.atomic():
+                room = form.save(commit=False)
+                room.created_by = request.user
+                room.save()
+                Membership.objects.create(room=room, user=request.user, role=Membership.Role.MODERATOR)
+        except IntegrityError:  # the same key made by someone else a moment ago
+            form.add_error("key", unavailable(form.cleaned_data["key"]))
+        else:
+            return redirect("chat:room", room=room.key)
     return render(request, "chat/new_room.html", {"form": form}, status=400 if form.errors else 200)
 
 
