@@ -3,8 +3,7 @@
 Each process keeps the rows as frozen snapshots and asks the shared cache at most every
 REGISTRY_CHECK_INTERVAL seconds whether they changed: a save or delete of a bot or room sets a new
 version there (after commit), and the next look in every process reads the rows again. In the
-steady state a lookup costs no database query and no network round trip. On an event loop a look
-never waits for either: it answers from the copy in hand while a thread asks and reads.
+steady state a lookup costs no database query and no network round trip.
 """
 
 import asyncio
@@ -17,7 +16,6 @@ import time
 import uuid
 from dataclasses import dataclass
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connections, transaction
@@ -112,13 +110,22 @@ def _read(version):
     return Catalog(version, bots, active, {bot.key.lower(): bot for bot in active}, rooms, by_id, public)
 
 
-def _on_a_loop():
-    """Whether this thread runs an event loop (where waiting on the database or the cache holds up every socket)."""
+def _read_off_the_loop(version):
+    """Read the rows; on an event loop's thread (a socket connecting, a reply starting), on a thread of
+    their own, since the ORM refuses to run on a loop: rare, only after a change."""
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        return False
-    return True
+        return _read(version)
+    with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="registry") as pool:
+        return pool.submit(_read_and_close, version).result()
+
+
+def _read_and_close(version):
+    try:
+        return _read(version)
+    finally:
+        connections.close_all()  # the thread ends here: its connections must not outlive it
 
 
 class Shelf:
@@ -127,70 +134,26 @@ class Shelf:
     def __init__(self):
         self.catalog = None
         self.checked = float("-inf")
-        self.stale = False  # forgotten: the next look reads the rows, whatever the shared version says
         self.lock = threading.Lock()
-        self.refreshing = None  # the task looking on a thread for an event loop, while one runs
 
     def current(self):
-        """The catalog in force: the copy, read again when the shared version moved. On an event loop,
-        the copy in hand while a thread looks (only a process's very first look reads there)."""
-        catalog = self.catalog
-        if catalog is not None and not self.stale and time.monotonic() - self.checked < settings.REGISTRY_CHECK_INTERVAL:
+        """The catalog in force: the copy, read again when the shared version moved."""
+        catalog, now = self.catalog, time.monotonic()
+        if catalog is not None and now - self.checked < settings.REGISTRY_CHECK_INTERVAL:
             return catalog
-        if _on_a_loop():
-            if catalog is not None:
-                self._look_soon()
-                return catalog
-            # No copy at all: a loop that start-up did not prepare (ready()): a script's, a test's.
-            return _wait_for_a_thread(self)
-        return self._look()
-
-    def _look(self):
-        """Ask the shared cache for the version and read the rows if it moved (blocking: not on a loop)."""
-        now = time.monotonic()
         version = _shared_version()
-        with self.lock:
-            catalog, stale = self.catalog, self.stale
-            if stale or catalog is None or version is None or version != catalog.version:  # not read meanwhile
-                self.stale = False  # before the read: a change forgotten during it is read next time
-                # The version is read before the rows: a change between the two costs one more read.
-                catalog = self.catalog = _read(version)
-            self.checked = now
+        if catalog is None or version is None or version != catalog.version:
+            with self.lock:
+                catalog = self.catalog
+                if catalog is None or version is None or version != catalog.version:  # not read meanwhile
+                    # The version is read before the rows: a change between the two costs one more read.
+                    catalog = self.catalog = _read_off_the_loop(version)
+        self.checked = now
         return catalog
 
-    def _look_soon(self):
-        """Look on a thread (the project's one hop: sync_to_async), once at a time per loop."""
-        loop, refreshing = asyncio.get_running_loop(), self.refreshing
-        if refreshing is None or refreshing.done() or refreshing.get_loop() is not loop:  # (a loop gone with its task)
-            self.refreshing = loop.create_task(
-                sync_to_async(_look_and_close, thread_sensitive=False)(self), name="registry-look")
-
     def forget(self):
-        """The rows changed: the next look reads them (on a loop, the copy in hand serves until it has)."""
-        self.stale = True
-
-
-def _wait_for_a_thread(shelf):
-    """shelf's look on a thread of its own, waited for: the ORM refuses to run on an event loop.
-    A served process never gets here (its start-up reads the rows on a thread first)."""
-    logger.warning("the registry's first look was on an event loop: it waited for the rows there")
-    with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="registry") as pool:
-        return pool.submit(_look_and_close, shelf).result()
-
-
-def _look_and_close(shelf):
-    """shelf's look on a thread of asgiref's pool, its database connection closed after (a rare read)."""
-    try:
-        return shelf._look()
-    finally:
-        connections.close_all()
-
-
-async def ready():
-    """Read the rows on a thread if this process has no copy yet (at start-up) or forgot it (a change
-    here), so that the looks on its event loop after this see every change made before it."""
-    if shelf().catalog is None or shelf().stale:
-        await sync_to_async(_look_and_close, thread_sensitive=False)(shelf())
+        """Drop the copy: the next look reads the rows."""
+        self.catalog = None
 
 
 @functools.cache

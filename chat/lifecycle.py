@@ -10,7 +10,6 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import close_old_connections, connections
 
-from bots import registry
 from bots.providers import get_provider
 from chat import services
 from chat.delivery import broadcast, fanout, presence
@@ -104,7 +103,6 @@ class ProcessServices:
             get_provider().start()  # the local model loads while the first page is read, not at the first post
         except ImproperlyConfigured:
             logger.exception("the model is not configured: replies will fail saying why")
-        await registry.ready()  # the rows read on a thread: no look on this loop waits for them
         # A lone process restarting owns every unfinished reply: none can still be alive.
         await sync_to_async(sweep_stale_replies)(older_than=0 if alone() else None)
         services.current().keep_running("sweep", sweep_forever)

@@ -44,7 +44,7 @@ def _bots_and_rooms(request):
     table (the data migration's rows too), and this process's copy of the rows is dropped."""
     from bots.registry import shelf
 
-    shelf.cache_clear()  # a new copy, read at its first look: none of an earlier test's rows
+    shelf().forget()
     marker = request.node.get_closest_marker("django_db")
     if marker or {"db", "transactional_db"} & set(request.fixturenames):
         transactional = (marker and marker.kwargs.get("transaction")) or "transactional_db" in request.fixturenames
@@ -55,9 +55,8 @@ def _bots_and_rooms(request):
 
         if not Bot.objects.exists():
             importlib.import_module("bots.migrations.0002_seed").seed(apps, None)
-        shelf().current()  # read here, off any loop, as a served process's start-up does (registry.ready)
     yield
-    shelf.cache_clear()
+    shelf().forget()
 
 
 @pytest.fixture(autouse=True)
@@ -104,6 +103,22 @@ async def _drain_replies(settings):
 def ci():
     """True under CI, where missing services fail tests instead of skipping them."""
     return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+@pytest.fixture(autouse=True)
+def _needs_services(request):
+    """A test marked `services` runs on PostgreSQL and Redis: under CI it fails without them, elsewhere it skips."""
+    if request.node.get_closest_marker("services") is None:
+        return
+    from django.conf import settings
+    from django.db import connection
+
+    if settings.REDIS_URL and connection.vendor == "postgresql":
+        return
+    missing = "needs DATABASE_URL=postgres://... and REDIS_URL=redis://..."
+    if ci():
+        pytest.fail(f"{missing}: under CI ./parley test runs this file in its PostgreSQL + Redis pass")
+    pytest.skip(f"{missing}: start PostgreSQL and Redis and run ./parley test (its second pass runs this file)")
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from websockets.exceptions import ConnectionClosed
 
 from bots.models import Membership, Room
 from tests.servers import Browser
-from tests.test_scale_out import _needs_services, two_processes  # noqa: F401 - the fixture applies here too
+from tests.test_scale_out import two_processes
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.services]
 

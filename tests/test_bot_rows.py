@@ -1,15 +1,12 @@
 """Bots and rooms are rows: the registry reads them and sees an edit, the admin refuses bad ones with a
 sentence, an inactive bot cannot be called, each bot has its own model and key, and lookups cost no query."""
 
-import asyncio
 import json
-import threading
 
 import pytest
 from asgiref.sync import sync_to_async
 from django.core.cache import cache
 from django.db import connection
-from django.db.backends.signals import connection_created
 from django.test import AsyncClient
 from django.test.utils import CaptureQueriesContext
 
@@ -111,7 +108,6 @@ async def test_an_inactive_bot_cannot_be_called_and_keeps_its_name_on_old_replie
     pirate = await Bot.objects.aget(key="PirateBot")
     pirate.active = False
     await pirate.asave()
-    await registry.ready()  # a look on the loop answers from the copy in hand until a thread has read the change
 
     assert registry.get_bot("PirateBot") is None and registry.find_bot("PirateBot").name == "Pirate"
     assert registry.mentioned("@PirateBot @BelleBot hello") == [registry.get_bot("BelleBot")]
@@ -216,25 +212,3 @@ async def test_a_bot_whose_key_variable_is_unset_fails_its_reply_naming_the_vari
     await frames_until(page, finished(reply.pk, "failed"))
     (saved,) = await rows(pk=reply.pk)
     assert "Set PARLEY_MISSING_KEY" in saved.error and upstream.exchanges == []
-
-
-async def test_a_look_on_an_event_loop_answers_from_the_copy_in_hand_while_a_thread_reads():
-    await registry.ready()  # at start-up, on a thread
-    loop_thread, readers = threading.get_ident(), []
-
-    def note(sender, connection, **kwargs):
-        readers.append(threading.get_ident())  # the thread this database connection is opened on
-
-    await sync_to_async(Room.objects.create)(key="den", title="The Den")  # every process is told it changed
-    connection_created.connect(note)
-    try:
-        # On the loop: no wait for the cache or the rows; the copy in hand answers (no den in it yet)...
-        assert registry.get_room("den") is None and registry.get_room("Lounge") is not None
-        # ...while a thread asks and reads, and the next looks see the new room.
-        async with asyncio.timeout(10):
-            while registry.get_room("den") is None:
-                await asyncio.sleep(0.01)
-    finally:
-        connection_created.disconnect(note)
-    assert readers and loop_thread not in readers
-    assert registry.get_room("den").group == "den.messages"

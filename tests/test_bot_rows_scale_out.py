@@ -8,24 +8,13 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import connection
 
 from bots.models import Bot
-from tests.conftest import ci
 from tests.servers import Browser, daphne
 from tests.test_end_to_end import provider_env
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.services]
 
-
-@pytest.fixture(autouse=True)
-def _needs_services():
-    if settings.REDIS_URL and connection.vendor == "postgresql":
-        return
-    missing = "needs DATABASE_URL=postgres://... and REDIS_URL=redis://..."
-    if ci():
-        pytest.fail(f"{missing}: under CI ./parley test runs this file in its PostgreSQL + Redis pass")
-    pytest.skip(f"{missing}: start PostgreSQL and Redis and run ./parley test (its second pass runs this file)")
 
 
 async def until(predicate, timeout=10):

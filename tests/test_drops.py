@@ -8,10 +8,8 @@ import time
 import pytest
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import connection
 
 from chat.models import ApiKey, Message
-from tests.conftest import ci
 from tests.drops import DroppingProxy
 from tests.resuming import Follower, Page
 from tests.servers import Browser, Daphne
@@ -25,15 +23,6 @@ BROWSER_ROOMS = ["BelleBot", "PirateBot"]
 REPLIES_PER_ROOM = 2
 WORDS, RATE = 160, 50  # each reply: 160 words at 50 tokens a second, about 3 s
 
-
-@pytest.fixture(autouse=True)
-def _needs_services():
-    if settings.REDIS_URL and connection.vendor == "postgresql":
-        return
-    missing = "needs DATABASE_URL=postgres://... and REDIS_URL=redis://..."
-    if ci():
-        pytest.fail(f"{missing}: under CI ./parley test runs this file in its PostgreSQL + Redis pass")
-    pytest.skip(f"{missing}: start PostgreSQL and Redis and run ./parley test (its second pass runs this file)")
 
 
 def script(n):

@@ -14,7 +14,6 @@ from django.conf import settings
 from chat.models import ApiKey, Message
 from tests.servers import Daphne
 from tests.test_end_to_end import provider_env
-from tests.test_scale_out import _needs_services  # noqa: F401 - the fixture applies here too
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.services]
 

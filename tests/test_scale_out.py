@@ -11,7 +11,6 @@ import pytest
 import websockets
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import connection
 
 from chat.models import Message
 from tests.conftest import ci
@@ -23,15 +22,6 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.services]
 
 LONG = [f"plank{i} " for i in range(3000)]
 
-
-@pytest.fixture(autouse=True)
-def _needs_services():
-    if settings.REDIS_URL and connection.vendor == "postgresql":
-        return
-    missing = "needs DATABASE_URL=postgres://... and REDIS_URL=redis://..."
-    if ci():
-        pytest.fail(f"{missing}: under CI ./parley test runs this file in its PostgreSQL + Redis pass")
-    pytest.skip(f"{missing}: start PostgreSQL and Redis and run ./parley test (its second pass runs this file)")
 
 
 def two_processes(upstream, **extra):

@@ -10,7 +10,7 @@ from chat.models import Message
 from tests.rooms import finished
 from tests.servers import Browser, Daphne
 from tests.test_end_to_end import provider_env, read_frames
-from tests.test_scale_out import _needs_services, post, subscribe, until  # noqa: F401 - the fixture applies here too
+from tests.test_scale_out import post, subscribe, until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.services]
 

@@ -15,23 +15,22 @@ other server, or another shape, responses stream as before.
 """
 
 import asyncio
-import functools
 import logging
 
 from django.conf import settings
+
+from chat.server.handles import protocol_behind
 
 logger = logging.getLogger(__name__)
 
 
 def request_of(send):
     """The Twisted request behind Daphne's send callable, or None elsewhere."""
-    if not isinstance(send, functools.partial) or not send.args:
-        return None
     try:
         from twisted.web.http import Request
     except ImportError:
         return None
-    return send.args[0] if isinstance(send.args[0], Request) else None
+    return protocol_behind(send, Request)
 
 
 class Flow:

@@ -14,7 +14,6 @@ from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
-from bots.models import Room
 from bots.registry import get_room
 from chat import services
 from chat.delivery import fanout, frames
@@ -51,13 +50,7 @@ def _send(room_key, frame):
 
 async def abroadcast(room_key, frame):
     """Send one frame to every page of a room now (the outbox's sender; tests and benchmarks)."""
-    await fanout.publish(group_of(room_key), frame)
-
-
-def group_of(room_key):
-    """The room's group, from its key alone: on the loop, the registry's copy may not hold a room
-    made a moment ago yet (broadcast checked the room, on the thread that wrote the row)."""
-    return Room(key=room_key).group
+    await fanout.publish(get_room(room_key).group, frame)
 
 
 # Pauses between tries of a frame the channel layer refused, in seconds; then it is given up.
@@ -110,7 +103,7 @@ async def _resync(room_key):
     catches up from the database (growth gaps repair themselves, a lost final frame would not)."""
     while True:
         try:
-            return await fanout.resync(group_of(room_key))
+            return await fanout.resync(get_room(room_key).group)
         except Exception:  # noqa: BLE001 - still away
             await asyncio.sleep(1)
 

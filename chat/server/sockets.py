@@ -23,6 +23,8 @@ import socket
 
 from django.conf import settings
 
+from chat.server.handles import protocol_behind
+
 logger = logging.getLogger(__name__)
 
 # 1013 (try again later) in the application range Daphne allows: the page reconnects and catches up.
@@ -31,13 +33,11 @@ CLIENT_TOO_SLOW = 4013
 
 def protocol_of(send):
     """The autobahn WebSocket protocol behind Daphne's send callable, or None elsewhere."""
-    if not isinstance(send, functools.partial) or not send.args:
-        return None
     try:
         from autobahn.twisted.websocket import WebSocketServerProtocol
     except ImportError:
         return None
-    return send.args[0] if isinstance(send.args[0], WebSocketServerProtocol) else None
+    return protocol_behind(send, WebSocketServerProtocol)
 
 
 class Outbox:
