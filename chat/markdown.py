@@ -38,6 +38,12 @@ def _parser():
     return parser.enable(["table", "strikethrough"])
 
 
+# Every view of a room renders its recent messages, whose texts no longer change: the process keeps
+# the HTML of the texts it rendered last (a reply's growing text passes through and ages out).
+RENDERED_KEPT = 2048
+
+
+@functools.lru_cache(maxsize=RENDERED_KEPT)
 def render_markdown(text):
     """Markdown to safe HTML: no scripts, handlers, styles, frames or javascript:/data: links."""
     html = _parser().render(text)

@@ -235,9 +235,13 @@ def figures(messages):
 
 
 def compare(args):
-    """Figures of REF's checkout and of this one, side by side; exit 1 when this one is over 10 % slower."""
+    """Figures of REF's checkout and of this one, side by side; exit 1 when this one is over 10 % slower.
+
+    The sides take turns, ROUNDS times each (before, now, before, now, ...), and each figure is the
+    median of a side's rounds: load that comes and goes on a shared machine falls on both sides.
+    """
     base = os.environ["DATABASE_URL"]
-    sides = []
+    rounds = {}
 
     def side(label, code, database):
         env = {**os.environ, "BENCH_CODE": str(code), "DATABASE_URL": database}
@@ -246,18 +250,21 @@ def compare(args):
                              cwd=code, env=env, capture_output=True, text=True)
         if run.returncode:
             sys.exit(f"{label} failed:\n{run.stdout}\n{run.stderr}")
-        sides.append((label, json.loads(run.stdout.strip().splitlines()[-1])))
+        rounds.setdefault(label, []).append(json.loads(run.stdout.strip().splitlines()[-1]))
 
+    here = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=HERE.parent.parent, capture_output=True, text=True).stdout.strip()
     with tempfile.TemporaryDirectory(prefix="bench-history-before-") as place:
         checkout = Path(place) / "app"
         subprocess.run(["git", "worktree", "add", "--detach", "-q", str(checkout), args.before], cwd=HERE.parent.parent, check=True)
         try:
             commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=checkout, capture_output=True, text=True).stdout.strip()
-            side(f"{args.before} ({commit})", checkout, base + "_before")
+            for turn in range(args.rounds):
+                side(f"{args.before} ({commit})", checkout, base + "_before")
+                side(f"this checkout ({here})", HERE.parent.parent, base)
+                print(f"round {turn + 1} of {args.rounds} done", flush=True)
         finally:
             subprocess.run(["git", "worktree", "remove", "--force", str(checkout)], cwd=HERE.parent.parent, check=False)
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=HERE.parent.parent, capture_output=True, text=True).stdout.strip()
-    side(f"this checkout ({commit})", HERE.parent.parent, base)
+    sides = [(label, _median_of(runs)) for label, runs in rounds.items()]
     (before_label, before), (after_label, after) = sides
     print(f"\n{'median ms':<40}{before_label:>24}{after_label:>28}")
     misses = [*before["misses"], *after["misses"]]
@@ -268,10 +275,18 @@ def compare(args):
             misses.append(f"{name}: {now:.1f} ms against {then:.1f} ms, more than 10 % slower")
     print(f"{'rooms in the lobby':<40}{str(before['lobby rooms'] or 'all (no rows)'):>24}{after['lobby rooms']:>28}")
     print(f"{'messages':<40}{before['messages']:>24,}{after['messages']:>28,}")
+    print(f"{'rounds (median of their medians)':<40}{args.rounds:>24}{args.rounds:>28}")
     if misses:
         print("\nMISSED:", *misses, sep="\n- ", file=sys.stderr)
         sys.exit(1)
     print("within 10 % of the before side (or better) on every figure")
+
+
+def _median_of(runs):
+    """One side's figures over its rounds: each the median of the rounds' medians."""
+    first = runs[0]
+    figures = {name: statistics.median(run["figures"][name] for run in runs) for name in first["figures"]}
+    return {**first, "figures": figures, "misses": [miss for run in runs for miss in run["misses"]]}
 
 
 # Slowest median allowed on a million rows, each about three times what was measured here
@@ -343,6 +358,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=1_000_000)
     parser.add_argument("--before", help="a git ref to time first, from a temporary worktree and its own database")
+    parser.add_argument("--rounds", type=int, default=3, help="with --before: turns each side takes, alternately (default 3)")
     parser.add_argument("--figures", action="store_true", help=argparse.SUPPRESS)  # one side of --before
     args = parser.parse_args()
     ensure_database(os.environ["DATABASE_URL"])
