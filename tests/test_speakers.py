@@ -35,9 +35,15 @@ async def ask(content, name="Ana", status="complete", answers=1):
     await post(content, bot="Lounge", client=client)
     new = (await rows(room="Lounge", role="assistant"))[already:]
     assert len(new) == answers
-    frames = await frames_until(page, finished(new[0].pk, status), timeout=30)
-    if answers > 1:
-        frames += await frames_until(page, finished(new[-1].pk), timeout=30)
+    # One wait for every reply's end: one socket message may carry both, in either order.
+    ends = [finished(new[0].pk, status)] + ([finished(new[-1].pk)] if answers > 1 else [])
+    seen = set()
+
+    def all_ended(frame):
+        seen.update(i for i, end in enumerate(ends) if end(frame))
+        return len(seen) == len(ends)
+
+    frames = await frames_until(page, all_ended, timeout=30)
     (reply,) = await rows(pk=new[0].pk)
     return reply, frames
 
