@@ -254,9 +254,8 @@ async def test_shutting_the_server_down_leaves_no_model_process(sig):
     with daphne(LOCAL) as server:
         await until(lambda: model_pids(server), what="the model process")
         async with sockets(server, "PirateBot")[0] as socket:
-            await post(Browser(server.url), "Tell me a long story about your ship")
-            _, reply = await room_rows()
-            await frames_until(socket, grows(reply.pk))  # shut down mid-reply
+            (model,) = model_pids(server)
+            reply = await a_reply_still_computing(Browser(server.url), socket, model)  # shut down mid-reply
             assert model_processes_of(server.process.pid) == model_pids(server)
             server.stop(sig)
         assert server.process.returncode is not None
