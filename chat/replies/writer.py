@@ -177,5 +177,7 @@ class Writer:
             LANE, Message.objects.finish, self.pk, self.revision, status=status, content=content, error=error,
             usage=reader.usage if status == Status.COMPLETE else None,
         )
+        if finished:
+            self.offset = len(content)  # the row now holds the whole text (the log reports its length)
         return status if finished else Status.CANCELLED
 
