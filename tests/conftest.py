@@ -105,6 +105,13 @@ def ci():
     return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
+def pytest_collection_modifyitems(items):
+    """Mark every test that drives Chromium `browser`: ./parley test's second pass leaves those out."""
+    for item in items:
+        if "browser" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.browser)
+
+
 @pytest.fixture(autouse=True)
 def _needs_services(request):
     """A test marked `services` runs on PostgreSQL and Redis: under CI it fails without them, elsewhere it skips."""
