@@ -88,10 +88,11 @@ def report(args, runs, flush):
         f"| one channel per socket, without the per-message database hop | {tuned['max_sustained']:,} |",
     ]
     if runs["sweep"]:
-        lines += ["", f"| sockets in one process ({ROOM_RATE_NOTE}) | frames/s delivered | p99 (ms) | server CPU per frame (us) |",
-                  "|---:|---:|---:|---:|"]
-        lines += [f"| {s['sockets']:,} | {s['delivered_per_s']:,.0f} | {s['p99_ms']:.1f} | {s['server_cpu_per_frame_us']:.0f} |"
-                  for s in runs["sweep"]]
+        lines += ["", f"| sockets in one process ({ROOM_RATE_NOTE}) | frames/s delivered | p99 (ms) | server CPU per frame (us) "
+                      "| memory per idle socket (KiB) |",
+                  "|---:|---:|---:|---:|---:|"]
+        lines += [f"| {s['sockets']:,} | {s['delivered_per_s']:,.0f} | {s['p99_ms']:.1f} | {s['server_cpu_per_frame_us']:.0f} "
+                  f"| {s.get('kib_per_idle_socket', 0):.1f} |" for s in runs["sweep"]]
     before = runs.get("before")
     capacity_kept = (f"no lower than before's ({before['fanout']['max_sustained']:,})", fanout["max_sustained"]
                      >= before["fanout"]["max_sustained"]) if before and "fanout" in before else None

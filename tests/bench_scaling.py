@@ -10,25 +10,30 @@
 import time
 
 from tests.bench_capacity import probe
-from tests.bench_stream import PROBE_SECONDS, ROOT, Client, cpu_seconds, server_env
+from tests.bench_stream import PROBE_SECONDS, ROOT, Client, cpu_seconds, resident_kib, server_env
 
 SWEEP = (250, 500, 1000, 2000)
 PER_ROOM = 25  # sockets in each room
 ROOM_RATE = 4  # frames per second sent to each room's group (each reaches its 25 sockets)
 
 
-def run_sweep(upstream, sizes=SWEEP):
-    """One server process per size; frames offered at ROOM_RATE a room; p99 and CPU per delivered frame."""
+def run_sweep(upstream, sizes=SWEEP, side=None):
+    """One server process per size; frames offered at ROOM_RATE a room; p99, CPU per delivered frame and
+    memory per idle socket (side: another checkout's code, for --before)."""
     from tests.bench_asgi import room_key
-    from tests.bench_stream import clean_slate
+    from tests.bench_stream import NOW, clean_slate
     from tests.servers import Daphne
 
+    side = side or NOW
     steps = []
     for sockets in sizes:
         rooms = [room_key(i) for i in range(sockets // PER_ROOM)]
-        clean_slate()
-        server = Daphne(server_env("parley", len(rooms), upstream), app="tests.bench_asgi:application", cwd=ROOT)
+        clean_slate(side)
+        server = Daphne(server_env("parley", len(rooms), upstream, side), app="tests.bench_asgi:application", cwd=side.app_dir)
         try:
+            # Memory per idle socket: the process's resident size before its sockets and once they sit idle.
+            time.sleep(1)
+            empty = resident_kib(server.process.pid)
             client = Client(server, rooms, PER_ROOM)
             # What the server spends with the sockets open and no frames (upkeep, keep-alives): taken
             # off, so the figure is what one more delivered frame costs, at any size.
@@ -36,7 +41,8 @@ def run_sweep(upstream, sizes=SWEEP):
             before = cpu_seconds(server.process.pid)
             time.sleep(window)
             idle = cpu_seconds(server.process.pid) - before
-            step = probe(server, client, rooms, sockets * ROOM_RATE, PER_ROOM)
+            step["kib_per_idle_socket"] = (resident_kib(server.process.pid) - empty) / sockets
+            step = probe(server, client, rooms, sockets * ROOM_RATE, PER_ROOM, side.app_dir)
             received = step["delivered_per_s"] * PROBE_SECONDS
             step["idle_cpu_per_s"] = idle / window
             step["server_cpu_per_frame_us"] = max(0.0, step["server_cpu_per_s"] * window - idle) / max(1, received) * 1e6
@@ -46,7 +52,8 @@ def run_sweep(upstream, sizes=SWEEP):
         step["sockets"] = sockets
         steps.append(step)
         print(f"  {sockets:>5} sockets: {step['delivered_per_s']:,.0f} frames/s delivered, p99 {step['p99_ms']:.1f} ms, "
-              f"{step['server_cpu_per_frame_us']:.0f} us of server CPU per frame, lost {step['lost']}", flush=True)
+              f"{step['server_cpu_per_frame_us']:.0f} us of server CPU per frame, {step['kib_per_idle_socket']:.1f} KiB per idle socket, "
+              f"lost {step['lost']}", flush=True)
     return steps
 
 

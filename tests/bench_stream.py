@@ -105,6 +105,14 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def resident_kib(pid):
+    """A process's resident memory now, in KiB, from /proc."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
 def peak_memory_mib(pid):
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -254,6 +262,8 @@ def main():
     parser.add_argument("--rate", type=float, default=50)
     parser.add_argument("--skip-capacity", action="store_true", help="part 1 only (no capacity, no sweep)")
     parser.add_argument("--mixed-only", action="store_true", help="only the mixed load (tests/bench_mixed.py)")
+    parser.add_argument("--sweep-only", metavar="SIZES", help="only part 3, at these socket counts (say 250,2000); "
+                        "with --before, the other checkout's at each size too")
     parser.add_argument("--load-rate", type=float, default=20, help="the loader's requests a second")
     parser.add_argument("--probe-rate", type=float, default=2, help="the same requests without the loader, a second")
     parser.add_argument("--profile", action="store_true", help="py-spy on the server under the loader")
@@ -288,6 +298,13 @@ def main():
         from tests.bench_mixed import run_mixed
 
         sys.exit(run_mixed(run_replies, NOW, args, upstream, rooms, other))
+    if args.sweep_only:
+        sizes = [int(size) for size in args.sweep_only.split(",")]
+        print("part 3 alone: sockets in one process, the same frames per second in every room", flush=True)
+        for name, side in [("now", NOW), *([("before", other)] if other else [])]:
+            print(f"  {name}:", flush=True)
+            run_sweep(upstream, sizes, side)
+        sys.exit(0)
     runs = {}
     print(f"part 1: {args.rooms} rooms x {args.subscribers} sockets, {args.tokens} tokens at {args.rate}/s", flush=True)
     for name, design, rate in [("parley", "parley", args.rate), ("demo", "demo", args.rate), ("parley_fast", "parley", FAST_RATE)]:

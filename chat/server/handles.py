@@ -1,5 +1,6 @@
-"""The one handle on Twisted that Daphne gives an application: the protocol object behind its send."""
+"""The handles Daphne gives an application on its connection: the protocol behind its send, the queue behind its receive."""
 
+import asyncio
 import functools
 
 
@@ -13,3 +14,13 @@ def protocol_behind(send, kind):
     if isinstance(send, functools.partial) and send.args and isinstance(send.args[0], kind):
         return send.args[0]
     return None
+
+
+def inbox_behind(receive):
+    """The queue of a connection's incoming messages that Daphne's receive reads, or None elsewhere.
+
+    Daphne's receive is ``input_queue.get`` of an ``asyncio.Queue``: a message put there reaches the
+    application as if the client had sent it (tests/test_stalled_sockets.py fails if that moves).
+    """
+    queue = getattr(receive, "__self__", None)
+    return queue if isinstance(queue, asyncio.Queue) and receive.__func__ is asyncio.Queue.get else None

@@ -7,23 +7,23 @@ transport (autobahn's ``registerProducer``). A push producer is paused only past
 asked to ``resumeProducing()`` each time the transport's buffer empties. That is the one fact needed
 here: the frames written since the buffer was last empty, past the first, are what the socket
 holds in the process. Past SOCKET_MAX_UNSENT_BYTES of them the socket gets no more frames and is
-closed with CLIENT_TOO_SLOW; its application sees a disconnect at once, and the client has
+closed with CLIENT_TOO_SLOW; its application sees a disconnect at once (put in Daphne's queue of its
+incoming messages, so no task per socket waits for it), and the client has
 SEND_STALL_TIMEOUT seconds to read up to the close before the connection is dropped. A socket thus
 holds at most one frame and the bound in the process; its kernel send buffer is set to the bound
 as well, so a client that reads nothing reaches it soon.
 
 Daphne's send is ``functools.partial(server.handle_reply, protocol)``; ``protocol_of`` reads the
-protocol there (tests/test_stalled_sockets.py fails if that moves). Elsewhere sockets send as before.
+protocol there and ``inbox_behind`` the queue behind Daphne's receive (tests/test_stalled_sockets.py
+fails if either moves). Elsewhere sockets send as before.
 """
 
-import asyncio
-import functools
 import logging
 import socket
 
 from django.conf import settings
 
-from chat.server.handles import protocol_behind
+from chat.server.handles import inbox_behind, protocol_behind
 
 logger = logging.getLogger(__name__)
 
@@ -43,12 +43,13 @@ def protocol_of(send):
 class Outbox:
     """One socket's way out: a pull producer on its transport, and a send that stops at the bound."""
 
-    def __init__(self, protocol, send):
+    def __init__(self, protocol, send, inbox):
         self.protocol = protocol
         self._send = send
+        self.inbox = inbox  # the application's incoming messages (Daphne's queue)
         self.buffered = False  # Twisted's buffer holds some of this socket's frames (it has not said it emptied)
         self.held = 0  # bytes written since the buffer was last seen empty, past the first frame
-        self.full = asyncio.Event()  # over the bound: closed, and the application told so
+        self.full = False  # over the bound: closed, and the application told so
 
     # Twisted's IPullProducer: called on the reactor, which runs on this event loop.
     def resumeProducing(self):  # noqa: N802 - Twisted's names
@@ -72,7 +73,7 @@ class Outbox:
     async def send(self, message):
         """Daphne's send, which drops frames once the socket is over its bound and closes it then."""
         kind = message["type"]
-        if self.full.is_set():
+        if self.full:
             return  # closed for being too slow: what the application still sends goes nowhere
         if kind == "websocket.send":
             if self.buffered:
@@ -88,26 +89,12 @@ class Outbox:
     async def _close(self):
         logger.info("a room socket held over %s bytes unsent: closed with %s", settings.SOCKET_MAX_UNSENT_BYTES,
                     CLIENT_TOO_SLOW)
-        self.full.set()
+        self.full = True
+        # The application learns at once, from its own inbox: no task per socket waits for this.
+        self.inbox.put_nowait({"type": "websocket.disconnect", "code": CLIENT_TOO_SLOW})
         # autobahn drops the connection this long after its close frame if the client never answers.
         self.protocol.closeHandshakeTimeout = settings.SEND_STALL_TIMEOUT
         await self._send({"type": "websocket.close", "code": CLIENT_TOO_SLOW})
-
-    async def receive(self, receive):
-        """The client's next message, or a disconnect as soon as the socket was closed for being slow."""
-        if self.full.is_set():
-            return {"type": "websocket.disconnect", "code": CLIENT_TOO_SLOW}
-        incoming = asyncio.ensure_future(receive())
-        closed = asyncio.ensure_future(self.full.wait())
-        try:
-            await asyncio.wait({incoming, closed}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            closed.cancel()
-            if not incoming.done():
-                incoming.cancel()  # Daphne's queue keeps a message a cancelled get did not take
-        if incoming.done() and not incoming.cancelled():
-            return incoming.result()
-        return {"type": "websocket.disconnect", "code": CLIENT_TOO_SLOW}
 
 
 class BoundedSockets:
@@ -118,7 +105,7 @@ class BoundedSockets:
 
     async def __call__(self, scope, receive, send):
         protocol = protocol_of(send) if scope["type"] == "websocket" else None
-        if protocol is None:
+        inbox = inbox_behind(receive)
+        if protocol is None or inbox is None:
             return await self.app(scope, receive, send)
-        outbox = Outbox(protocol, send)
-        return await self.app(scope, functools.partial(outbox.receive, receive), outbox.send)
+        return await self.app(scope, receive, Outbox(protocol, send, inbox).send)
