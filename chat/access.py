@@ -12,6 +12,7 @@ from operator import attrgetter
 
 from django.contrib.auth import get_user_model
 from django.http import Http404
+from django.utils.translation import gettext as _
 
 from bots import registry
 from bots.models import Membership
@@ -35,7 +36,7 @@ def room_for(who, key):
     word what a room that does not exist gets. Every way into a room calls this."""
     room = registry.get_room(key)
     if room is None or not _may_read(who, room, _memberships(who, room)):
-        raise Http404(f"There is no room called {str(key)[:40]!r}.")
+        raise Http404(_("There is no room called %(key)r.") % {"key": str(key)[:40]})
     return room
 
 

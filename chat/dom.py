@@ -17,6 +17,11 @@ IDS = {
     "composer": "content",  # the message box
     "new_message": "new_message",  # the composer's form
     "jump": "jump",  # "Jump to latest"
+    "announcer": "announcer",  # the room's live region: what a screen reader reads out (static/chat/announce.js)
+    "read_stream": "read_stream",  # the "Read replies as they stream" setting
+    "unread_divider": "unread_divider",  # "New since your last visit", above the first unread message
+    "catch_up": "catch_up",  # "Catch me up": the button and the summary streamed into this page alone
+    "catch_up_summary": "catch_up_summary",
 }
 
 

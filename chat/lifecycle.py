@@ -2,6 +2,7 @@
 
 import asyncio
 import logging
+import sys
 from importlib import import_module
 
 from asgiref.sync import sync_to_async
@@ -99,6 +100,10 @@ class ProcessServices:
 
     async def _start(self):
         services.serve_here()
+        # The loop lets go of the interpreter lock at every socket write and wait in epoll (thousands
+        # of times a second while rooms stream); while a view's thread runs, it waits up to the
+        # switch interval to take it back.
+        sys.setswitchinterval(settings.THREAD_SWITCH_INTERVAL)
         try:
             get_provider().start()  # the local model loads while the first page is read, not at the first post
         except ImproperlyConfigured:

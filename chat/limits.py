@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.cache import cache
+from django.utils.translation import gettext, gettext_noop
 
 WINDOW = 60
 ROOM_WINDOW = 3600  # rooms are made rarely: their budget is an hour's
@@ -79,13 +80,7 @@ def counter_key(key, window_start):
 
 def _count(key, window_start, window=WINDOW):
     """Increment and return this window's count for key."""
-    full_key = counter_key(key, window_start)
-    cache.add(full_key, 0, window + 5)
-    try:
-        return cache.incr(full_key)
-    except ValueError:  # expired between add and incr
-        cache.set(full_key, 1, window + 5)
-        return 1
+    return cache.count(counter_key(key, window_start), window + 5)
 
 
 def _window(window):
@@ -100,7 +95,8 @@ def _spend(counters, window=WINDOW):
     window_start, retry_after = _window(window)
     for key, limit, sentence in counters:
         if key and _count(key, window_start, window) > limit:
-            return Refusal(f"{sentence.format(limit=limit)}; try again in {retry_after} s.", retry_after)
+            # Marked where written, translated here: the request's language is active now.
+            return Refusal(gettext(sentence) % {"limit": limit, "wait": retry_after}, retry_after)
     return None
 
 
@@ -118,17 +114,17 @@ def _per_address():
 def check_message(request, room_key):
     """Count one message from this client into this room; a Refusal if a limit is passed, else None."""
     return _spend([
-        (client_key(request), settings.RATE_LIMIT_PER_CLIENT, "You are sending messages too fast ({limit} a minute)"),
-        (_address_key("addr", request), _per_address(), "Too many messages come from your address ({limit} a minute)"),
-        (f"room:{room_key}", settings.RATE_LIMIT_PER_ROOM, "This room is busy ({limit} messages a minute)"),
+        (client_key(request), settings.RATE_LIMIT_PER_CLIENT, gettext_noop("You are sending messages too fast (%(limit)s a minute); try again in %(wait)s s.")),
+        (_address_key("addr", request), _per_address(), gettext_noop("Too many messages come from your address (%(limit)s a minute); try again in %(wait)s s.")),
+        (f"room:{room_key}", settings.RATE_LIMIT_PER_ROOM, gettext_noop("This room is busy (%(limit)s messages a minute); try again in %(wait)s s.")),
     ])
 
 
 def check_vote(request):
     """Count one vote from this client; a Refusal if it or its address votes too fast, else None."""
     return _spend([
-        (f"vote:{client_key(request)}", settings.RATE_LIMIT_VOTES, "You are voting too fast ({limit} votes a minute)"),
-        (_address_key("vote-addr", request), settings.RATE_LIMIT_VOTES, "Too many votes come from your address ({limit} a minute)"),
+        (f"vote:{client_key(request)}", settings.RATE_LIMIT_VOTES, gettext_noop("You are voting too fast (%(limit)s votes a minute); try again in %(wait)s s.")),
+        (_address_key("vote-addr", request), settings.RATE_LIMIT_VOTES, gettext_noop("Too many votes come from your address (%(limit)s a minute); try again in %(wait)s s.")),
     ])
 
 
@@ -137,10 +133,10 @@ def check_stateless(request, bot_key):
     these never spends a room's); a Refusal if a limit is passed, else None."""
     per_client = settings.RATE_LIMIT_STATELESS_PER_CLIENT or settings.RATE_LIMIT_PER_CLIENT
     return _spend([
-        (f"direct:{client_key(request)}", per_client, "You are sending requests too fast ({limit} a minute)"),
+        (f"direct:{client_key(request)}", per_client, gettext_noop("You are sending requests too fast (%(limit)s a minute); try again in %(wait)s s.")),
         (_address_key("direct-addr", request), settings.RATE_LIMIT_PER_ADDRESS or per_client,
-         "Too many requests come from your address ({limit} a minute)"),
-        (f"direct-bot:{bot_key}", settings.RATE_LIMIT_STATELESS_PER_BOT, "This bot is busy ({limit} direct requests a minute)"),
+         gettext_noop("Too many requests come from your address (%(limit)s a minute); try again in %(wait)s s.")),
+        (f"direct-bot:{bot_key}", settings.RATE_LIMIT_STATELESS_PER_BOT, gettext_noop("This bot is busy (%(limit)s direct requests a minute); try again in %(wait)s s.")),
     ])
 
 
@@ -149,8 +145,8 @@ def check_room_creation(request):
     each, taken keys and bad forms included); a Refusal if a limit is passed, else None."""
     most = settings.ROOM_CREATIONS_PER_HOUR
     return _spend([
-        (f"rooms:{client_key(request)}", most, "You are creating rooms too fast ({limit} tries an hour)"),
-        (_address_key("rooms-addr", request), most, "Too many rooms are being created from your address ({limit} tries an hour)"),
+        (f"rooms:{client_key(request)}", most, gettext_noop("You are creating rooms too fast (%(limit)s tries an hour); try again in %(wait)s s.")),
+        (_address_key("rooms-addr", request), most, gettext_noop("Too many rooms are being created from your address (%(limit)s tries an hour); try again in %(wait)s s.")),
     ], window=ROOM_WINDOW)
 
 
@@ -168,18 +164,18 @@ def address_of(sender_tag):
 def _login_keys(request, username):
     """The counters a failed log-in adds to: its account (any case; hashed, whatever was typed) and its address."""
     account = hashlib.sha256(str(username or "").strip().casefold().encode()).hexdigest()[:32]
-    keys = [(f"login-account:{account}", settings.LOGIN_FAILURES_PER_ACCOUNT, "this account")]
+    keys = [(f"login-account:{account}", settings.LOGIN_FAILURES_PER_ACCOUNT, gettext_noop("Too many failed log-ins for this account; try again in %(wait)s s."))]
     if address := counted_address(request):
-        keys.append((f"login-address:{address}", settings.LOGIN_FAILURES_PER_ADDRESS, "your address"))
+        keys.append((f"login-address:{address}", settings.LOGIN_FAILURES_PER_ADDRESS, gettext_noop("Too many failed log-ins for your address; try again in %(wait)s s.")))
     return keys
 
 
 def check_login(request, username):
     """A Refusal when this account or this address has failed to log in too often lately, else None."""
     window_start, retry_after = _window(settings.LOGIN_FAILURE_WINDOW)
-    for key, most, whose in _login_keys(request, username):
+    for key, most, sentence in _login_keys(request, username):
         if (cache.get(counter_key(key, window_start)) or 0) >= most:
-            return Refusal(f"Too many failed log-ins for {whose}; try again in {retry_after} s.", retry_after)
+            return Refusal(gettext(sentence) % {"wait": retry_after}, retry_after)
     return None
 
 

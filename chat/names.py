@@ -4,6 +4,7 @@ import re
 import unicodedata
 
 from django.contrib.auth import get_user_model
+from django.utils.translation import gettext as _
 
 from bots import registry
 
@@ -69,17 +70,17 @@ def check_name(raw):
     """A display name as typed, trimmed: (name, "") when it may be used, ("", why not) otherwise."""
     name = raw.strip() if isinstance(raw, str) else ""
     if not name:
-        return "", "Type a name: at least one character."
+        return "", _("Type a name: at least one character.")
     if len(name) > AUTHOR_MAX_CHARS:
-        return "", f"Names are limited to {AUTHOR_MAX_CHARS} characters; this one has {len(name)}."
+        return "", _("Names are limited to %(most)s characters; this one has %(count)s.") % {"most": AUTHOR_MAX_CHARS, "count": len(name)}
     if any(unicodedata.category(char) in FORBIDDEN_CATEGORIES for char in name):
-        return "", "Names cannot contain control or invisible characters."
+        return "", _("Names cannot contain control or invisible characters.")
     if "<" in name or ">" in name:
-        return "", "Names cannot contain < or >."
+        return "", _("Names cannot contain < or >.")
     called = skeleton(name.lstrip("@"))
     for bot in registry.bots():
         if called in (skeleton(bot.key), skeleton(bot.name)):
-            return "", f"{name!r} is, or looks like, a bot's name here; pick another."
+            return "", _("%(name)r is, or looks like, a bot's name here; pick another.") % {"name": name}
     if called and _an_account_looks_like(name.lstrip("@")):
-        return "", f"{name!r} is, or looks like, the name of someone with an account here; pick another."
+        return "", _("%(name)r is, or looks like, the name of someone with an account here; pick another.") % {"name": name}
     return name, ""

@@ -1,10 +1,12 @@
 """Who may steer a reply (Stop it, Retry it): the person or key whose message it answers, and the
 room's moderators; nobody who is muted. Every way in (the pages, the API) asks here."""
 
+from django.utils.translation import gettext, gettext_noop
+
 from chat import access, identity, limits
 from chat.models import Mute
 
-NOT_YOURS = "Only the person who asked, or a moderator of this room, can stop or retry this reply."
+NOT_YOURS = gettext_noop("Only the person who asked, or a moderator of this room, can stop or retry this reply.")
 
 
 def sender_of(request):
@@ -20,11 +22,11 @@ def muted(request, sender, room):
     a guest's mute made for the address they come from (a new session does not dodge it), and a key
     that acts as an account by that account's mute."""
     address = limits.counted_address(request) if sender.kind == identity.Kind.GUEST else ""
-    who = "this key" if sender.kind == identity.Kind.KEY else "you"
+    as_key = sender.kind == identity.Kind.KEY
     tags = [sender.tag]
     if (key := getattr(request, "api_key", None)) is not None and key.user_id:
         tags.append(identity.Sender(identity.Kind.USER, str(key.user_id), "").tag)
-    return Mute.objects.refusal(tags, who=who, address=address, room=room.key)
+    return Mute.objects.refusal(tags, key=as_key, address=address, room=room.key)
 
 
 def refusal(request, room, reply):
@@ -35,4 +37,4 @@ def refusal(request, room, reply):
         return why
     if access.moderates(access.account(request), room) or (reply.asker and reply.asker == sender.tag):
         return None
-    return NOT_YOURS
+    return gettext(NOT_YOURS)

@@ -59,6 +59,8 @@ MIDDLEWARE = [
     # Every page's Content-Security-Policy (Django 5.2 has none built in).
     "chat.web.csp.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # The person's language: their choice (set_language's cookie), else Accept-Language, else English.
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -80,6 +82,7 @@ TEMPLATES = [
         "OPTIONS": {
             "context_processors": [
                 "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "chat.web.context_processors.parley",
@@ -106,8 +109,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     )
     DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "test-db.sqlite3")}
 
+# One Redis URL, or several separated by commas: the channel layer is sharded over all of them by
+# channels-redis's own hash of each room's group name (it does not support Redis Cluster); the cache,
+# and with it presence and the rate-limit counters, lives on the first.
 REDIS_URL = os.environ.get("REDIS_URL", "")
-if REDIS_URL:
+REDIS_URLS = env_list("REDIS_URL")
+if REDIS_URLS:
     CHANNEL_LAYERS = {
         "default": {
             # channels-redis's pub/sub layer: a process's fan-out holds one subscription per room and
@@ -119,13 +126,14 @@ if REDIS_URL:
                 # reads after 5 s: widen both.
                 "hosts": [
                     {
-                        "address": REDIS_URL,
+                        "address": url,
                         "max_connections": 1000,
                         "socket_timeout": 15,
                         # A subscription that went quiet because its connection died is found
                         # by a ping this often, and reconnects.
                         "health_check_interval": 10,
                     }
+                    for url in REDIS_URLS
                 ],
             },
         }
@@ -143,7 +151,10 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = LOGOUT_REDIRECT_URL = "/"
 
-LANGUAGE_CODE = "en-us"
+LANGUAGE_CODE = "en"
+# The interface's languages (README: "Languages"); personas and people's words are never translated.
+LANGUAGES = [("en", "English"), ("es", "Español")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
@@ -220,6 +231,19 @@ REPLY_MAX_TOKENS = int(os.environ.get("REPLY_MAX_TOKENS", "512"))
 PROMPT_HISTORY_CHARS = int(os.environ.get("PROMPT_HISTORY_CHARS", "6000"))
 # How many messages a room page shows.
 ROOM_PAGE_MESSAGES = int(os.environ.get("ROOM_PAGE_MESSAGES", "50"))
+# PostgreSQL's text search configuration for search ("simple": every language matched word for
+# word; "english" stems English). Documents are built with it: rebuild them after changing it
+# (./parley manage rebuild_search).
+SEARCH_CONFIG = os.environ.get("SEARCH_CONFIG", "simple")
+# Unread: counts in the lobby stop at this many (a room never read is counted this far, no further).
+UNREAD_COUNT_MAX = int(os.environ.get("UNREAD_COUNT_MAX", "100"))
+# A visible room page tells the server what it has read at most this often, in seconds.
+READ_MARK_INTERVAL = float(os.environ.get("READ_MARK_INTERVAL", "5"))
+# "Catch me up": offered from this many unread messages; the bot of a room without its own; the
+# most (newest) unread messages read for one summary, before fitting them to the model's context.
+CATCH_UP_MIN_UNREAD = int(os.environ.get("CATCH_UP_MIN_UNREAD", "10"))
+CATCH_UP_BOT = os.environ.get("CATCH_UP_BOT", "ChatBot")
+CATCH_UP_MAX_MESSAGES = int(os.environ.get("CATCH_UP_MAX_MESSAGES", "500"))
 # Longest user message, in characters.
 MESSAGE_MAX_CHARS = int(os.environ.get("MESSAGE_MAX_CHARS", "4000"))
 # A pending or streaming reply untouched this long, in seconds, belongs to a dead process.
@@ -270,6 +294,9 @@ SIGNUP = os.environ.get("SIGNUP", "open")
 ROOM_CREATION = os.environ.get("ROOM_CREATION", "signed_in")
 # Threads a process runs its pages' and posts' synchronous code on (each keeps a database connection).
 VIEW_THREADS = int(os.environ.get("VIEW_THREADS", "4"))
+# Seconds a thread may hold the interpreter lock while another waits for it (Python's own: 0.005).
+# Shorter, the event loop gets it back sooner from a view's thread, for more CPU (see the README).
+THREAD_SWITCH_INTERVAL = float(os.environ.get("THREAD_SWITCH_INTERVAL", "0.005"))
 # Tries at /rooms/new (a POST, made or refused) an hour from one account, and from one address.
 ROOM_CREATIONS_PER_HOUR = int(os.environ.get("ROOM_CREATIONS_PER_HOUR", "10"))
 # Room replies this process streams at once; more wait their turn.
@@ -298,11 +325,12 @@ CACHES = {
         {
             # Django's RedisCache with one client a process (Django's makes one per request).
             "BACKEND": "chat.cache.ProcessRedisCache",
-            "LOCATION": REDIS_URL,
+            # The first Redis host only: the others carry rooms' frames, not counters or presence.
+            "LOCATION": REDIS_URLS[0] if REDIS_URLS else "",
             # Several Parleys (or test runs) can share one Redis with prefixes of their own.
             "KEY_PREFIX": os.environ.get("CACHE_KEY_PREFIX", "parley"),
         }
-        if REDIS_URL
-        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+        if REDIS_URLS
+        else {"BACKEND": "chat.cache.LocalCache"}  # Django's in-process cache, counting as the Redis one
     )
 }

@@ -13,14 +13,17 @@ def layer_type(app_dir):
     return "room.frame" if (app_dir / "chat" / "delivery" / "fanout.py").exists() else "turbo.stream"
 
 
-async def offer(rooms, frames_per_second, per_room, seconds, app_dir=ROOT):
-    """Send timestamped growth frames to the rooms' groups at a steady pace, as another process would."""
+async def offer(rooms, frames_per_second, per_room, seconds, app_dir=ROOT, hosts=None):
+    """Send timestamped growth frames to the rooms' groups at a steady pace, as another process would
+    (through the settings' channel layer, or one over the Redis URLs in hosts)."""
     from channels.layers import channel_layers, get_channel_layer
+    from channels_redis.pubsub import RedisPubSubChannelLayer
 
     from chat.delivery.frames import grow
 
     channel_layers.backends.clear()  # a channels-redis layer belongs to one event loop: a new one per step
-    layer, kind = get_channel_layer(), layer_type(app_dir)
+    layer = RedisPubSubChannelLayer(hosts=hosts) if hosts else get_channel_layer()
+    kind = layer_type(app_dir)
     groups = [f"{room}.messages" for room in rooms]
     per_second = frames_per_second / per_room  # each group message reaches per_room sockets
     loop = asyncio.get_running_loop()
@@ -36,8 +39,9 @@ async def offer(rooms, frames_per_second, per_room, seconds, app_dir=ROOT):
     return sent
 
 
-def probe(servers, client, rooms, rate, per_room, app_dir=ROOT):
-    """Offer `rate` frames/s for PROBE_SECONDS; what arrived, how late, at what CPU cost (of all servers)."""
+def probe(servers, client, rooms, rate, per_room, app_dir=ROOT, hosts=None):
+    """Offer `rate` frames/s for PROBE_SECONDS (through hosts, Redis URLs, if given); what arrived, how
+    late, at what CPU cost (of all servers)."""
     servers = servers if isinstance(servers, list) else [servers]
 
     def server_cpu():
@@ -47,7 +51,7 @@ def probe(servers, client, rooms, rate, per_room, app_dir=ROOT):
     client.process.stdin.flush()
     client.read()
     cpu_before, client_before = server_cpu(), cpu_seconds(client.process.pid)
-    sent = asyncio.run(offer(rooms, rate, per_room, PROBE_SECONDS, app_dir))
+    sent = asyncio.run(offer(rooms, rate, per_room, PROBE_SECONDS, app_dir, hosts))
     result = client.read()
     used, window = server_cpu() - cpu_before, PROBE_SECONDS + 1.5
     expected = sent * per_room

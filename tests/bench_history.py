@@ -1,4 +1,4 @@
-"""Benchmark: the room page, the admin list, catch-up, turn-taking and room events on a million messages (PostgreSQL).
+"""Benchmark: the room page, the admin list, catch-up, turn-taking, room events, search and scroll back on a million messages (PostgreSQL).
 
     ./parley bench-history [--messages 1000000] [--before REF]
 
@@ -38,6 +38,11 @@ os.environ.setdefault("ALLOWED_HOSTS", "testserver")
 
 import django  # noqa: E402
 import psycopg  # noqa: E402
+
+try:
+    from tests import bench_search  # noqa: E402
+except ImportError:  # --before: a checkout from before search seeds its own side
+    bench_search = None
 
 
 def ensure_database(url):
@@ -119,6 +124,9 @@ def seed(count):
             """,
             params,
         )
+        if "number" in {field.name for field in Message._meta.get_fields()}:
+            # Where messages keep the number of their creation (what unread counts read), a post gives it its seq.
+            cursor.execute("UPDATE chat_message SET number = seq WHERE id >= %s", [first_id])
         # Ids were given above: the table's own sequence must go on from the last of them.
         cursor.execute("SELECT setval(pg_get_serial_sequence('chat_message', 'id'), (SELECT max(id) FROM chat_message))")
         # Each room's counter at its last number, so new events continue the room's history.
@@ -126,6 +134,8 @@ def seed(count):
             "INSERT INTO chat_roomclock (room, last) SELECT room, max(seq) FROM chat_message GROUP BY room "
             "ON CONFLICT (room) DO UPDATE SET last = GREATEST(chat_roomclock.last, EXCLUDED.last)"
         )
+        if bench_search:
+            bench_search.backfill(cursor)
         cursor.execute("ANALYZE chat_message")
         cursor.execute("ANALYZE chat_roomclock")
     return Message.objects.count()
@@ -413,6 +423,8 @@ def main():
                   "the next pending reply of a room (the app's claim_next)",
                   "room events after a resume point (the app's events_after)"]:
         check_plans(label, plans(label, measured[label]), misses)
+    print()
+    bench_search.figures(client, misses)
     if len(Message.objects.recent("PirateBot")) != 50:
         misses.append("the room page's query did not return 50 messages")
     for label, median in results.items():

@@ -41,8 +41,9 @@ def run_sweep(upstream, sizes=SWEEP, side=None):
             before = cpu_seconds(server.process.pid)
             time.sleep(window)
             idle = cpu_seconds(server.process.pid) - before
-            step["kib_per_idle_socket"] = (resident_kib(server.process.pid) - empty) / sockets
+            per_idle_socket = (resident_kib(server.process.pid) - empty) / sockets
             step = probe(server, client, rooms, sockets * ROOM_RATE, PER_ROOM, side.app_dir)
+            step["kib_per_idle_socket"] = per_idle_socket
             received = step["delivered_per_s"] * PROBE_SECONDS
             step["idle_cpu_per_s"] = idle / window
             step["server_cpu_per_frame_us"] = max(0.0, step["server_cpu_per_s"] * window - idle) / max(1, received) * 1e6

@@ -264,6 +264,8 @@ def main():
     parser.add_argument("--mixed-only", action="store_true", help="only the mixed load (tests/bench_mixed.py)")
     parser.add_argument("--sweep-only", metavar="SIZES", help="only part 3, at these socket counts (say 250,2000); "
                         "with --before, the other checkout's at each size too")
+    parser.add_argument("--redis-hosts", action="store_true",
+                        help="only fan-out capacity over one Redis host and over two (tests/bench_redis_hosts.py)")
     parser.add_argument("--load-rate", type=float, default=20, help="the loader's requests a second")
     parser.add_argument("--probe-rate", type=float, default=2, help="the same requests without the loader, a second")
     parser.add_argument("--profile", action="store_true", help="py-spy on the server under the loader")
@@ -304,6 +306,15 @@ def main():
         for name, side in [("now", NOW), *([("before", other)] if other else [])]:
             print(f"  {name}:", flush=True)
             run_sweep(upstream, sizes, side)
+        sys.exit(0)
+    if args.redis_hosts:
+        from tests.bench_redis_hosts import redis_hosts_table, run_redis_hosts
+
+        result = run_redis_hosts(upstream, rooms, args.subscribers, PARLEY_RAMP)
+        upstream.stop()
+        (ROOT / "artifacts").mkdir(exist_ok=True)
+        (ROOT / "artifacts" / "bench-redis-hosts.json").write_text(json.dumps(result, indent=1, default=str))
+        print("\n" + redis_hosts_table(result, len(rooms) * args.subscribers))
         sys.exit(0)
     runs = {}
     print(f"part 1: {args.rooms} rooms x {args.subscribers} sockets, {args.tokens} tokens at {args.rate}/s", flush=True)

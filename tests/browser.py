@@ -81,6 +81,7 @@ def own_presence():
 async def present(page, count, timeout=15000):
     """Wait until the page counts `count` open pages: the count only comes over the room socket, so
     the page's socket, and those of the others counted, have joined the room."""
+    # A page still being parsed (just navigated to) may not have the count yet.
     await page.wait_for_function(
-        f"parseInt(document.getElementById('presence').textContent) === {count}", timeout=timeout
+        f"parseInt(document.getElementById('presence')?.textContent) === {count}", timeout=timeout
     )

@@ -34,6 +34,8 @@ def grows(pk):
 def parse_frames(text, presence=False):
     """Split a socket text frame into (action, target, attrs, html) tuples (presence counts left out)."""
     frames = [(m["action"], m["target"], m["attrs"], m["html"] or m["text"] or "") for m in STREAM.finditer(text)]
+    # A presence line comes in every language (chat.delivery.frames.presence): the English one, as a page without a catalog shows it.
+    frames = [(action, target, attrs, re.sub(r"<[^>]*>", "", html) if target == "presence" else html) for action, target, attrs, html in frames]
     return frames if presence else [f for f in frames if f[1] != "presence"]
 
 

@@ -4,6 +4,7 @@ import contextlib
 import http.cookiejar
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -99,6 +100,58 @@ def daphne(env=None):
         raise
     finally:
         server.stop()
+
+
+class RedisServer:
+    """A redis-server of the test's own on a spare port, saving nothing, to stop and start at will."""
+
+    def __init__(self, binary):
+        self.binary = binary
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.name = f"127.0.0.1:{self.port}"  # as Parley names a Redis host (never its password)
+        self.process = None
+        self.start()
+
+    def start(self, timeout=10):
+        self.process = subprocess.Popen(
+            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+             "--daemonize", "no"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + timeout
+        while subprocess.run(["redis-cli", "-p", str(self.port), "ping"], capture_output=True).stdout.strip() != b"PONG":
+            assert time.monotonic() < deadline, "redis-server did not start"
+            time.sleep(0.05)
+
+    def stop(self):
+        """Kill it (as a crash would): its connections drop at once."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+
+@contextlib.contextmanager
+def redis_servers(count=1):
+    """count RedisServers, stopped at the end; without redis-server installed the test fails under
+    CI and skips elsewhere."""
+    import pytest
+
+    from tests.conftest import ci
+
+    binary = shutil.which("redis-server")
+    if binary is None:
+        if ci():
+            pytest.fail("redis-server is missing")
+        pytest.skip("needs redis-server on PATH")
+    servers = []
+    try:
+        for _ in range(count):
+            servers.append(RedisServer(binary))
+        yield servers
+    finally:
+        for server in servers:
+            server.stop()
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):

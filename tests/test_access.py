@@ -6,6 +6,7 @@ this test does not know how to call fails it."""
 
 import asyncio
 import json
+import re
 from dataclasses import dataclass, field
 
 import pytest
@@ -41,6 +42,8 @@ PAGE_CALLS = {
     "chat:feedback": [("POST", "reply", {"value": "up"})],
     "chat:remove": [("POST", "asked", {})],
     "chat:mute": [("POST", "asked", {})],
+    "chat:read": [("POST", None, {})],
+    "programs:catch-up": [("POST", None, {"after": "0"})],
     # Staff only: everyone else is sent to the admin's log-in, for any room key.
     "admin:chat_message_transcript": [("GET", None, None)],
 }
@@ -51,7 +54,19 @@ API_CALLS = {
     ("post", "/api/rooms/{room}/messages/{message_id}/stop"): None,
     ("post", "/api/rooms/{room}/messages/{message_id}/retry"): None,
     ("get", "/api/rooms/{room}/events"): None,
+    ("post", "/api/rooms/{room}/catch-up"): None,
 }
+
+# Ways in that name a room in the query string, not the path: search, as a page and for programs.
+# Outsiders get for the room what a room that does not exist gets (400, the same sentence) and,
+# searching everywhere, nothing of it.
+SEARCH_CALLS = ["/search?q=heron&room={room}", "/api/search?q=heron&room={room}"]
+SEARCH_EVERYWHERE = ["/search?q=heron", "/api/search?q=heron"]
+
+
+def unmasked(page):
+    """A page without its CSRF token, which Django masks afresh for every response."""
+    return re.sub(r'(name="csrf-token" content|name="csrfmiddlewaretoken" value)="[^"]*"', "", page)
 
 
 def ways_in():
@@ -195,6 +210,7 @@ async def test_every_way_in_is_closed_to_outsiders_and_open_to_members():
     names = {name for name, _ in routes}
     assert {"chat:room", "chat:post", "chat:members", "chat:stop", "chat:retry", "chat:feedback"} <= names
     assert ("get", "/api/rooms/{room}/events") in operations and ("get", "/api/rooms/{room}/messages") in operations
+    assert reverse("chat:search") == "/search" and "/api/search" in api.get_openapi_schema()["paths"]
     with daphne(NO_MODEL) as server:
         people = {
             "guest": Person("guest", await sign_in(server, None), keys["nobody"]),
@@ -222,6 +238,14 @@ async def test_every_way_in_is_closed_to_outsiders_and_open_to_members():
                 where = f"{person.name}: {method.upper()} {path}"
                 assert got[0] == expected[0] == 404, where
                 assert got[1].replace(ROOM, MISSING) == expected[1], where
+            for call in SEARCH_CALLS:
+                got = await sync_to_async(person.page)("GET", call.format(room=ROOM))
+                expected = await sync_to_async(person.page)("GET", call.format(room=MISSING))
+                assert got[0] == expected[0] == 400, (person.name, call)
+                assert unmasked(got[2]).replace(ROOM, MISSING) == unmasked(expected[2]), (person.name, call)
+            for call in SEARCH_EVERYWHERE:
+                status, _, _ = await sync_to_async(person.page)("GET", call)
+                assert status == 200, (person.name, call)  # answered, and (below) nothing of the room in it
             assert await knock(server, person) == ("refused", 403), person.name
             # Nor does the room show up anywhere they can look.
             for listing in ("/", "/rooms/Lounge/"):
@@ -252,6 +276,9 @@ async def test_every_way_in_is_closed_to_outsiders_and_open_to_members():
             status, body = await sync_to_async(api_call)(member, method, path, pks, ROOM)
             # In: never the not-found answer; what it reads, it reads (Stop and Retry then ask whose reply it is).
             assert status != 404 and (method != "get" or status == 200), (method, path, body[:200])
+        for call in [*(call.format(room=ROOM) for call in SEARCH_CALLS), *SEARCH_EVERYWHERE]:
+            status, _, body = await sync_to_async(member.page)("GET", call)
+            assert status == 200 and str(pks["asked"]) in body and "<mark>heron</mark>" in body, call
         assert (await knock(server, member))[0] == "open"
         _, _, room_page = await sync_to_async(member.page)("GET", f"/rooms/{ROOM}/")
         assert CANARY in room_page

@@ -16,6 +16,8 @@ OPERATIONS = [
     ("POST", "/api/rooms/{room}/messages/{message_id}/stop"),
     ("POST", "/api/rooms/{room}/messages/{message_id}/retry"),
     ("GET", "/api/rooms/{room}/events"),
+    ("POST", "/api/rooms/{room}/catch-up"),
+    ("GET", "/api/search"),
 ]
 
 

@@ -3,6 +3,7 @@
 from datetime import datetime, timezone
 
 import pytest
+from django.utils import translation
 from django.utils.crypto import salted_hmac
 
 from chat.delivery import frames
@@ -18,12 +19,12 @@ WHEN = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
 AUTHOR_TAG = salted_hmac("parley.author", "guest:s-7Qx").hexdigest()[:16]
 
 USER_PARTIAL = (
-    f'<div id="message_12" class="message user" data-status="complete" data-revision="3" data-id="12" data-author="Ana" data-by="{AUTHOR_TAG}">\n'
+    f'<div id="message_12" class="message user" data-status="complete" data-revision="3" data-id="12" data-author="Ana" data-by="{AUTHOR_TAG}" role="article" aria-labelledby="message_12_author">\n'
     '  <div class="meta">\n'
-    '    <span class="author">Ana</span>\n'
-    '    <time datetime="2026-01-02T03:04:05+00:00">03:04</time>\n'
+    '    <span id="message_12_author" class="author">Ana</span>\n'
+    '    <time datetime="2026-01-02T03:04:05+00:00">03:04 UTC</time>\n'
     '    \n'
-    '    <span class="moderation"><form method="post" action="/rooms/PirateBot/messages/12/remove"><button type="submit" class="link remove">Remove</button></form><form method="post" action="/rooms/PirateBot/messages/12/mute"><button type="submit" class="link mute">Mute author for an hour</button></form></span>\n'
+    '    <span class="moderation"><form method="post" action="/rooms/PirateBot/messages/12/remove"><button type="submit" class="link remove" data-i18n="text">Remove</button></form><form method="post" action="/rooms/PirateBot/messages/12/mute"><button type="submit" class="link mute" data-i18n="text">Mute author for an hour</button></form></span>\n'
     '  </div>\n'
     '  <div id="message_12_content" class="content text" data-length="8">Ahoy &lt;b&gt;</div>\n'
     '  \n'
@@ -33,18 +34,18 @@ USER_PARTIAL = (
 )
 
 REPLY_PARTIAL = (
-    f'<div id="message_13" class="message assistant" data-status="complete" data-revision="5" data-id="13" data-bot="PirateBot" data-asker="{AUTHOR_TAG}">\n'
+    f'<div id="message_13" class="message assistant" data-status="complete" data-revision="5" data-id="13" data-bot="PirateBot" data-asker="{AUTHOR_TAG}" role="article" aria-labelledby="message_13_author">\n'
     '  <div class="meta">\n'
-    '    <span class="author">Pirate <span class="key">@PirateBot</span></span>\n'
-    '    <time datetime="2026-01-02T03:04:05+00:00">03:04</time>\n'
+    '    <span id="message_13_author" class="author">Pirate <span class="key">@PirateBot</span></span>\n'
+    '    <time datetime="2026-01-02T03:04:05+00:00">03:04 UTC</time>\n'
     '    \n'
-    '    <span class="moderation"><form method="post" action="/rooms/PirateBot/messages/13/remove"><button type="submit" class="link remove">Remove</button></form></span>\n'
+    '    <span class="moderation"><form method="post" action="/rooms/PirateBot/messages/13/remove"><button type="submit" class="link remove" data-i18n="text">Remove</button></form></span>\n'
     '  </div>\n'
     '  <div id="message_13_content" class="content markdown"><p><strong>Arr</strong> <a href="https://example.com" rel="noopener noreferrer nofollow">map</a>&lt;script&gt;x()&lt;/script&gt;</p>\n'
     '</div>\n'
     '  \n'
     '  \n'
-    '  <div id="message_13_feedback" class="feedback" data-up="0" data-down="0" data-seq="0"><form method="post" action="/rooms/PirateBot/messages/13/feedback"><button type="submit" name="value" value="up" class="vote up" aria-pressed="false" aria-label="Good reply: 0">0</button><button type="submit" name="value" value="down" class="vote down" aria-pressed="false" aria-label="Bad reply: 0">0</button></form><span id="message_13_feedback_error" class="form-error" role="alert"></span></div>\n'
+    '  <div id="message_13_feedback" class="feedback" data-up="0" data-down="0" data-seq="0"><form method="post" action="/rooms/PirateBot/messages/13/feedback"><button type="submit" name="value" value="up" class="vote up" aria-pressed="false"><span class="visually-hidden" data-i18n="text">Good reply:</span> 0</button><button type="submit" name="value" value="down" class="vote down" aria-pressed="false"><span class="visually-hidden" data-i18n="text">Bad reply:</span> 0</button></form><span id="message_13_feedback_error" class="form-error" role="alert"></span></div>\n'
     '\n'
     '</div>\n'
 )
@@ -110,10 +111,35 @@ def test_the_synced_marker_carries_the_room_s_event_number():
     )
 
 
-def test_presence_is_a_sentence_escaped():
-    assert frames.presence("Ana & <Ben> here") == (
-        '<turbo-stream action="update" target="presence"><template>Ana &amp; &lt;Ben&gt; here</template></turbo-stream>'
+def test_presence_is_a_sentence_escaped_in_every_language_the_page_picks_its_own():
+    assert frames.presence({"en": "Ana & <Ben> here", "es": "Ana y <Ben> están aquí"}) == (
+        '<turbo-stream action="update" target="presence"><template><span data-lines="{&quot;en&quot;: '
+        '&quot;Ana &amp; &lt;Ben&gt; here&quot;, &quot;es&quot;: &quot;Ana y &lt;Ben&gt; est\\u00e1n aqu\\u00ed&quot;}">'
+        'Ana &amp; &lt;Ben&gt; here</span></template></turbo-stream>'
     )
+
+
+def test_a_frame_is_rendered_in_no_person_s_language_whichever_is_active():
+    """A frame goes to every page of the room: the request that caused it must not set its language."""
+    with translation.override("es"):
+        assert frames.render_message(user_message()) == USER_PARTIAL
+        assert frames.render_message(reply()) == REPLY_PARTIAL
+
+
+def test_a_reply_s_error_carries_its_message_id_and_parts_for_the_page_s_catalog():
+    failed = reply()
+    failed.status, failed.error = Message.Status.FAILED, "The model answered with an error (HTTP 500)."
+    assert (
+        '<p class="error" data-i18n="text" data-msgid="The model answered with an error (HTTP %(status)s)." '
+        'data-i18n-args="{&quot;status&quot;: &quot;500&quot;}">The model answered with an error (HTTP 500).</p>'
+    ) in frames.render_message(failed)
+
+
+def test_presence_in_spanish_agrees_in_number():
+    with translation.override("es"):
+        assert sentence({"a": "Ana"}) == "Ana está aquí"
+        assert sentence({"a": "Ana", "g": ""}) == "Ana y 1 invitado están aquí"
+        assert sentence({}) == "Aún no hay nadie"
 
 
 def test_presence_names_up_to_three_people_and_counts_the_rest():

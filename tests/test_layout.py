@@ -12,9 +12,9 @@ LAYERS = [
     ("project",),
     ("chat.apps", "chat.checks", "chat.lifecycle", "chat.management", "chat.history", "chat.api", "chat.web",
      "chat.templatetags", "chat.server"),
-    ("chat.delivery", "chat.replies"),
+    ("chat.delivery", "chat.replies", "chat.wording"),
     ("chat.access", "chat.cache", "chat.models", "chat.limits", "chat.steering", "chat.markdown", "chat.text", "chat.identity", "chat.names", "chat.dom",
-     "chat.services"),
+     "chat.services", "chat.search", "chat.unread"),
     ("bots",),
 ]
 

@@ -87,7 +87,7 @@ def test_user_text_is_escaped_and_reply_markdown_is_sanitized(client):
 
 
 def test_the_lobby_asks_the_same_queries_for_three_rooms_as_for_thirteen(client, django_user_model):
-    """Each listed room's last message comes from one query for all of them, and the rooms a person may
+    """Each listed room's last message and unread count come from a query each for all of them, and the rooms a person may
     enter are read once for the lobby and the switcher: no query per room."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
@@ -112,7 +112,36 @@ def test_the_lobby_asks_the_same_queries_for_three_rooms_as_for_thirteen(client,
     Room.objects.create(key="secret", title="Not Ada's", visibility="members")
     page, many = lobby()
     assert len(many) == len(few)
-    assert len([sql for sql in many if "chat_message" in sql]) == 1
+    # When each room last spoke, and what is new to Ada in each (chat.unread): one query each for all rooms.
+    assert len([sql for sql in many if "chat_message" in sql]) == 2
     assert len([sql for sql in many if "bots_membership" in sql]) == 1
     assert all(f'href="/rooms/team{i}/"' in page for i in range(10)) and "/rooms/secret/" not in page
     assert page.count("Last message ") == 10 and page.count("No messages yet") == 4
+
+
+def test_kept_partials_carry_each_page_s_own_token_and_vote_and_the_row_as_it_stands():
+    """A room page's messages come from partials kept per state of their row: each page still gets
+    forms with its own token (a vote posted with it is taken), its own vote, and the counts after it."""
+    import re
+
+    from django.test import Client
+
+    from chat.delivery import frames
+
+    reply = Message.objects.create(room="ChatBot", bot="ChatBot", role="assistant", content="Ahoy.", status="complete")
+    voter, other = Client(enforce_csrf_checks=True), Client(enforce_csrf_checks=True)
+    feedback = re.compile(rf'<div id="message_{reply.pk}_feedback".*?</div>', re.S)
+    token = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
+
+    page = voter.get("/rooms/ChatBot/").text
+    (form_token,) = token.findall(feedback.search(page)[0])
+    voted = voter.post(f"/rooms/ChatBot/messages/{reply.pk}/feedback", {"csrfmiddlewaretoken": form_token, "value": "up"},
+                       headers={"Referer": "http://testserver/rooms/ChatBot/"})
+    assert voted.status_code == 303
+
+    mine, theirs = feedback.search(voter.get("/rooms/ChatBot/").text)[0], feedback.search(other.get("/rooms/ChatBot/").text)[0]
+    assert 'data-up="1"' in mine and 'data-mine="up"' in mine and 'aria-pressed="true"' in mine
+    assert 'data-up="1"' in theirs and "data-mine" not in theirs and 'aria-pressed="true"' not in theirs
+    assert token.findall(mine) != token.findall(theirs)  # each page its own session's token
+    reply.refresh_from_db()
+    assert "csrfmiddlewaretoken" not in frames.replace(reply)  # frames go to everyone: no one's token

@@ -1,9 +1,7 @@
 """Many processes: two Daphne processes sharing PostgreSQL and Redis behave as one Parley."""
 
 import asyncio
-import shutil
 import signal
-import subprocess
 import threading
 import time
 
@@ -13,9 +11,8 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 
 from chat.models import Message
-from tests.conftest import ci
 from tests.rooms import finished, grown_text, parse_frames, shown_text
-from tests.servers import Browser, Daphne, free_port
+from tests.servers import Browser, Daphne, redis_servers
 from tests.test_end_to_end import provider_env, read_frames, room_rows
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.services]
@@ -164,32 +161,8 @@ async def reconnect_and_catch_up(server, after, attempts=20):
 @pytest.fixture
 def own_redis():
     """A redis-server of the test's own on a spare port, to stop and start at will."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        if ci():
-            pytest.fail("redis-server is missing")
-        pytest.skip("needs redis-server on PATH")
-    port = free_port()
-
-    def start():
-        process = subprocess.Popen(
-            [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while subprocess.run(["redis-cli", "-p", str(port), "ping"], capture_output=True).stdout.strip() != b"PONG":
-            assert time.monotonic() < deadline, "redis-server did not start"
-            time.sleep(0.05)
-        return process
-
-    state = {"process": start()}
-
-    def stop():
-        state["process"].kill()
-        state["process"].wait()
-
-    yield f"redis://127.0.0.1:{port}/0", stop, lambda: state.update(process=start())
-    stop()
+    with redis_servers() as (server,):
+        yield server.url, server.stop, server.start
 
 
 def health_status(server):

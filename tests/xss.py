@@ -50,6 +50,7 @@ ALLOWED_TAGS = {
     "div", "span", "p", "a", "strong", "em", "del", "code", "pre", "blockquote", "br", "hr", "ul", "ol",
     "li", "h1", "h2", "h3", "h4", "h5", "h6", "table", "thead", "tbody", "tr", "th", "td", "time", "i",
     "form", "button", "input", "template", "turbo-stream",
+    "turbo-frame",  # scroll back's lazy frame of older messages, last in the list
 }
 DANGEROUS_SCHEMES = ("javascript:", "data:", "vbscript:")
 

@@ -14,13 +14,14 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.translation import gettext_noop
 
 from .base import Chunk, Options, Provider, ProviderError, Usage
 from .model_process import ModelProcess
 from .openai import OpenAIProvider
 
-CRASHED = "The local model stopped unexpectedly and is restarting; press Retry."
-STARTING = "The local model is still starting (or failed to start); try again in a moment."
+CRASHED = gettext_noop("The local model stopped unexpectedly and is restarting; press Retry.")
+STARTING = gettext_noop("The local model is still starting (or failed to start); try again in a moment.")
 # Tokens the chat template (ChatML) adds: around each message, and to open the reply.
 MESSAGE_TOKENS, REPLY_TOKENS = 5, 3
 

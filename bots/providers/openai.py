@@ -15,10 +15,16 @@ import httpx2
 import openai
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.translation import gettext_noop
 
 from .base import Chunk, Options, Provider, ProviderError, Usage, key_variable_problem
 
 logger = logging.getLogger(__name__)
+
+
+# Sentences with a part of their own, stored in English and translated as shown (chat.wording).
+ANSWERED_WITH_ERROR = gettext_noop("The model answered with an error (HTTP %(status)s).")
+REPORTED_ERROR = gettext_noop("The model reported an error: %(message)s")
 
 
 def explain(exc):
@@ -26,28 +32,28 @@ def explain(exc):
     if isinstance(exc, ProviderError):
         return exc
     if isinstance(exc, openai.RateLimitError):
-        return ProviderError(ProviderError.RATE_LIMITED, "The model is rate-limited right now; try again in a moment.")
+        return ProviderError(ProviderError.RATE_LIMITED, gettext_noop("The model is rate-limited right now; try again in a moment."))
     if isinstance(exc, openai.APITimeoutError):
-        return ProviderError(ProviderError.TIMED_OUT, "The model took too long to answer and timed out.")
+        return ProviderError(ProviderError.TIMED_OUT, gettext_noop("The model took too long to answer and timed out."))
     if isinstance(exc, openai.APIConnectionError):
-        return ProviderError(ProviderError.UNREACHABLE, "The model could not be reached or dropped the connection.")
+        return ProviderError(ProviderError.UNREACHABLE, gettext_noop("The model could not be reached or dropped the connection."))
     if isinstance(exc, openai.AuthenticationError):
-        return ProviderError(ProviderError.FAILED, "The model refused Parley's API key (check OPENAI_API_KEY).")
+        return ProviderError(ProviderError.FAILED, gettext_noop("The model refused Parley's API key (check OPENAI_API_KEY)."))
     if isinstance(exc, openai.APIStatusError):
-        return ProviderError(ProviderError.FAILED, f"The model answered with an error (HTTP {exc.status_code}).")
+        return ProviderError(ProviderError.FAILED, ANSWERED_WITH_ERROR % {"status": exc.status_code})
     if isinstance(exc, openai.APIError):
         return reported(exc.message)
     if isinstance(exc, httpx2.TimeoutException):
-        return ProviderError(ProviderError.TIMED_OUT, "The model took too long to answer and timed out.")
+        return ProviderError(ProviderError.TIMED_OUT, gettext_noop("The model took too long to answer and timed out."))
     if isinstance(exc, httpx2.TransportError):
-        return ProviderError(ProviderError.UNREACHABLE, "The model could not be reached or dropped the connection.")
+        return ProviderError(ProviderError.UNREACHABLE, gettext_noop("The model could not be reached or dropped the connection."))
     # A malformed chunk: a JSONDecodeError (a ValueError), or JSON of the wrong shape.
-    return ProviderError(ProviderError.BAD_RESPONSE, "The model sent a response Parley could not read.")
+    return ProviderError(ProviderError.BAD_RESPONSE, gettext_noop("The model sent a response Parley could not read."))
 
 
 def reported(message):
     """An error the model's server put in words."""
-    return ProviderError(ProviderError.FAILED, f"The model reported an error: {message}")
+    return ProviderError(ProviderError.FAILED, REPORTED_ERROR % {"message": message})
 
 
 DONE = object()  # the stream's `data: [DONE]`

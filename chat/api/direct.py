@@ -1,12 +1,13 @@
 """The direct SSE path: `/chat` streams a reply to a conversation the client sends; no database."""
 
 from asgiref.sync import sync_to_async
+from django.utils import translation
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from bots import registry
 from bots.registry import get_bot
-from chat import limits
+from chat import limits, wording
 from chat.api import conversation, keys, sse
 from chat.api.conversation import BadConversation
 from chat.api.errors import error
@@ -37,16 +38,19 @@ async def chat(request):
     refusal = await sync_to_async(limits.check_stateless)(request, bot.key)
     if refusal:
         return error(refusal.message, 429, Retry_After=refusal.retry_after)
-    return sse.EventStream(reply_events(bot, turns))
+    return sse.EventStream(reply_events(bot, turns, translation.get_language()))
 
 
-async def reply_events(bot, turns):
-    """The event stream; closing it (the client went away) closes the upstream at once."""
+async def reply_events(bot, turns, language=None):
+    """The event stream; closing it (the client went away) closes the upstream at once. Its error
+    sentence is in the asker's language (the stream outlives the view that chose it)."""
     async for kind, value in reply_pieces(bot, list(reversed(turns))):
         if kind == "text":
             yield sse.event({"text": value}, name="text")
         elif kind == "idle":
             yield sse.KEEP_ALIVE
         elif value.error:
-            yield sse.event({"error": str(value.error)}, name="error")
+            with translation.override(language):
+                said = wording.translated(str(value.error))
+            yield sse.event({"error": said}, name="error")
     yield sse.event({}, name="done")

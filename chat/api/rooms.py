@@ -15,8 +15,8 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.security import HttpBearer
 
 from bots import registry
-from chat import access, identity, limits, steering
-from chat.api import events, keys
+from chat import access, identity, limits, search, steering
+from chat.api import events, keys, summaries
 from chat.api.errors import error
 from chat.models import Message
 from chat.names import check_name
@@ -198,6 +198,26 @@ def retry(request, room: str, message_id: int):
     return Status(202, MessageOut.of(retried))
 
 
+class SearchResult(Schema):
+    id: int
+    room: str
+    author: str = Field(description="A person's display name (user messages); empty for replies.")
+    bot: str = Field(description="The bot that wrote it (replies); empty for people's messages.")
+    created: datetime
+    snippet: str = Field(description="HTML: the text around the matches, escaped, the matches in <mark>.")
+
+
+@api.get("/search", response=list[SearchResult], summary="Messages of the key's rooms that match a query, best first",
+         description='Words (all must match), "quoted phrases", `or`, and -word to leave out; at most 200 characters. '
+                     "`room` narrows it to one room; `limit` 1 to 50 (default 20).")
+def search_messages(request, q: str = "", room: str = "", limit: str = ""):
+    try:
+        found = search.find_readable(q, access.rooms_for(access.account(request)), room, search.limit_of(limit))
+    except search.BadQuery as problem:
+        return error(str(problem), 400)
+    return [vars(result) for result in found]
+
+
 @api.get("/rooms/{room}/events", summary="The room's events over SSE, resumable with Last-Event-ID or ?after=",
          description="`event: message` (a message's whole JSON), `event: delta` ({id, offset, text}), "
                      "`event: removed` ({id}); each with an `id:` line.")
@@ -205,3 +225,13 @@ async def room_events(request, room: str, after: int | None = None):
     who = access.account(request)
     found = await sync_to_async(access.room_for)(who, room)
     return await events.follow(request, found, after, who=who)
+
+
+@api.post("/rooms/{room}/catch-up", summary="A summary of what the key has not read in the room, over SSE",
+          description="`event: text` ({text}) as the bot writes it, then `event: done`; nothing is saved. From the "
+                      "key's own read position (which then moves on), or from event number `after`.")
+async def catch_up(request, room: str, after: int | None = None):
+    if after is not None and not 0 <= after < 2**63:
+        raise HttpError(400, "after is a room's event number: a whole number, 0 or more.")
+    found = await sync_to_async(access.room_for)(access.account(request), room)
+    return await summaries.catch_up(request, found, after)

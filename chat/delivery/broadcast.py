@@ -59,23 +59,28 @@ RESYNC = "resync:"  # the name of the task telling a room's pages to catch up, b
 
 
 class Outbox:
-    """Frames waiting for the channel layer on one event loop, sent in order by one task."""
+    """Frames waiting for the channel layer on one event loop, sent in order by one task per Redis host."""
 
     def __init__(self):
-        self.queue = asyncio.Queue()
+        self.queues = {}  # the name of the Redis host carrying the room (None: one place) -> its frames
 
     def put(self, room_key, frame):
-        services.current().keep_running("broadcasts", self._send_in_order)
-        self.queue.put_nowait((room_key, frame))
+        # A queue and a sender per host: while one host is away and its frames wait through their
+        # retries, the rooms on the other hosts carry on.
+        room = get_room(room_key)
+        host = fanout.host_of(room.group) if room is not None else None
+        queue = self.queues.setdefault(host, asyncio.Queue())
+        services.current().keep_running(f"broadcasts:{host}", lambda: self._send_in_order(queue))
+        queue.put_nowait((room_key, frame))
 
-    async def _send_in_order(self):
-        """One task sends every queued frame, one after another: a room's frames keep their order."""
+    async def _send_in_order(self, queue):
+        """One task sends every frame of its queue, one after another: a room's frames keep their order."""
         while True:
-            room_key, frame = await self.queue.get()
+            room_key, frame = await queue.get()
             try:
                 await self._send_with_retries(room_key, frame)
             finally:
-                self.queue.task_done()
+                queue.task_done()
 
     async def _send_with_retries(self, room_key, frame):
         here = services.current()
@@ -95,7 +100,7 @@ class Outbox:
         """Wait until the queued frames are sent or given up, at most timeout seconds."""
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(timeout):
-                await self.queue.join()
+                await asyncio.gather(*(queue.join() for queue in list(self.queues.values())))
 
 
 async def _resync(room_key):

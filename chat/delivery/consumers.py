@@ -174,9 +174,12 @@ class RoomConsumer(AsyncWebsocketConsumer):
             await self.close(code=POLICY_VIOLATION)
 
     async def dispatch(self, message):
-        # Client chatter touches no database: skip Channels' per-message close_old_connections
-        # hop, which queues every message of every socket behind one thread.
+        # Client chatter and leaving touch no database: skip Channels' per-message close_old_connections
+        # hop, which queues every message of every socket behind one thread (the sweep keeps that
+        # thread's connection healthy).
         if message["type"] == "websocket.receive":
             await self.websocket_receive(message)
+        elif message["type"] == "websocket.disconnect":
+            await self.websocket_disconnect(message)
         else:
             await super().dispatch(message)

@@ -66,13 +66,16 @@ class Fanout:
         """Leave rooms with no page open here; renew membership of the rest before it expires."""
         async with self.lock:
             for group in list(self.joined):
-                if self.rooms.get(group):
-                    await self.layer.group_add(group, self.channel)
-                else:
-                    # Forget first: a page joining during the await below waits for the lock, then rejoins.
-                    self.joined.discard(group)
-                    self.rooms.pop(group, None)
-                    await self.layer.group_discard(group, self.channel)
+                try:
+                    if self.rooms.get(group):
+                        await self.layer.group_add(group, self.channel)
+                    else:
+                        # Forget first: a page joining during the await below waits for the lock, then rejoins.
+                        self.joined.discard(group)
+                        self.rooms.pop(group, None)
+                        await self.layer.group_discard(group, self.channel)
+                except Exception:  # noqa: BLE001 - the room's Redis host is away: the other rooms' still count
+                    logger.warning("room frames: could not renew %s; next maintenance tries again", group, exc_info=True)
 
     async def _listen(self):
         here = services.current()
@@ -167,13 +170,14 @@ class Fanout:
             except Exception:  # noqa: BLE001 - one broken socket must not starve the others
                 logger.debug("room frames: a socket of %s could not be sent to", group, exc_info=True)
 
-    async def lost(self):
-        """Frames may have been lost (the layer failed or reconnected). Close every page so each
-        reconnects, rejoins and catches up from the database instead of silently missing them."""
+    async def lost(self, host=None):
+        """Frames may have been lost (the layer failed, or its host reconnected: then only that host's
+        rooms). Close their pages so each reconnects, rejoins and catches up from the database
+        instead of silently missing them."""
         async with self.lock:
-            sockets = [socket for group in self.rooms.values() for socket in group]
-            self.rooms.clear()
-            self.joined.clear()
+            groups = [group for group in self.rooms if host is None or host_of(group) == host]
+            sockets = [socket for group in groups for socket in self.rooms.pop(group)]
+            self.joined.difference_update(groups)
         await _reconnect(sockets)
 
 
@@ -216,9 +220,16 @@ def rooms():
     return services.current().part(Fanout, get_channel_layer())
 
 
+def host_of(group):
+    """The name of the Redis host that carries the room's frames, or None with a layer of one place."""
+    layer = get_channel_layer()
+    return layer.host_of(group) if hasattr(layer, "host_of") else None
+
+
 def layer_reconnected(host):
-    """A connection to the layer's Redis host came back after a drop, when frames may have been lost
-    (called on the event loop by the layer's connect hook): every page reconnects and catches up."""
-    logger.warning("room frames: Redis at %s reconnected; pages reconnect and catch up", host)
-    services.current().keep_running("layer-lost", rooms().lost)
+    """A connection to one of the layer's Redis hosts came back after a drop, when frames may have been
+    lost (called on the event loop by the layer's connect hook): every page of a room that host
+    carries reconnects and catches up; the other hosts' rooms carry on."""
+    logger.warning("room frames: Redis at %s reconnected; its rooms' pages reconnect and catch up", host)
+    services.current().keep_running(f"layer-lost:{host}", lambda: rooms().lost(host))
 

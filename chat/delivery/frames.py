@@ -1,9 +1,17 @@
-"""Turbo Stream frames for a room: rendered once per change, sent to every page as they are."""
+"""Turbo Stream frames for a room: rendered once per change, sent to every page as they are.
+
+They are rendered in no person's language (English), and each sentence in them says what it is for
+the page's own catalog to show it in the page's language (`data-i18n`, `data-lines`: parley.js).
+"""
+
+import json
 
 from django.template.loader import render_to_string
+from django.utils import translation
 from django.utils.html import escape
 
 from chat import dom
+from chat.delivery import partials
 
 
 def turbo_stream(action, target, html="", *, bare=False, **attributes):
@@ -18,8 +26,17 @@ def turbo_stream(action, target, html="", *, bare=False, **attributes):
 
 
 def render_message(message):
-    """The one partial for a message, as it stands."""
-    return render_to_string("chat/_message.html", {"message": message})
+    """The one partial for a message, as it stands, in no person's language (rendered once per state
+    of its row: chat.delivery.partials)."""
+    with translation.override(None):
+        return partials.for_everyone(message)
+
+
+def _neutral(template_name, context):
+    """A partial in no person's language: its sentences as their message ids, whichever language
+    the request or task that changed the row had (the page's catalog translates them)."""
+    with translation.override(None):
+        return render_to_string(template_name, context)
 
 
 def prepend(message):
@@ -66,12 +83,14 @@ def synced(after):
 
 def feedback(message):
     """A reply's vote counts changed: only its feedback element is replaced, not the whole message."""
-    return turbo_stream("replace", message.feedback_dom_id, render_to_string("chat/_feedback.html", {"message": message}))
+    return turbo_stream("replace", message.feedback_dom_id, _neutral("chat/_feedback.html", {"message": message}))
 
 
-def presence(text):
-    """Who is here, as a sentence ("Ana, Ben and 3 guests here")."""
-    return turbo_stream("update", dom.IDS["presence"], escape(text))
+def presence(lines):
+    """Who is here, as a sentence ("Ana, Ben and 3 guests here") in each language, {code: line}: the
+    page shows the line of its own language (static/chat/parley.js), English without one."""
+    shown = lines.get("en") or next(iter(lines.values()))
+    return turbo_stream("update", dom.IDS["presence"], f"<span data-lines=\"{escape(json.dumps(lines))}\">{escape(shown)}</span>")
 
 
 def update(target, text=""):

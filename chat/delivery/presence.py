@@ -2,6 +2,8 @@
 
 Each process knows the people behind its own sockets and publishes that share of each room in the
 shared cache with a short lifetime; a room's people are the union of the live processes' shares.
+The live processes are a Redis sorted set of process ids scored by their last heartbeat: each
+process changes only its own member (ZADD, ZREM), so two processes registering at once both stay.
 One task per process, at most once a second, publishes what changed, reads the shares of the
 rooms it has pages of and, where the sentence changed, hands its own pages one frame. Joining and
 leaving cost no frame and no layer message each: 500 pages opening a room at once get a handful
@@ -10,11 +12,15 @@ of frames, not 500 apiece. A process that dies stops refreshing, and its share e
 
 import asyncio
 import logging
+import time
 import uuid
 from collections import Counter, defaultdict
 
 from asgiref.sync import sync_to_async
-from django.core.cache import cache
+from django.conf import settings
+from django.core.cache import cache, caches
+from django.utils import translation
+from django.utils.translation import gettext, ngettext
 
 from chat import services
 from chat.delivery import fanout, frames
@@ -22,11 +28,11 @@ from chat.delivery import fanout, frames
 logger = logging.getLogger(__name__)
 
 PROCESS = uuid.uuid4().hex[:12]
-TTL = 15  # seconds a process's share outlives its last refresh (every TTL / 3): a dead one's people go soon
+TTL = 15  # seconds a process's share outlives its last refresh (every TTL / 3): a dead one's people go within TTL + INTERVAL
 INTERVAL = 1.0  # seconds between two presence frames of a room, at the least
 NAMES_SHOWN = 3
 TELLER = "presence"  # the name of the task that tells the rooms' pages who is here
-_PROCESSES = "parley:presence:processes"
+_PROCESSES = "parley:presence:live"  # a sorted set (the key of the earlier plain set was another)
 
 
 def _key(group, process):
@@ -34,24 +40,64 @@ def _key(group, process):
 
 
 def sentence(people):
-    """people ({person id: chosen name, or "" for a guest}) as a line: "Ana, Ben and 3 guests here"."""
+    """people ({person id: chosen name, or "" for a guest}) as a line in the active language: "Ana, Ben and 3 guests here"."""
     names = sorted((name for name in people.values() if name), key=str.casefold)
     guests = sum(1 for name in people.values() if not name)
     others = len(names) - NAMES_SHOWN
     parts = names[:NAMES_SHOWN]
     if others > 0:
-        parts.append(f"{others} other{'s' if others != 1 else ''}")
+        parts.append(ngettext("%(count)s other", "%(count)s others", others) % {"count": others})
     if guests:
-        parts.append(f"{guests} guest{'s' if guests != 1 else ''}")
+        parts.append(ngettext("%(count)s guest", "%(count)s guests", guests) % {"count": guests})
     if not parts:
-        return "Nobody here yet"
-    listed = f"{', '.join(parts[:-1])} and {parts[-1]}" if len(parts) > 1 else parts[0]
-    return f"{listed} here"
+        return gettext("Nobody here yet")
+    listed = gettext("%(first)s and %(last)s") % {"first": ", ".join(parts[:-1]), "last": parts[-1]} if len(parts) > 1 else parts[0]
+    return ngettext("%(people)s here", "%(people)s here", len(names) + guests) % {"people": listed}
+
+
+def sentences(people):
+    """The line in every language of the interface, {code: line}: a frame is rendered once for a
+    whole room, whatever its pages' languages, so it carries each and a page shows its own."""
+    lines = {}
+    for code, _name in settings.LANGUAGES:
+        with translation.override(code):
+            lines[code] = sentence(people)
+    return lines
+
+
+def _processes():
+    """The Redis client holding the sorted set of live processes, and the set's key; None without
+    Redis (the cache in this process's memory: this process is the only one)."""
+    store = caches["default"]
+    if not hasattr(store, "redis"):
+        return None, None
+    return store.redis(), store.make_key(_PROCESSES)
+
+
+def register(process=PROCESS):
+    """Note process as alive now, and drop processes silent for longer than TTL: each a command of its
+    own on the sorted set, no read and write back, so no other process's heartbeat is lost."""
+    client, key = _processes()
+    if client is None:
+        return
+    now = time.time()  # hosts' clocks may differ by a few seconds: a heartbeat is every TTL / 3
+    with client.pipeline() as pipe:
+        pipe.zadd(key, {process: now})
+        pipe.zremrangebyscore(key, "-inf", now - TTL)
+        pipe.execute()
+
+
+def live():
+    """The ids of the processes that sent a heartbeat within TTL, this one included."""
+    client, key = _processes()
+    if client is None:
+        return {PROCESS}
+    return {member.decode() for member in client.zrangebyscore(key, time.time() - TTL, "+inf")} | {PROCESS}
 
 
 def people(groups):
     """The people in each room now, in every live process: {group: {person id: name}}."""
-    processes = cache.get(_PROCESSES, set()) | {PROCESS}
+    processes = live()
     shares = cache.get_many([_key(group, process) for group in groups for process in processes])
     rooms = {group: {} for group in groups}
     for group in groups:
@@ -131,8 +177,8 @@ class Roster:
                 self.fresh[group] = sockets + self.fresh[group]
             raise
         for group, present in rooms.items():
-            line = sentence(present)
-            send = {"type": "websocket.send", "text": frames.presence(line)}
+            line = frames.presence(sentences(present))
+            send = {"type": "websocket.send", "text": line}
             if self.said.get(group) != line:
                 self.said[group] = line
                 await fanout.rooms().deliver(group, send)
@@ -167,24 +213,15 @@ def _exchange(shares, groups, refresh):
     cache.set_many({_key(group, PROCESS): share for group, share in shares.items() if share}, TTL)
     cache.delete_many([_key(group, PROCESS) for group, share in shares.items() if not share])
     if refresh:
-        _register()
+        register()
     return people(groups)
-
-
-def _register():
-    """Keep this process in the list of live ones, and drop processes whose shares all expired."""
-    from bots import registry
-
-    processes = cache.get(_PROCESSES, set())
-    groups = [room.group for room in registry.rooms()]
-    alive = {p for p in processes if p == PROCESS or cache.get_many([_key(group, p) for group in groups])}
-    if alive | {PROCESS} != processes:
-        cache.set(_PROCESSES, alive | {PROCESS}, None)
 
 
 def _withdraw(groups):
     cache.delete_many([_key(group, PROCESS) for group in groups])
-    cache.set(_PROCESSES, cache.get(_PROCESSES, set()) - {PROCESS}, None)
+    client, key = _processes()
+    if client is not None:
+        client.zrem(key, PROCESS)
 
 
 def roster():

@@ -4,8 +4,9 @@ from django.conf import settings
 from django.db import connections, models, transaction
 from django.db.models import OuterRef, Subquery
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
-from chat import dom
+from chat import dom, search
 from chat.identity import Kind, kind_of
 from chat.models.events import RoomClock, take_numbers
 from chat.models.growth import Growth
@@ -21,10 +22,25 @@ class MessageQuerySet(Transitions, Turns, Growth, models.QuerySet):
         """Messages a page shows: all but those a moderator removed."""
         return self.filter(removed_at__isnull=True)
 
-    def recent(self, room_key, limit=None):
-        """The room's latest shown messages, newest first (DOM order: #messages is column-reverse)."""
-        rows = self.shown().filter(room=room_key).select_related("reply_to")  # a reply's partial names its asker
+    def recent(self, room_key, limit=None, fields=None):
+        """The room's latest shown messages, newest first (DOM order: #messages is column-reverse);
+        with fields, only those columns of each, as tuples."""
+        rows = self.shown().filter(room=room_key).order_by("-id")
+        # A reply's partial names its asker.
+        rows = rows.values_list(*fields) if fields else rows.select_related("reply_to")
+        return list(rows[: limit or settings.ROOM_PAGE_MESSAGES])
+
+    def before(self, room_key, pk, limit=None):
+        """The room's shown messages older than message pk, a page's worth, newest first (scroll back)."""
+        rows = self.shown().filter(room=room_key, id__lt=pk).select_related("reply_to")
         return list(rows.order_by("-id")[: limit or settings.ROOM_PAGE_MESSAGES])
+
+    def around(self, room_key, pk, limit=None):
+        """The room's shown messages around message pk (pk and older ones, and as many newer), newest first."""
+        half = (limit or settings.ROOM_PAGE_MESSAGES) // 2
+        rows = self.shown().filter(room=room_key).select_related("reply_to")
+        newer = list(rows.filter(id__gt=pk).order_by("id")[:half])
+        return [*reversed(newer), *rows.filter(id__lte=pk).order_by("-id")[:half]]
 
     def last_spoke(self, rooms):
         """When each of rooms (the registry's) last spoke: {room key: its latest shown message's time, or None}.
@@ -65,7 +81,7 @@ class Message(models.Model):
         INTERRUPTED = "interrupted"
 
     ACTIVE = (Status.PENDING, Status.STREAMING)
-    INTERRUPTED_ERROR = "The server stopped while this reply was being written."
+    INTERRUPTED_ERROR = gettext_noop("The server stopped while this reply was being written.")
     RETRYABLE = (Status.FAILED, Status.CANCELLED, Status.INTERRUPTED)
 
     room = models.CharField(max_length=64, db_index=False, help_text="The key of the room it was said in.")
@@ -98,6 +114,9 @@ class Message(models.Model):
     # in the transaction of the change, so they commit in order and a reader never sees a gap close
     # behind it: "everything after N" is exact.
     seq = models.PositiveBigIntegerField(default=0, editable=False)
+    # The room's event number of the message's creation, which never changes (seq moves on with
+    # every change): what a reader's position is compared with to count what is new to them.
+    number = models.PositiveBigIntegerField(default=0, db_default=0, editable=False)
     reply_to = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="replies", editable=False,
         help_text="The person's message a reply answers.",
@@ -113,6 +132,8 @@ class Message(models.Model):
             models.Index(fields=["room", "updated_at"], name="message_room_updated"),
             models.Index(fields=["created_at"], name="message_created"),
             models.Index(fields=["room", "seq"], name="message_room_events"),
+            # What is new to a reader (chat.unread): shown messages by room and number, removed ones left out.
+            models.Index(fields=["room", "number"], name="message_room_numbers", condition=models.Q(removed_at__isnull=True)),
         ]
 
     def __str__(self):
@@ -126,7 +147,11 @@ class Message(models.Model):
         db = connections[kwargs.get("using") or Message.objects.db]
         with transaction.atomic(using=db.alias):
             (self.seq,) = take_numbers(db, [self.room])
-            return super().save(*args, **kwargs)
+            self.number = self.seq
+            saved = super().save(*args, **kwargs)
+            if self.status not in self.ACTIVE and self.removed_at is None:
+                search.sync(db, [self.pk])  # a person's post enters the index with its row
+            return saved
 
     @property
     def dom_id(self):

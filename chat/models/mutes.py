@@ -2,6 +2,7 @@
 
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 
 class MuteQuerySet(models.QuerySet):
@@ -18,11 +19,14 @@ class MuteQuerySet(models.QuerySet):
         where = models.Q(room="") | models.Q(room=room) if room else models.Q(room="")
         return self.active().filter(held, where).aggregate(until=models.Max("until"))["until"]
 
-    def refusal(self, senders, who="you", address="", room=""):
+    def refusal(self, senders, key=False, address="", room=""):
         """The sentence refusing a muted sender ("A moderator muted you until 14:05 UTC."), or None if
         they may post in room. Pass a guest's address: a guest muted there holds every session from it."""
         until = self.until(senders, address, room)
-        return None if until is None else f"A moderator muted {who} until {timezone.localtime(until):%H:%M %Z}."
+        if until is None:
+            return None
+        sentence = _("A moderator muted this key until %(time)s.") if key else _("A moderator muted you until %(time)s.")
+        return sentence % {"time": f"{timezone.localtime(until):%H:%M %Z}"}
 
 
 class Mute(models.Model):

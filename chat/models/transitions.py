@@ -9,6 +9,7 @@ room's next event number in the same transaction.
 from django.db import connections, models, transaction
 from django.utils import timezone
 
+from chat import search
 from chat.models.events import take_numbers
 from chat.models.signals import row_changed
 
@@ -64,6 +65,7 @@ class Transitions(models.QuerySet):
                 seq=self._number(pk),
             ):
                 return None
+            search.sync(connections[self.db], [pk])  # it leaves the index with the page
         return self._changed(pk)
 
     def _transition(self, pk, from_statuses, *, revision=None, untouched_since=None, **fields):
@@ -77,6 +79,10 @@ class Transitions(models.QuerySet):
             # A transition that loses its race has taken a number no row carries: a gap, never a repeat.
             if not rows.update(revision=models.F("revision") + 1, seq=self._number(pk), **fields):
                 return None
+            if fields.get("status") != self.model.Status.STREAMING:
+                # Finished, failed, stopped, interrupted: in the index; retried: out until it finishes
+                # again. A claim (to streaming) changes nothing the index holds: no work.
+                search.sync(connections[self.db], [pk])
         return self._changed(pk)
 
     def _changed(self, pk):

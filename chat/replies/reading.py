@@ -10,6 +10,7 @@ import logging
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.translation import gettext_noop
 
 from bots.providers import ProviderError, Usage, get_provider
 from chat import services
@@ -19,8 +20,9 @@ from chat.text import Seams
 
 logger = logging.getLogger(__name__)
 
-PARLEY_FAILED = "Parley failed while writing this reply."
-SPOKE_FOR_OTHERS = "The model wrote only other people's lines, not a reply of its own; press Retry."
+PARLEY_FAILED = gettext_noop("Parley failed while writing this reply.")
+SPOKE_FOR_OTHERS = gettext_noop("The model wrote only other people's lines, not a reply of its own; press Retry.")
+NOT_CONFIGURED = gettext_noop("The model is not configured: %(problem)s")
 # Draws of a reply that opens with another speaker's line before it fails (see the README's figures).
 ATTEMPTS = 2
 
@@ -30,7 +32,7 @@ def configured_provider(bot):
     try:
         return get_provider(bot)
     except ImproperlyConfigured as exc:
-        raise ProviderError(ProviderError.FAILED, f"The model is not configured: {exc}") from exc
+        raise ProviderError(ProviderError.FAILED, NOT_CONFIGURED % {"problem": exc}) from exc
 
 
 class Reader:

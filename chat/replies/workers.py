@@ -13,6 +13,7 @@ import time
 
 from django.conf import settings
 from django.db import DatabaseError
+from django.utils.translation import gettext_noop
 
 from bots.providers import ProviderError
 from bots.registry import find_bot
@@ -26,6 +27,7 @@ logger = logging.getLogger(__name__)
 # A room busy with another process's reply is looked at again this often, in seconds.
 ROOM_BUSY_POLL = 0.25
 TASK = "reply:"  # the name of a room's worker task, before the room's key
+BOT_GONE = gettext_noop("The bot %(bot)s no longer exists here.")  # stored on the reply, translated as shown (chat.wording)
 
 
 class RoomWorkers:
@@ -160,7 +162,7 @@ async def _answer_safely(claimed):
     writer = Writer(claimed, here().reading)
     try:
         if writer.bot is None:
-            raise ProviderError(ProviderError.FAILED, f"The bot {claimed.bot} no longer exists here.")
+            raise ProviderError(ProviderError.FAILED, BOT_GONE % {"bot": claimed.bot})
         provider = configured_provider(writer.bot)
     except ProviderError as exc:
         await services.run(LANE, Message.objects.fail, claimed.pk, str(exc), revision=writer.revision)

@@ -12,6 +12,7 @@ import logging
 
 from django.conf import settings
 from django.db import DatabaseError, Error
+from django.utils.translation import gettext_noop
 
 from bots.registry import find_bot
 from chat import services
@@ -168,7 +169,7 @@ class Writer:
         content, self.error = self._content(reader), reader.error
         if self.error is None and not content.strip():
             # Some servers end a stream early without an error (llama.cpp's, when interrupted).
-            status, error = Status.FAILED, "The model sent an empty reply."
+            status, error = Status.FAILED, gettext_noop("The model sent an empty reply.")
         elif self.error is None:
             status, error = Status.COMPLETE, ""
         else:

@@ -1,13 +1,17 @@
 """Template filters for messages and links, and the tag that names a page's inline blocks to its security policy."""
 
 import functools
+import json
 
 from django import template
 from django.urls import get_script_prefix, get_urlconf, reverse
 from django.utils.crypto import salted_hmac
+from django.utils.html import format_html
 from django.utils.safestring import mark_safe
+from django.utils.translation import gettext, gettext_noop
 
 from bots.registry import find_bot
+from chat import wording
 from chat.markdown import render_markdown
 from chat.web import csp
 
@@ -50,6 +54,37 @@ def author_tag(sender):
     """Who sent a message, as every page may see it: a keyed hash of their sender tag (the tag
     itself keys their votes and mutes, and holds an account's primary key)."""
     return salted_hmac("parley.author", sender).hexdigest()[:16] if sender else ""
+
+
+@register.filter
+def mention_list(bots):
+    """The bots as the mentions that call them ("@ChatBot, @PirateBot"): keys, in no language."""
+    return ", ".join(f"@{bot.key}" for bot in bots)
+
+
+#: What the typing dots of a reply in each active status say to a screen reader.
+STATUS_LABELS = {"pending": gettext_noop("waiting to reply"), "streaming": gettext_noop("replying")}
+
+
+@register.filter
+def status_label(status):
+    """The words for a reply's status, as a `data-i18n` attribute's text: translated, with its message id."""
+    msgid = STATUS_LABELS.get(status, status)
+    return format_html('aria-label="{}" data-i18n="aria-label" data-msgid="{}"', gettext(msgid), msgid)
+
+
+@register.filter
+def sentence_source(text):
+    """How a page's catalog translates a sentence stored in English on a row (a reply's error) in a
+    frame rendered for everyone: its message id and parts (chat.wording), as `data-i18n` attributes."""
+    msgid, parts = wording.parse(text)
+    return format_html('data-i18n="text" data-msgid="{}" data-i18n-args="{}"', msgid, json.dumps(parts))
+
+
+@register.filter
+def sentence(text):
+    """A sentence stored in English on a row, in the active language."""
+    return wording.translated(text)
 
 
 class InlineNode(template.Node):

@@ -9,6 +9,7 @@ from django.contrib.auth.forms import UserCreationForm
 from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from chat import limits
@@ -51,7 +52,7 @@ class SignupForm(UserCreationForm):
 def signup(request):
     """GET: the sign-up form. POST username, password1, password2: the account, signed in, 302 to the lobby."""
     if settings.SIGNUP != "open":
-        raise Http404("Sign-up is closed here: ask the people who run this Parley for an account.")
+        raise Http404(_("Sign-up is closed here: ask the people who run this Parley for an account."))
     form = SignupForm(request.POST if request.method == "POST" else None)
     if form.is_valid():
         login(request, form.save(), backend="django.contrib.auth.backends.ModelBackend")

@@ -3,6 +3,7 @@
 import functools
 
 from django.conf import settings
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from chat import access, dom, identity, limits, steering
@@ -23,11 +24,11 @@ def post(request, room):
     me = identity.of_request(request)
     problem, status, retry_after = "", 422, None
     if not content:
-        problem = "Write a message before sending."
+        problem = _("Write a message before sending.")
     elif len(content) > settings.MESSAGE_MAX_CHARS:
-        problem = f"Messages are limited to {settings.MESSAGE_MAX_CHARS} characters; this one has {len(content)}."
+        problem = _("Messages are limited to %(most)s characters; this one has %(count)s.") % {"most": settings.MESSAGE_MAX_CHARS, "count": len(content)}
     elif muted := steering.muted(request, me, room):
-        problem, status = f"{muted} You can read the room meanwhile.", 403
+        problem, status = _("%(muted)s You can read the room meanwhile.") % {"muted": muted}, 403
     elif refusal := limits.check_message(request, room.key):
         problem, status, retry_after = refusal.message, 429, refusal.retry_after
     if problem:

@@ -4,6 +4,7 @@ mute its sender for an hour."""
 from datetime import timedelta
 
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from chat import access, dom, identity, limits
@@ -22,7 +23,7 @@ def remove_message(request, room, pk):
     # The room first: to someone who may not read it, it does not exist (404), moderator or not.
     room, message = message_or_404(request, room, pk)
     if not access.moderates(access.account(request), room):
-        return refuse(request, dom.IDS["notice"], "Only moderators can remove messages.", 403)
+        return refuse(request, dom.IDS["notice"], _("Only moderators can remove messages."), 403)
     if Message.objects.remove(message.pk, by=request.user.get_username()) and message.is_active:
         workers.stop_here(message.pk)  # a reply being written stops paying for tokens now
     # A removed question is answered no more: its replies still queued or streaming stop too.
@@ -36,9 +37,9 @@ def mute_author(request, room, pk):
     """Refuse the posts of a message's sender for an hour; the admin lists and lifts mutes."""
     room, message = message_or_404(request, room, pk, removed=True, role=Message.Role.USER)  # removing it first is usual
     if not access.moderates(access.account(request), room):
-        return refuse(request, dom.IDS["notice"], "Only moderators can mute people.", 403)
+        return refuse(request, dom.IDS["notice"], _("Only moderators can mute people."), 403)
     if not message.sender:
-        return refuse(request, dom.IDS["notice"], "This message's author cannot be told apart from others: nobody was muted.", 409)
+        return refuse(request, dom.IDS["notice"], _("This message's author cannot be told apart from others: nobody was muted."), 409)
     # A guest's mute also holds for the address they last posted from: a new cookie does not dodge it.
     guest = identity.kind_of(message.sender) == identity.Kind.GUEST
     # Staff mute in every room; a room's own moderator (anyone signed in may make a room) in theirs only.

@@ -1,25 +1,34 @@
 """The pages: the lobby, a room, a bot's direct chat, and one message as a frame for a page's repair."""
 
+import functools
+
 from django.conf import settings
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
+from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
 
 from bots import registry
 from bots.registry import get_bot_or_404
-from chat import access, identity
-from chat.delivery import frames, presence
+from chat import access, identity, unread
+from chat.delivery import frames, partials, presence
 from chat.models import Feedback, Message
 from chat.web.answers import TURBO_STREAM
 
 
 @require_GET
 def lobby(request):
-    """The rooms this person may enter, each linking to its page, with its topic and when it last spoke."""
+    """The rooms this person may enter, each linking to its page, with its topic, when it last spoke,
+    and what is new to them there (whether someone mentioned them in it)."""
     rooms = access.rooms_of(request)
     latest = Message.objects.last_spoke(rooms)
-    rooms = [{"room": room, "latest": latest.get(room.key)} for room in rooms]
-    return render(request, "chat/lobby.html", {"rooms": rooms, "may_create": rooms_creatable(request)})
+    seen = unread.positions(request)
+    news = {} if seen is None else unread.counts(
+        [room.key for room in rooms], seen, mention=unread.handle(request), me=identity.peek(request).tag,
+    )
+    rooms = [{"room": room, "latest": latest.get(room.key), "unread": news.get(room.key, (0, False))} for room in rooms]
+    context = {"rooms": rooms, "may_create": rooms_creatable(request), "unread_max": settings.UNREAD_COUNT_MAX}
+    return render(request, "chat/lobby.html", context)
 
 
 def rooms_creatable(request):
@@ -28,11 +37,25 @@ def rooms_creatable(request):
     return who is not None and (settings.ROOM_CREATION == "signed_in" or (settings.ROOM_CREATION == "staff" and who.is_staff))
 
 
-def room_page(request, room, *, error="", content="", status=200):
-    """A room's page as it stands, with a refused post's sentence and text if there is one."""
+def room_page(request, room, *, error="", content="", status=200, window=None):
+    """A room's page as it stands, with a refused post's sentence and text if there is one; window:
+    (the messages, the one marked) for a page of older messages or around one, instead of the latest."""
     after = Message.objects.last_event(room.key)  # read before the messages: catch-up starts no later than the page
     me = identity.peek(request)  # writes nothing: a guest's session comes with their first post
-    messages = Message.objects.recent(room.key)
+    # What is new since the last visit (none kept for a guest without a session); this page marks it read.
+    seen = unread.positions(request)
+    last_visit = None if seen is None else seen.get(room.key, 0)
+    new = 0 if last_visit is None else unread.counts([room.key], {room.key: last_visit})[room.key][0]
+    if new:
+        unread.mark(request, room.key, after)
+    token, votes = get_token(request), functools.partial(Feedback.objects.of, me.tag)
+    divider = partials.Divider(last_visit) if new else None
+    if window is None:
+        messages, oldest = partials.for_page(room.key, token, votes, divider=divider)
+    else:
+        rows, current = window
+        messages = partials.of_rows(rows, token, votes, current=current, divider=divider)
+        oldest = rows[-1].pk if rows else None
     context = {
         "me": me,
         "offer": identity.offer(request, me),
@@ -40,20 +63,67 @@ def room_page(request, room, *, error="", content="", status=200):
         "moderates": access.moderates_here(request, room),
         "bots": registry.bots(),
         "messages": messages,
-        "my_votes": Feedback.objects.of(me.tag, [m for m in messages if m.takes_feedback]),
         "after": after,
         "error": error,
         "content": content,
         "max_chars": settings.MESSAGE_MAX_CHARS,
         "here": presence.here(room.group),
+        "window": window is not None,
+        "older": _older(room.key, oldest),
+        "last_visit": last_visit,
+        "catch_up": new >= settings.CATCH_UP_MIN_UNREAD,
+        "new": new,
+        "unread_max": settings.UNREAD_COUNT_MAX,
+        "handle": unread.handle(request),
+        "read_every": settings.READ_MARK_INTERVAL,
     }
     return render(request, "chat/room.html", context, status=status)
 
 
 @require_GET
 def room(request, room):
-    """A room: its recent messages, the form and the live socket."""
-    return room_page(request, access.room_for(access.account(request), room))
+    """A room: its recent messages, the form and the live socket; ?before=<id> the messages before
+    one (a frame, when scroll back asks for it), ?around=<id> those around one, marked."""
+    room = access.room_for(access.account(request), room)
+    for name, read in (("before", Message.objects.before), ("around", Message.objects.around)):
+        if name not in request.GET:
+            continue
+        pk = _message_id(request.GET[name])
+        if pk is None:
+            problem = f"?{name}= takes a message's number, like ?{name}=1234."
+            return render(request, "registration/refused.html", {"problem": problem}, status=400)
+        # Scroll back may start at a message removed since its page loaded; a page cannot be around one.
+        known = Message.objects.filter(pk=pk, room=room.key) if name == "before" else Message.objects.shown().filter(pk=pk, room=room.key)
+        if not known.exists():
+            raise Http404(f"There is no message {pk} in this room.")
+        messages = read(room.key, pk)
+        if name == "before" and "Turbo-Frame" in request.headers:
+            return _older_frame(request, room, pk, messages)
+        return room_page(request, room, window=(messages, pk if name == "around" else None))
+    return room_page(request, room)
+
+
+def _message_id(text):
+    """A message id from the query string, or None when it is not one."""
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 18 else None
+
+
+def _older(room_key, oldest):
+    """The id of the oldest message shown (oldest) when the room has older ones to scroll back to, else None."""
+    if oldest is None:
+        return None
+    # Ordered, so that it walks the room's index from the oldest shown (exists() would drop the order,
+    # and PostgreSQL then scans the table hoping to meet a row of the room early).
+    older = Message.objects.shown().filter(room=room_key, id__lt=oldest).order_by("-id").values_list("id", flat=True)
+    return oldest if older.first() is not None else None
+
+
+def _older_frame(request, room, pk, messages):
+    """The messages before pk as scroll back's frame: what the page's lazy frame is replaced with."""
+    me = identity.peek(request)
+    shown = partials.of_rows(messages, get_token(request), functools.partial(Feedback.objects.of, me.tag))
+    context = {"room": room, "frame": pk, "messages": shown, "older": _older(room.key, messages[-1].pk if messages else None)}
+    return render(request, "chat/_older.html", context)
 
 
 @require_GET

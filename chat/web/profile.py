@@ -5,6 +5,7 @@ import functools
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from chat import dom, identity
@@ -33,7 +34,7 @@ def profile(request):
     if request.method == "GET":
         return _profile_page(request)
     if request.user.is_authenticated:
-        return refuse(request, dom.IDS["profile_error"], "Signed in, you post under your account's name.", 400)
+        return refuse(request, dom.IDS["profile_error"], _("Signed in, you post under your account's name."), 400)
     name, problem = check_name(request.POST.get("name"))
     if problem:
         page = functools.partial(_profile_page, request, name=request.POST.get("name", ""))

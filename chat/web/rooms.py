@@ -8,6 +8,8 @@ from django.contrib.auth.views import redirect_to_login
 from django.db import IntegrityError, transaction
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods
 
 from bots.models import RESERVED_ROOM_KEYS, Bot, Membership, Room
@@ -20,13 +22,13 @@ class RoomForm(forms.ModelForm):
 
     bot = forms.ModelChoiceField(
         Bot.objects.filter(active=True), to_field_name="key", required=False,
-        empty_label="None: bots answer only when mentioned",
-        error_messages={"invalid_choice": "There is no active bot with that key; choose one from the list, or none."},
+        empty_label=gettext_lazy("None: bots answer only when mentioned"),
+        error_messages={"invalid_choice": gettext_lazy("There is no active bot with that key; choose one from the list, or none.")},
     )
 
     visibility = forms.ChoiceField(
         choices=Room.Visibility.choices, initial=Room.Visibility.PUBLIC,
-        error_messages={"invalid_choice": 'Visibility is "public" or "members".'},
+        error_messages={"invalid_choice": gettext_lazy('Visibility is "public" or "members".')},
     )
 
     class Meta:
@@ -44,17 +46,17 @@ class RoomForm(forms.ModelForm):
 
 def unavailable(key):
     """What a key that cannot be had gets, taken or reserved alike."""
-    return f"The key {key!r} is not available; choose another."
+    return _("The key %(key)r is not available; choose another.") % {"key": key}
 
 
 def _creation_refused(request):
     """Why this request may not create rooms (ROOM_CREATION), as a response; None when it may."""
     if settings.ROOM_CREATION == "off":
-        raise Http404("Rooms are made by staff in the admin here.")
+        raise Http404(_("Rooms are made by staff in the admin here."))
     if access.account(request) is None:
         return redirect_to_login(request.get_full_path())
     if settings.ROOM_CREATION == "staff" and not request.user.is_staff:
-        return render(request, "registration/refused.html", {"problem": "Only staff can create rooms here."}, status=403)
+        return render(request, "registration/refused.html", {"problem": _("Only staff can create rooms here.")}, status=403)
     return None
 
 
@@ -94,13 +96,13 @@ def members(request, room):
     who = access.account(request)
     room = access.room_for(who, room)
     if not access.moderates(who, room):
-        problem = "Only the room's moderators can manage its members."
+        problem = _("Only the room's moderators can manage its members.")
         return render(request, "registration/refused.html", {"problem": problem}, status=403)
     if request.method == "GET":
         return _page(request, room)
     action = request.POST.get("action")
     if action not in ACTIONS:
-        return _page(request, room, error='Send action "add", "remove" or "topic".', status=400)
+        return _page(request, room, error=_('Send action "add", "remove" or "topic".'), status=400)
     problem = _topic(request, room) if action == "topic" else _member(request, room, action)
     if problem:
         return _page(request, room, error=problem, status=400)
@@ -114,22 +116,22 @@ def _member(request, room, action):
     username = tidy(request.POST.get("username") or "").strip()
     user = get_user_model().objects.filter(username=username).first() if username else None
     if user is None:
-        return f"There is no one called {username[:40]!r} here; check the username." if username else "Type a username."
+        return _("There is no one called %(name)r here; check the username.") % {"name": username[:40]} if username else _("Type a username.")
     held = Membership.objects.filter(room_id=room.id, user=user)
     if action == "add":
         role = request.POST.get("role") or Membership.Role.MEMBER
         if role not in Membership.Role.values:
-            return 'Role is "member" or "moderator".'
+            return _('Role is "member" or "moderator".')
         if held.exists():
-            return f"{username} is already a member of this room."
+            return _("%(name)s is already a member of this room.") % {"name": username}
         Membership.objects.create(room_id=room.id, user=user, role=role)
         return ""
     membership = held.first()
     if membership is None:
-        return f"{username} is not a member of this room."
+        return _("%(name)s is not a member of this room.") % {"name": username}
     moderators = Membership.objects.filter(room_id=room.id, role=Membership.Role.MODERATOR)
     if membership.role == Membership.Role.MODERATOR and moderators.count() == 1:
-        return "A room keeps at least one moderator: make someone else one first."
+        return _("A room keeps at least one moderator: make someone else one first.")
     membership.delete()  # their open pages close (chat.delivery.removals)
     return ""
 
@@ -139,7 +141,7 @@ def _topic(request, room):
     topic = tidy(request.POST.get("topic") or "").strip()
     longest = Room._meta.get_field("topic").max_length
     if len(topic) > longest:
-        return f"A topic is at most {longest} characters; this one has {len(topic)}."
+        return _("A topic is at most %(most)s characters; this one has %(count)s.") % {"most": longest, "count": len(topic)}
     row = Room.objects.get(pk=room.id)
     row.topic = topic
     row.save(update_fields=["topic", "updated_at"])  # saved, not updated: every process's registry learns of it

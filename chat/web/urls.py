@@ -3,7 +3,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path, reverse_lazy
 
-from chat.web import accounts, health, messages, moderation, pages, profile, rooms, votes
+from chat.web import accounts, health, messages, moderation, pages, profile, rooms, search, unread, votes
 
 app_name = "chat"
 
@@ -12,6 +12,7 @@ urlpatterns = [
     path("rooms/new", rooms.new_room, name="new_room"),
     path("rooms/<str:room>/", pages.room, name="room"),
     path("rooms/<str:room>/members", rooms.members, name="members"),
+    path("rooms/<str:room>/read", unread.read, name="read"),
     path("rooms/<str:room>/messages", messages.post, name="post"),
     path("rooms/<str:room>/messages/<int:pk>", pages.message_frame, name="message"),
     path("rooms/<str:room>/messages/<int:pk>/stop", messages.stop, name="stop"),
@@ -19,6 +20,7 @@ urlpatterns = [
     path("rooms/<str:room>/messages/<int:pk>/feedback", votes.feedback, name="feedback"),
     path("rooms/<str:room>/messages/<int:pk>/remove", moderation.remove_message, name="remove"),
     path("rooms/<str:room>/messages/<int:pk>/mute", moderation.mute_author, name="mute"),
+    path("search", search.search_page, name="search"),
     path("profile", profile.profile, name="profile"),
     path("direct/<str:bot>/", pages.direct, name="direct"),
     path("healthz", health.healthz, name="healthz"),

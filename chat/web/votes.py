@@ -1,5 +1,6 @@
 """Thumbs up and down on a finished reply: one vote per person, none from a muted one."""
 
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from chat import dom, identity, limits, steering
@@ -16,9 +17,9 @@ def feedback(request, room, pk):
     room, reply = message_or_404(request, room, pk, role=Message.Role.ASSISTANT)
     value = request.POST.get("value")
     if value not in VOTES:
-        return refuse(request, dom.feedback_error(reply.pk), 'Send value "up", "down" or "none".', 400)
+        return refuse(request, dom.feedback_error(reply.pk), _('Send value "up", "down" or "none".'), 400)
     if not reply.takes_feedback:
-        return refuse(request, dom.feedback_error(reply.pk), "Only a finished reply takes votes.", 409)
+        return refuse(request, dom.feedback_error(reply.pk), _("Only a finished reply takes votes."), 409)
     me = identity.of_request(request)  # a new guest's token comes before the count: it is who votes
     if muted := steering.muted(request, me, room):
         return refuse(request, dom.feedback_error(reply.pk), muted, 403)

@@ -1,6 +1,12 @@
 // The direct chat page: the conversation lives in the tab; each turn streams over SSE.
 // Short conversations go as GET with EventSource, long ones as POST with fetch-event-source.
 import { fetchEventSource } from "@microsoft/fetch-event-source";
+import { finishedReply, phrase, say } from "./announce.js";
+
+const ids = JSON.parse(document.querySelector('meta[name="parley-ids"]')?.content || "{}");
+
+// Django's JavaScript catalog (/jsi18n/) says these in the page's language; English without it.
+const { gettext = (msgid) => msgid } = window.django || {};
 
 const csrfToken = () => document.querySelector('meta[name="csrf-token"]')?.content || "";
 
@@ -68,12 +74,14 @@ class DirectChat extends HTMLElement {
     this.form.reset();
     this.box.focus();
     const reply = this.show("assistant", "", "streaming");
+    const name = this.getAttribute("name");
+    say(ids, phrase(gettext("%(name)s is replying"), { name }));
     const content = reply.querySelector(".content");
     // Stop closes the stream; the server closes the model's stream as soon as it sees that.
     const stop = document.createElement("button");
     stop.type = "button";
     stop.className = "stop";
-    stop.textContent = "Stop";
+    stop.textContent = gettext("Stop");
     stop.addEventListener("click", () => {
       reply.dataset.status = "cancelled";
       handlers.done();
@@ -94,6 +102,7 @@ class DirectChat extends HTMLElement {
         error.className = "error";
         error.textContent = JSON.parse(data).error;
         reply.append(error);
+        say(ids, phrase(gettext("%(name)s's reply failed: %(why)s"), { name, why: error.textContent }));
       },
       done: () => {
         if (this.finish !== handlers.done) return; // already ended
@@ -102,6 +111,8 @@ class DirectChat extends HTMLElement {
         send.disabled = false;
         stop.remove();
         if (reply.dataset.status === "streaming") reply.dataset.status = "complete";
+        if (reply.dataset.status === "complete" && answer) say(ids, finishedReply(name, answer));
+        if (reply.dataset.status === "cancelled") say(ids, phrase(gettext("%(name)s's reply was stopped."), { name }));
         if (answer) {
           this.conversation.push({ role: "assistant", content: answer });
           this.save();
@@ -121,7 +132,7 @@ class DirectChat extends HTMLElement {
       // An EventSource reconnects by itself; a reply is not resumable, so a failure ends it.
       this.source.onerror = () => {
         if (this.finish !== handlers.done) return;
-        handlers.error(JSON.stringify({ error: "The connection to Parley was lost." }));
+        handlers.error(JSON.stringify({ error: gettext("The connection to Parley was lost.") }));
         handlers.done();
       };
     } else {
@@ -150,7 +161,7 @@ class DirectChat extends HTMLElement {
         onmessage: (message) => handlers[message.event]?.(message.data),
         onerror: (error) => {
           if (this.finish === handlers.done) {
-            handlers.error(JSON.stringify({ error: error.message || "The connection to Parley was lost." }));
+            handlers.error(JSON.stringify({ error: error.message || gettext("The connection to Parley was lost.") }));
             handlers.done();
           }
           throw error; // do not retry: a reply is not resumable

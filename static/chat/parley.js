@@ -1,8 +1,38 @@
 // Parley's page code: the room socket (reconnect, catch-up, gap repair) and form niceties.
 import * as Turbo from "@hotwired/turbo";
+import { heard, readStreaming, setReadStreaming } from "./announce.js";
 
 // The page's element ids, from the one table Python and the templates read too (chat/dom.py).
 const ids = JSON.parse(document.querySelector('meta[name="parley-ids"]')?.content || "{}");
+
+// The page's language: Django's JavaScript catalog (/jsi18n/, a classic script before this module)
+// defines gettext and interpolate; without it (it failed to load) the English message ids show.
+const { gettext = (msgid) => msgid, interpolate = (format) => format } = window.django || {};
+
+// Frames are rendered once for the whole room, in no person's language: each sentence in them says
+// where it is (data-i18n: "text" and/or attribute names), its message id (data-msgid, else the
+// text itself) and its parts (data-i18n-args); a line already said in every language carries them
+// all (data-lines). Shown here in the page's language, before Turbo puts the fragment in.
+function translateFragment(root) {
+  for (const element of root.querySelectorAll("[data-i18n]")) {
+    const args = JSON.parse(element.dataset.i18nArgs || "{}");
+    for (const where of element.dataset.i18n.split(" ")) {
+      const msgid = element.dataset.msgid || (where === "text" ? element.textContent : element.getAttribute(where));
+      if (!msgid) continue;
+      const said = interpolate(gettext(msgid), args, true);
+      if (where === "text") element.textContent = said;
+      else element.setAttribute(where, said);
+    }
+  }
+  for (const element of root.querySelectorAll("[data-lines]")) {
+    const lines = JSON.parse(element.dataset.lines);
+    element.textContent = lines[document.documentElement.lang] ?? element.textContent;
+  }
+}
+document.addEventListener("turbo:before-stream-render", (event) => {
+  const template = event.target.firstElementChild;
+  if (template instanceof HTMLTemplateElement) translateFragment(template.content);
+});
 
 const csrfToken = () => document.querySelector('meta[name="csrf-token"]')?.content || "";
 
@@ -116,6 +146,21 @@ Turbo.StreamActions.grow = function () {
   if (fresh) target.append(fresh);
   target.dataset.length = String(Math.max(have, offset + chars.length));
 };
+
+// Every frame the page applies, told to the announcer once it has rendered (announce.js). Added
+// after the revision check above, so it sees what that check let through.
+document.addEventListener("turbo:before-stream-render", (event) => {
+  const stream = event.target;
+  const render = event.detail.render;
+  event.detail.render = async (element) => {
+    const before = stream.getAttribute("action") === "remove" ? document.getElementById(stream.getAttribute("target")) : null;
+    await render(element);
+    heard(ids, stream, before);
+  };
+});
+document.addEventListener("change", (event) => {
+  if (event.target.id === ids.read_stream) setReadStreaming(event.target.checked);
+});
 
 // Enter sends, Shift+Enter adds a line; after sending, the box clears and keeps focus.
 // While the mention menu is open, arrows, Enter, Tab and Escape are the menu's.
@@ -287,8 +332,8 @@ document.addEventListener("click", async (event) => {
   if (event.target.classList.contains("copy")) {
     const code = event.target.closest(".highlight").querySelector("code").textContent;
     await navigator.clipboard.writeText(code);
-    event.target.textContent = "Copied";
-    setTimeout(() => (event.target.textContent = "Copy"), 1500);
+    event.target.textContent = gettext("Copied");
+    setTimeout(() => (event.target.textContent = gettext("Copy")), 1500);
   }
 });
 
@@ -299,13 +344,50 @@ function addCopyButtons(root = document) {
     const button = document.createElement("button");
     button.type = "button";
     button.className = "copy";
-    button.textContent = "Copy";
-    button.setAttribute("aria-label", "Copy code");
+    button.textContent = gettext("Copy");
+    button.setAttribute("aria-label", gettext("Copy code"));
     block.append(button);
   }
 }
-new MutationObserver(() => addCopyButtons()).observe(document.documentElement, { childList: true, subtree: true });
-document.addEventListener("turbo:load", () => addCopyButtons());
+// Times come in UTC ("14:05 UTC", for a page without JavaScript); shown here in the reader's own
+// zone and language, with the day when it is not today.
+function showLocalTimes(root = document) {
+  for (const time of root.querySelectorAll("time[datetime]:not([data-local])")) {
+    const when = new Date(time.dateTime);
+    if (Number.isNaN(when.getTime())) continue;
+    time.dataset.local = "";
+    const today = when.toDateString() === new Date().toDateString();
+    time.textContent = new Intl.DateTimeFormat(undefined, today
+      ? { hour: "numeric", minute: "2-digit" }
+      : { month: "short", day: "numeric", hour: "numeric", minute: "2-digit" }).format(when);
+    time.title = new Intl.DateTimeFormat(undefined, { dateStyle: "full", timeStyle: "long" }).format(when);
+  }
+}
+
+// The conversation is a feed of articles; an empty one is no valid feed (ARIA requires its
+// articles), so until its first message it is a plain named region.
+function markFeed() {
+  const list = document.getElementById(ids.messages);
+  const role = list?.childElementCount ? "feed" : "region";
+  if (list && list.getAttribute("role") !== role) list.setAttribute("role", role);
+}
+
+function pageSettings() {
+  const box = document.getElementById(ids.read_stream);
+  if (box) box.checked = readStreaming();
+}
+
+new MutationObserver(() => {
+  addCopyButtons();
+  showLocalTimes();
+  markFeed();
+}).observe(document.documentElement, { childList: true, subtree: true });
+document.addEventListener("turbo:load", () => {
+  addCopyButtons();
+  showLocalTimes();
+  markFeed();
+  pageSettings();
+});
 
 // The page's person's own messages sit on the right in their colour; everyone else's on the left,
 // and Stop and Retry show on the replies to their messages (the server checks anyway).
@@ -323,3 +405,8 @@ function markMine() {
 markMine();
 document.addEventListener("turbo:render", markMine);
 document.addEventListener("turbo:load", markMine);
+
+// A room opened at one message (?around=, a search result) shows it in the middle of the list.
+document.addEventListener("turbo:load", () => {
+  document.querySelector(`#${ids.messages} [aria-current="true"]`)?.scrollIntoView({ block: "center" });
+});
