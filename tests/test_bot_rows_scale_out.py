@@ -1,8 +1,6 @@
 """Bots are rows across processes: an edit in the admin on one Daphne process voices the next reply on another."""
 
-import asyncio
 import re
-import time
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -12,19 +10,9 @@ from django.contrib.auth import get_user_model
 from bots.models import Bot
 from tests.servers import Browser, daphne
 from tests.test_end_to_end import provider_env
+from tests.waiting import until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.services]
-
-
-
-async def until(predicate, timeout=10):
-    """Wait until predicate() (a blocking call) is true; its last value."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := await sync_to_async(predicate)():
-            return value
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {predicate}")
 
 
 def signed_in_staff(server):

@@ -16,6 +16,7 @@ from chat.models import Message
 from tests.rooms import grown_text, parse_frames, shown_text
 from tests.servers import Browser, Daphne, redis_servers
 from tests.test_end_to_end import provider_env
+from tests.waiting import until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.services]
 
@@ -43,15 +44,6 @@ def post(server, room, content):
 
 def reply_in(room):
     return Message.objects.filter(room=room, role="assistant").order_by("-id").first()
-
-
-async def until(predicate, timeout=15):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := await sync_to_async(predicate)():
-            return value
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {predicate}")
 
 
 def complete(pk):

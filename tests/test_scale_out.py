@@ -14,11 +14,11 @@ from chat.models import Message
 from tests.rooms import finished, grown_text, parse_frames, shown_text
 from tests.servers import Browser, Daphne, redis_servers
 from tests.test_end_to_end import provider_env, read_frames, room_rows
+from tests.waiting import until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.services]
 
 LONG = [f"plank{i} " for i in range(3000)]
-
 
 
 def two_processes(upstream, **extra):
@@ -53,15 +53,6 @@ def post(server, content):
 def subscribe(server, after=None):
     query = f"?after={after}" if after is not None else ""
     return websockets.connect(f"{server.ws_url}/ws/rooms/PirateBot/{query}", origin=server.url)
-
-
-async def until(predicate, timeout=10):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := await sync_to_async(predicate)():
-            return value
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {predicate}")
 
 
 def latest_reply():
