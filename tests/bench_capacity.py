@@ -1,7 +1,6 @@
 """The streaming benchmark's part 2: the most frames/s a server sustains with p99 under 100 ms."""
 
 import asyncio
-import json
 import time
 
 from tests.bench_stream import NOW, P99_TARGET, PROBE_SECONDS, ROOT, Client, clean_slate, cpu_seconds, server_env
@@ -47,10 +46,8 @@ def probe(servers, client, rooms, rate, per_room, app_dir=ROOT, hosts=None):
     def server_cpu():
         return sum(cpu_seconds(server.process.pid) for server in servers)
 
-    client.process.stdin.write(json.dumps({"cmd": "probe", "seconds": PROBE_SECONDS + 1.5}) + "\n")
-    client.process.stdin.flush()
-    client.read()
-    cpu_before, client_before = server_cpu(), cpu_seconds(client.process.pid)
+    client.ask(cmd="probe", seconds=PROBE_SECONDS + 1.5)
+    cpu_before, client_before = server_cpu(), client.cpu_seconds()
     sent = asyncio.run(offer(rooms, rate, per_room, PROBE_SECONDS, app_dir, hosts))
     result = client.read()
     used, window = server_cpu() - cpu_before, PROBE_SECONDS + 1.5
@@ -61,7 +58,7 @@ def probe(servers, client, rooms, rate, per_room, app_dir=ROOT, hosts=None):
         "p99_ms": (result["p99"] or float("inf")) * 1000,
         "server_cpu_per_s": used / window,
         "server_cpu_per_frame_us": used / max(1, result["received"]) * 1e6,
-        "client_cpu_per_s": (cpu_seconds(client.process.pid) - client_before) / window,
+        "client_cpu_per_s": (client.cpu_seconds() - client_before) / window,
     }
     step["sustained"] = step["p99_ms"] < P99_TARGET * 1000 and result["received"] >= expected
     return step

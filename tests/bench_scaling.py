@@ -1,9 +1,10 @@
 """The streaming benchmark's part 3: how the cost of delivery grows with the work.
 
-- A sweep over sockets in one process (250 to 2,000 sockets, 25 a room, the same frames per second
-  in every room): p99 latency and server CPU per delivered frame at each size, the CPU of the same
-  sockets sitting idle taken off. Flat CPU per frame means delivery costs the same per page however
-  many pages there are.
+- A sweep over sockets in one process (250 to 10,000 sockets, 25 a room, the same frames per second
+  in every room): p99 latency, server CPU per delivered frame (the CPU of the same sockets sitting
+  idle taken off) and memory per idle socket at each size. Flat CPU per frame means delivery costs
+  the same per page however many pages there are. The load client is one process per 2,000 sockets,
+  so that it is not what runs out.
 - Fan-out capacity with two server processes behind Redis beside one, the sockets dealt among them.
 """
 
@@ -12,7 +13,8 @@ import time
 from tests.bench_capacity import probe
 from tests.bench_stream import PROBE_SECONDS, ROOT, Client, cpu_seconds, resident_kib, server_env
 
-SWEEP = (250, 500, 1000, 2000)
+SWEEP = (250, 500, 1000, 2000, 5000, 10000)
+SOCKETS_PER_CLIENT = 2000  # a load client process holds at most this many sockets
 PER_ROOM = 25  # sockets in each room
 ROOM_RATE = 4  # frames per second sent to each room's group (each reaches its 25 sockets)
 
@@ -34,7 +36,7 @@ def run_sweep(upstream, sizes=SWEEP, side=None):
             # Memory per idle socket: the process's resident size before its sockets and once they sit idle.
             time.sleep(1)
             empty = resident_kib(server.process.pid)
-            client = Client(server, rooms, PER_ROOM)
+            client = Client(server, rooms, PER_ROOM, processes=-(-sockets // SOCKETS_PER_CLIENT))
             # What the server spends with the sockets open and no frames (upkeep, keep-alives): taken
             # off, so the figure is what one more delivered frame costs, at any size.
             window = PROBE_SECONDS + 1.5
@@ -54,7 +56,8 @@ def run_sweep(upstream, sizes=SWEEP, side=None):
         steps.append(step)
         print(f"  {sockets:>5} sockets: {step['delivered_per_s']:,.0f} frames/s delivered, p99 {step['p99_ms']:.1f} ms, "
               f"{step['server_cpu_per_frame_us']:.0f} us of server CPU per frame, {step['kib_per_idle_socket']:.1f} KiB per idle socket, "
-              f"lost {step['lost']}", flush=True)
+              f"lost {step['lost']}; CPU-s a second: server {step['server_cpu_per_s']:.2f}, load client {step['client_cpu_per_s']:.2f}",
+              flush=True)
     return steps
 
 

@@ -70,33 +70,76 @@ def server_env(design, rooms, upstream, side=NOW, **extra):
 
 
 class Client:
-    """The load client process (tests/bench_client.py), its sockets dealt among one or more servers."""
+    """The load client (tests/bench_client.py), its sockets dealt among one or more servers: one process,
+    or several (each with whole rooms of its own) when one would be the bottleneck; answers merged."""
 
-    def __init__(self, servers, rooms, per_room):
+    def __init__(self, servers, rooms, per_room, processes=1):
         servers = servers if isinstance(servers, list) else [servers]
-        self.process = subprocess.Popen(
-            [sys.executable, str(ROOT / "tests" / "bench_client.py"), ",".join(s.ws_url for s in servers),
-             ",".join(rooms), str(per_room)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-        )
+        shares = [rooms[i::processes] for i in range(processes) if rooms[i::processes]]
+        self.processes = [
+            subprocess.Popen(
+                [sys.executable, str(ROOT / "tests" / "bench_client.py"), ",".join(s.ws_url for s in servers),
+                 ",".join(share), str(per_room)],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+            )
+            for share in shares
+        ]
         ready = self.read()
         if ready["ready"] != len(rooms) * per_room:
             raise RuntimeError(f"only {ready['ready']} sockets opened: {ready['failed']}")
 
+    @property
+    def process(self):
+        """The first (often the only) client process."""
+        return self.processes[0]
+
+    def send(self, **command):
+        for process in self.processes:
+            process.stdin.write(json.dumps(command) + "\n")
+            process.stdin.flush()
+
     def read(self):
-        line = self.process.stdout.readline()
-        if not line:
-            raise RuntimeError("the load client died")
-        return json.loads(line)
+        """The next answer of every client process, merged into one."""
+        answers = []
+        for process in self.processes:
+            line = process.stdout.readline()
+            if not line:
+                raise RuntimeError("the load client died")
+            answers.append(json.loads(line))
+        return merged(answers)
 
     def ask(self, **command):
-        self.process.stdin.write(json.dumps(command) + "\n")
-        self.process.stdin.flush()
+        self.send(**command)
         return self.read()
 
+    def cpu_seconds(self):
+        return sum(cpu_seconds(process.pid) for process in self.processes)
+
     def close(self):
-        self.process.stdin.close()
-        self.process.wait(10)
+        for process in self.processes:
+            process.stdin.close()
+        for process in self.processes:
+            process.wait(10)
+
+
+def merged(answers):
+    """One answer from the client processes' answers to the same command (see tests/bench_client.py)."""
+    if len(answers) == 1:
+        return answers[0]
+    first = answers[0]
+    if "ready" in first:
+        return {"ready": sum(a["ready"] for a in answers), "failed": [f for a in answers for f in a["failed"]]}
+    if "subscribers" in first:
+        return {"subscribers": [s for a in answers for s in a["subscribers"]]}
+    if "received" in first:
+        # Each process sends a sample of its latencies (evenly spaced in sorted order); shares are
+        # equal in size, so the pooled samples stand for the pooled latencies.
+        latencies = sorted(x for a in answers for x in a["latencies"])
+        ends = [a["max"] for a in answers if a["max"] is not None]
+        return {"received": sum(a["received"] for a in answers), "latencies": latencies,
+                "p50": percentile(latencies, 0.5) if latencies else None,
+                "p99": percentile(latencies, 0.99) if latencies else None, "max": max(ends) if ends else None}
+    return {"ok": all(a.get("ok") for a in answers)}
 
 
 def cpu_seconds(pid):
