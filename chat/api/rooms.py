@@ -165,7 +165,7 @@ def _reply_to_steer(request, room, message_id):
     """The room's reply message_id, if this key may Stop or Retry it (the key that asked, or a moderator)."""
     found = access.room_for(access.account(request), room)
     reply = get_object_or_404(
-        Message.objects.shown().select_related("reply_to"), pk=message_id, room=found.key, role=Message.Role.ASSISTANT
+        Message.objects.shown().with_asker(), pk=message_id, room=found.key, role=Message.Role.ASSISTANT
     )
     if refusal := steering.refusal(request, found, reply):
         raise HttpError(403, refusal)

@@ -18,7 +18,7 @@ def catch_up(room_key, after):
     if first is None:
         return []
     limit = settings.ROOM_PAGE_MESSAGES
-    newest = list(rooms.filter(id__gte=first).select_related("reply_to").order_by("-id")[: limit + 1])
+    newest = list(rooms.filter(id__gte=first).with_asker().order_by("-id")[: limit + 1])
     if len(newest) > limit:
         return None
     newest.reverse()

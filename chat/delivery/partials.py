@@ -106,7 +106,7 @@ def for_page(room_key, token, votes_of, divider=None):
     votes = votes_of([state[0] for state in states if state[-1] == "assistant" and state[4] == Message.Status.COMPLETE])
     kept = [_kept.get(_key(*state, votes.get(state[0], ""))) for state in states]
     missing = [state[0] for state, html in zip(states, kept) if html is None]
-    rows = Message.objects.shown().select_related("reply_to").in_bulk(missing) if missing else {}
+    rows = Message.objects.shown().with_asker().in_bulk(missing) if missing else {}
     first_new = divider.after([(state[0], number) for state, number in zip(states, numbers)]) if divider else None
     parts = []
     for state, html in zip(states, kept):

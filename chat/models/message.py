@@ -2,7 +2,7 @@
 
 from django.conf import settings
 from django.db import connections, models, transaction
-from django.db.models import OuterRef, Subquery
+from django.db.models import F, OuterRef, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext_noop
 
@@ -22,23 +22,29 @@ class MessageQuerySet(Transitions, Turns, Growth, models.QuerySet):
         """Messages a page shows: all but those a moderator removed."""
         return self.filter(removed_at__isnull=True)
 
+    def with_asker(self):
+        """Each with the sender tag of the message it replies to (Message.asker), read in the same query."""
+        # One column of the asked message, not the whole row: select_related built a second model
+        # instance per message, most of a 50-message window's cost.
+        return self.annotate(asked_by=F("reply_to__sender"))
+
     def recent(self, room_key, limit=None, fields=None):
         """The room's latest shown messages, newest first (DOM order: #messages is column-reverse);
         with fields, only those columns of each, as tuples."""
         rows = self.shown().filter(room=room_key).order_by("-id")
         # A reply's partial names its asker.
-        rows = rows.values_list(*fields) if fields else rows.select_related("reply_to")
+        rows = rows.values_list(*fields) if fields else rows.with_asker()
         return list(rows[: limit or settings.ROOM_PAGE_MESSAGES])
 
     def before(self, room_key, pk, limit=None):
         """The room's shown messages older than message pk, a page's worth, newest first (scroll back)."""
-        rows = self.shown().filter(room=room_key, id__lt=pk).select_related("reply_to")
+        rows = self.shown().filter(room=room_key, id__lt=pk).with_asker()
         return list(rows.order_by("-id")[: limit or settings.ROOM_PAGE_MESSAGES])
 
     def around(self, room_key, pk, limit=None):
         """The room's shown messages around message pk (pk and older ones, and as many newer), newest first."""
         half = (limit or settings.ROOM_PAGE_MESSAGES) // 2
-        rows = self.shown().filter(room=room_key).select_related("reply_to")
+        rows = self.shown().filter(room=room_key).with_asker()
         newer = list(rows.filter(id__gt=pk).order_by("id")[:half])
         return [*reversed(newer), *rows.filter(id__lte=pk).order_by("-id")[:half]]
 
@@ -186,6 +192,8 @@ class Message(models.Model):
     @property
     def asker(self):
         """Who a reply answers, as a sender tag ("" for a person's message or an old reply): they may Stop and Retry it."""
+        if "asked_by" in self.__dict__:  # read with the row (with_asker)
+            return self.asked_by or ""
         return self.reply_to.sender if self.reply_to_id else ""
 
     @property

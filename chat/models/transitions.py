@@ -87,7 +87,7 @@ class Transitions(models.QuerySet):
 
     def _changed(self, pk):
         """The fresh row after a transition, told to the broadcaster."""
-        instance = self.select_related("reply_to").get(pk=pk)  # the partial names a reply's asker
+        instance = self.with_asker().get(pk=pk)  # the partial names a reply's asker
         row_changed.send(sender=self.model, instance=instance)
         return instance
 

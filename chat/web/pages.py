@@ -137,7 +137,7 @@ def message_or_404(request, room_key, pk, *, removed=False, **conditions):
     """The room (if this request may read it) and its message pk (meeting conditions; one a
     moderator removed only if removed), or Http404."""
     room = access.room_for(access.account(request), room_key)
-    messages = (Message.objects.all() if removed else Message.objects.shown()).select_related("reply_to")
+    messages = (Message.objects.all() if removed else Message.objects.shown()).with_asker()
     return room, get_object_or_404(messages, pk=pk, room=room.key, **conditions)
 
 
