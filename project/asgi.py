@@ -15,12 +15,14 @@ from chat.api.flow import FlowControl  # noqa: E402
 from chat.delivery.origin import SameOriginValidator  # noqa: E402
 from chat.delivery.routing import websocket_urlpatterns  # noqa: E402
 from chat.lifecycle import ProcessServices  # noqa: E402
-from chat.server import protocol  # noqa: E402
+from chat.server import inbox, protocol, socket_protocol  # noqa: E402
 from chat.server.sockets import BoundedSockets  # noqa: E402
 from chat.server.threads import ViewsOnTheirLane  # noqa: E402
 
 require_provider()  # a misconfigured provider stops the server here, with one line saying why
+inbox.install()  # each connection's incoming messages in a few bytes, not an asyncio.Queue of 3 KiB
 protocol.install()  # Daphne reads no body past MAX_BODY_BYTES, parses none, and times out trickles
+socket_protocol.install()  # an open WebSocket keeps neither autobahn's options nor its handshake
 
 application = ProcessServices(
     ProtocolTypeRouter(
