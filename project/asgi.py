@@ -7,26 +7,28 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
 django_asgi_app = get_asgi_application()
 
-from channels.auth import AuthMiddlewareStack  # noqa: E402 - needs the app registry loaded
-from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402 - needs the app registry loaded
 
 from bots.providers import require_provider  # noqa: E402
 from chat.api.flow import FlowControl  # noqa: E402
 from chat.delivery.origin import SameOriginValidator  # noqa: E402
 from chat.delivery.routing import websocket_urlpatterns  # noqa: E402
+from chat.delivery.socket_scope import SocketSession  # noqa: E402
 from chat.lifecycle import ProcessServices  # noqa: E402
-from chat.server import protocol  # noqa: E402
+from chat.server import inbox, protocol, socket_protocol  # noqa: E402
 from chat.server.sockets import BoundedSockets  # noqa: E402
 from chat.server.threads import ViewsOnTheirLane  # noqa: E402
 
 require_provider()  # a misconfigured provider stops the server here, with one line saying why
+inbox.install()  # each connection's incoming messages in a few bytes, not an asyncio.Queue of 3 KiB
 protocol.install()  # Daphne reads no body past MAX_BODY_BYTES, parses none, and times out trickles
+socket_protocol.install()  # an open WebSocket keeps neither autobahn's options nor its handshake
 
 application = ProcessServices(
     ProtocolTypeRouter(
         {
             "http": ViewsOnTheirLane(FlowControl(django_asgi_app)),
-            "websocket": BoundedSockets(SameOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))),
+            "websocket": BoundedSockets(SameOriginValidator(SocketSession(URLRouter(websocket_urlpatterns)))),
         }
     )
 )

@@ -4,6 +4,7 @@ import time
 from urllib.parse import parse_qs
 
 from asgiref.sync import sync_to_async
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.http import Http404
 
@@ -36,6 +37,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
 
     # No channel of its own: the process's fan-out hands this socket its room's frames.
     channel_layer_alias = None
+    channel_layer = None
 
     window_start = 0.0
     received = 0
@@ -45,6 +47,18 @@ class RoomConsumer(AsyncWebsocketConsumer):
     address = None  # where it comes from, once counted against that address's share
     account_id = None  # the signed-in account's pk: a member removed from the room is closed by it
     shut = False  # closed (or its handshake refused) by this server
+
+    async def __call__(self, scope, receive, send):
+        """Channels' consumer loop for one source of messages, the client: awaited here, not in a task
+        of its own (with its wait's futures) as Channels' loop over several sources does for each socket."""
+        if self.channel_layer_alias is not None:  # a subclass with a channel of its own (the benchmark's)
+            return await super().__call__(scope, receive, send)
+        self.scope, self.base_send = scope, send
+        try:
+            while True:
+                await self.dispatch(await receive())
+        except StopConsumer:
+            pass
 
     async def connect(self):
         # The address's share first: a socket past it costs no trip to the database thread, so a

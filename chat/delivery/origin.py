@@ -63,7 +63,8 @@ class SameOriginValidator:
     def __init__(self, app):
         self.app = app
 
-    async def __call__(self, scope, receive, send):
+    def __call__(self, scope, receive, send):
+        # The inner application's coroutine, not one of this middleware's own kept for the socket's life.
         if scope["type"] == "websocket" and not allowed(scope):
-            return await WebsocketDenier()(scope, receive, send)
-        return await self.app(scope, receive, send)
+            return WebsocketDenier()(scope, receive, send)
+        return self.app(scope, receive, send)

@@ -19,8 +19,13 @@ def protocol_behind(send, kind):
 def inbox_behind(receive):
     """The queue of a connection's incoming messages that Daphne's receive reads, or None elsewhere.
 
-    Daphne's receive is ``input_queue.get`` of an ``asyncio.Queue``: a message put there reaches the
-    application as if the client had sent it (tests/test_stalled_sockets.py fails if that moves).
+    Daphne's receive is ``input_queue.get`` of an ``asyncio.Queue`` (Parley's server: of an Inbox): a
+    message put there reaches the application as if the client had sent it
+    (tests/test_stalled_sockets.py fails if that moves).
     """
+    from chat.server.inbox import Inbox  # here: importing Daphne's server installs its reactor
+
     queue = getattr(receive, "__self__", None)
+    if isinstance(queue, Inbox):
+        return queue
     return queue if isinstance(queue, asyncio.Queue) and receive.__func__ is asyncio.Queue.get else None

@@ -43,6 +43,8 @@ def protocol_of(send):
 class Outbox:
     """One socket's way out: a pull producer on its transport, and a send that stops at the bound."""
 
+    __slots__ = ("protocol", "_send", "inbox", "buffered", "held", "full", "__weakref__")
+
     def __init__(self, protocol, send, inbox):
         self.protocol = protocol
         self._send = send
@@ -103,9 +105,10 @@ class BoundedSockets:
     def __init__(self, app):
         self.app = app
 
-    async def __call__(self, scope, receive, send):
+    def __call__(self, scope, receive, send):
+        # The inner application's coroutine, not one of this middleware's own kept for the socket's life.
         protocol = protocol_of(send) if scope["type"] == "websocket" else None
         inbox = inbox_behind(receive)
         if protocol is None or inbox is None:
-            return await self.app(scope, receive, send)
-        return await self.app(scope, receive, Outbox(protocol, send, inbox).send)
+            return self.app(scope, receive, send)
+        return self.app(scope, receive, Outbox(protocol, send, inbox).send)
