@@ -64,7 +64,8 @@ class Outbox:
     def attach(self):
         """Be the transport's producer, and give it a kernel send buffer of the bound."""
         transport = self.protocol.transport
-        if transport is None:
+        # A client that gave up before its accept went out leaves a transport with no socket behind it.
+        if transport is None or not getattr(transport, "connected", True) or getattr(transport, "disconnecting", False):
             return
         self.protocol.unregisterProducer()  # the HTTP channel the socket was upgraded from
         self.protocol.registerProducer(self, False)
