@@ -8,6 +8,7 @@
 - Fan-out capacity with two server processes behind Redis beside one, the sockets dealt among them.
 """
 
+import os
 import time
 
 from tests.bench_capacity import probe
@@ -19,8 +20,8 @@ PER_ROOM = 25  # sockets in each room
 ROOM_RATE = 4  # frames per second sent to each room's group (each reaches its 25 sockets)
 
 
-def run_sweep(upstream, sizes=SWEEP, side=None):
-    """One server process per size; frames offered at ROOM_RATE a room; p99, CPU per delivered frame and
+def run_sweep(upstream, sizes=SWEEP, side=None, room_rate=ROOM_RATE):
+    """One server process per size; frames offered at room_rate a second to each room; p99, CPU per delivered frame and
     memory per idle socket (side: another checkout's code, for --before)."""
     from tests.bench_asgi import room_key
     from tests.bench_stream import NOW, clean_slate
@@ -44,7 +45,7 @@ def run_sweep(upstream, sizes=SWEEP, side=None):
             time.sleep(window)
             idle = cpu_seconds(server.process.pid) - before
             per_idle_socket = (resident_kib(server.process.pid) - empty) / sockets
-            step = probe(server, client, rooms, sockets * ROOM_RATE, PER_ROOM, side.app_dir)
+            step = probe(server, client, rooms, sockets * room_rate, PER_ROOM, side.app_dir)
             step["kib_per_idle_socket"] = per_idle_socket
             received = step["delivered_per_s"] * PROBE_SECONDS
             step["idle_cpu_per_s"] = idle / window
@@ -56,7 +57,8 @@ def run_sweep(upstream, sizes=SWEEP, side=None):
         steps.append(step)
         print(f"  {sockets:>5} sockets: {step['delivered_per_s']:,.0f} frames/s delivered, p99 {step['p99_ms']:.1f} ms, "
               f"{step['server_cpu_per_frame_us']:.0f} us of server CPU per frame, {step['kib_per_idle_socket']:.1f} KiB per idle socket, "
-              f"lost {step['lost']}; CPU-s a second: server {step['server_cpu_per_s']:.2f}, load client {step['client_cpu_per_s']:.2f}",
+              f"lost {step['lost']}; CPU-s a second: server {step['server_cpu_per_s']:.2f} ({step['idle_cpu_per_s']:.2f} idle), load client {step['client_cpu_per_s']:.2f}, "
+              f"whole machine {step['machine_cpu_per_s']:.2f} of {os.cpu_count()}",
               flush=True)
     return steps
 

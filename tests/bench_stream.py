@@ -148,6 +148,12 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def machine_cpu_seconds():
+    """CPU-seconds every core of this machine has spent busy (not idle or waiting), from /proc/stat."""
+    fields = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
+
+
 def resident_kib(pid):
     """A process's resident memory now, in KiB, from /proc."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -305,6 +311,7 @@ def main():
     parser.add_argument("--rate", type=float, default=50)
     parser.add_argument("--skip-capacity", action="store_true", help="part 1 only (no capacity, no sweep)")
     parser.add_argument("--mixed-only", action="store_true", help="only the mixed load (tests/bench_mixed.py)")
+    parser.add_argument("--room-rate", type=float, default=4, help="with --sweep-only: frames a second to each room (default 4)")
     parser.add_argument("--sweep-only", metavar="SIZES", help="only part 3, at these socket counts (say 250,2000); "
                         "with --before, the other checkout's at each size too")
     parser.add_argument("--redis-hosts", action="store_true",
@@ -348,7 +355,7 @@ def main():
         print("part 3 alone: sockets in one process, the same frames per second in every room", flush=True)
         for name, side in [("now", NOW), *([("before", other)] if other else [])]:
             print(f"  {name}:", flush=True)
-            run_sweep(upstream, sizes, side)
+            run_sweep(upstream, sizes, side, args.room_rate)
         sys.exit(0)
     if args.redis_hosts:
         from tests.bench_redis_hosts import redis_hosts_table, run_redis_hosts
