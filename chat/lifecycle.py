@@ -16,6 +16,7 @@ from chat import services
 from chat.delivery import broadcast, fanout, presence
 from chat.replies import workers
 from chat.replies.sweep import rooms_waiting, sweep_stale_replies
+from chat.server import heap
 
 logger = logging.getLogger(__name__)
 
@@ -116,5 +117,7 @@ class ProcessServices:
 
             if reactor.running:
                 reactor.addSystemEventTrigger("before", "shutdown", on_shutdown)
+                # A server's heap: not in a test's process, whose cycles would wait for the thaw.
+                services.current().keep_running("heap", heap.keep_frozen)
         except ImportError:
             pass
