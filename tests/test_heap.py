@@ -2,6 +2,7 @@
 
 import asyncio
 import gc
+import logging
 import weakref
 
 import pytest
@@ -17,49 +18,72 @@ class Node:
 
 
 def a_cycle():
-    """Two objects that hold each other, held by nothing else: only a collection frees them. A weak
-    reference to one, and its id (to look for it among the collector's objects without holding it)."""
+    """Two objects that hold each other: once nothing else holds them, only a collection frees them."""
     first, second = Node(), Node()
     first.other, second.other = second, first
-    return weakref.ref(first), id(first)
+    return first
 
 
 def collected_by_gc(identity):
-    """Whether the object is among those the collector walks (not frozen)."""
+    """Whether the object of this id is among those the collector walks (not frozen)."""
     return any(id(obj) == identity for obj in gc.get_objects())
 
 
 @pytest.fixture
-def thawed():
-    """Tests freeze this test process's heap: it is thawed after each."""
-    yield
+def thaws(caplog):
+    """How many thaws the heap keeper has logged; the test process's heap is unfrozen after the test."""
+    caplog.set_level(logging.INFO, logger="chat.server.heap")
+    yield lambda: sum("heap thawed" in record.getMessage() for record in caplog.records)
     gc.unfreeze()
 
 
-async def test_a_frozen_cycle_outlives_collections_until_the_thaw(settings, thawed):
+async def a_dead_frozen_cycle():
+    """A weak reference to a cycle that was frozen while alive and has died since."""
+    cycle = a_cycle()
+    await until(lambda: not collected_by_gc(id(cycle)))  # frozen at the next interval
+    alive = weakref.ref(cycle)
+    del cycle  # no await from here on: the keeper does not run before the check below
+    gc.collect()
+    assert alive() is not None, "a full collection walked what was frozen"
+    return alive
+
+
+async def test_a_frozen_cycle_waits_for_the_heap_to_grow_by_a_quarter(settings, thaws):
     settings.HEAP_FREEZE_INTERVAL = 0.01
     settings.HEAP_THAW_INTERVAL = 3600
     keeper = asyncio.create_task(heap.keep_frozen())
     try:
-        alive, identity = a_cycle()
-        await until(lambda: not collected_by_gc(identity))  # frozen at the next interval
-        gc.collect()
-        assert alive() is not None, "a full collection walked what was frozen"
-        assert gc.get_freeze_count() > 0
-
-        settings.HEAP_THAW_INTERVAL = 0  # the next interval thaws
+        await until(lambda: thaws() == 1)  # the first freeze: what it froze is the measure from now on
+        alive = await a_dead_frozen_cycle()
+        ballast = [Node() for _ in range(gc.get_freeze_count() // 3)]  # a third more, alive (and tracked: an empty dict is not)
         await until(lambda: alive() is None)
-        assert gc.get_freeze_count() > 0, "frozen again after the thaw"
+        assert thaws() == 2 and gc.get_freeze_count() > len(ballast), "frozen again after the thaw"
     finally:
         keeper.cancel()
 
 
-async def test_an_interval_of_zero_freezes_nothing(settings, thawed):
+async def test_a_frozen_cycle_waits_at_most_the_thaw_interval(settings, thaws):
+    settings.HEAP_FREEZE_INTERVAL = 0.01
+    settings.HEAP_THAW_INTERVAL = 3600
+    keeper = asyncio.create_task(heap.keep_frozen())
+    try:
+        await until(lambda: thaws() == 1)
+        alive = await a_dead_frozen_cycle()
+        settings.HEAP_THAW_INTERVAL = 0.2
+        await until(lambda: alive() is None)
+        assert thaws() == 2
+    finally:
+        keeper.cancel()
+
+
+async def test_an_interval_of_zero_freezes_nothing(settings, thaws):
     settings.HEAP_FREEZE_INTERVAL = 0
     gc.unfreeze()
     await asyncio.wait_for(heap.keep_frozen(), timeout=5)  # returns at once
-    alive, identity = a_cycle()
-    assert collected_by_gc(identity) and gc.get_freeze_count() == 0
+    cycle = a_cycle()
+    assert collected_by_gc(id(cycle)) and gc.get_freeze_count() == 0
+    alive = weakref.ref(cycle)
+    del cycle
     gc.collect()
     assert alive() is None
 
@@ -68,7 +92,8 @@ async def test_an_interval_of_zero_freezes_nothing(settings, thawed):
 async def test_a_real_server_freezes_and_thaws_its_heap(upstream):
     """Under Daphne the process services keep the heap frozen from the first request on."""
     env = provider_env(upstream, HEAP_FREEZE_INTERVAL="0.1", HEAP_THAW_INTERVAL="0.3", LOG_LEVEL="INFO")
+    # The first freeze thaws (it sets the measure), and then the interval does, again and again.
     with daphne(env) as server:  # its readiness check, a request, starts the services
-        await until(lambda: "heap thawed and collected" in server.output())
+        await until(lambda: server.output().count("heap thawed and collected") >= 2)
         output = server.stop()
     assert "Traceback" not in output, output

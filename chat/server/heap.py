@@ -10,7 +10,9 @@ about half a second, 38 % of the server's CPU (README, "The garbage collector at
 ``gc.freeze()`` moves every tracked object to a generation no collection walks (it costs no more
 than moving three lists). Frozen objects that go on to die without a cycle are freed by their
 reference counts as always; those in a cycle wait for the next thaw, when everything is unfrozen,
-collected once and frozen again: one full collection every ``HEAP_THAW_INTERVAL`` instead of every
+collected once and frozen again. A thaw comes once the frozen objects are a quarter more than the
+last one left (new sockets, or cycles that died frozen: these stay under a quarter of the heap), and
+at least every ``HEAP_THAW_INTERVAL``: at 10,000 steady sockets, every few minutes instead of every
 few seconds.
 """
 
@@ -22,6 +24,8 @@ import time
 from django.conf import settings
 
 logger = logging.getLogger(__name__)
+
+GROWTH = 1.25  # a thaw once the frozen objects are this many times as many as the last thaw left
 
 
 def thaw():
@@ -35,17 +39,18 @@ def thaw():
 
 
 async def keep_frozen():
-    """Freeze the heap every HEAP_FREEZE_INTERVAL seconds (0: never), and thaw it every HEAP_THAW_INTERVAL."""
+    """Freeze the heap every HEAP_FREEZE_INTERVAL seconds (0: never); thaw it once what is frozen has
+    grown by a quarter since the last thaw left it, or HEAP_THAW_INTERVAL seconds after that thaw."""
     if not settings.HEAP_FREEZE_INTERVAL:
         return
     loop = asyncio.get_running_loop()
-    thawed = loop.time()
+    thawed, kept = loop.time(), 0
     while True:
         await asyncio.sleep(settings.HEAP_FREEZE_INTERVAL)
-        if loop.time() - thawed >= settings.HEAP_THAW_INTERVAL:
-            thawed = loop.time()
+        gc.freeze()
+        # CPython's own rule for a full collection, applied to what is frozen: the cycles that died
+        # frozen never pass a quarter of the heap, and the thaws cost in proportion to what they free.
+        if gc.get_freeze_count() > kept * GROWTH or loop.time() - thawed >= settings.HEAP_THAW_INTERVAL:
             held, freed = thaw()
-            logger.info("heap thawed and collected in %.0f ms: %d objects freed, %d frozen again", held * 1000, freed,
-                        gc.get_freeze_count())
-        else:
-            gc.freeze()
+            thawed, kept = loop.time(), gc.get_freeze_count()
+            logger.info("heap thawed and collected in %.0f ms: %d objects freed, %d frozen again", held * 1000, freed, kept)
