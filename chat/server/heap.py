@@ -44,7 +44,10 @@ async def keep_frozen():
     if not settings.HEAP_FREEZE_INTERVAL:
         return
     loop = asyncio.get_running_loop()
-    thawed, kept = loop.time(), 0
+    # What the process made to start (modules, settings, the first connection's) is frozen at once,
+    # uncollected: a thaw now would be a full collection's pause at the first page, for little.
+    gc.freeze()
+    thawed, kept = loop.time(), gc.get_freeze_count()
     while True:
         await asyncio.sleep(settings.HEAP_FREEZE_INTERVAL)
         gc.freeze()
