@@ -146,3 +146,8 @@ async def test_a_socket_that_stops_reading_is_closed_at_its_bound_and_the_reader
     everything = [f for text in texts for f in parse_frames(text)]
     assert reply.status == "complete"
     assert shown_text(everything, reply.pk).strip() == reply.content.strip() == (TOKEN * 300).strip()
+    # What the stalled client got before its close is whole frames, the reader's own in the same order:
+    # frames the kernel took part of went on where they stopped, none written into another.
+    of_reply = f"message_{reply.pk}"
+    stalled_got = [payload.decode() for opcode, payload in frames if opcode == 1 and of_reply.encode() in payload]
+    assert stalled_got and stalled_got == [text for text in texts if of_reply in text][:len(stalled_got)]

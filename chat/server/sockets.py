@@ -11,7 +11,9 @@ closed with CLIENT_TOO_SLOW; its application sees a disconnect at once (put in D
 incoming messages, so no task per socket waits for it), and the client has
 SEND_STALL_TIMEOUT seconds to read up to the close before the connection is dropped. A socket thus
 holds at most one frame and the bound in the process; its kernel send buffer is set to the bound
-as well, so a client that reads nothing reaches it soon.
+as well, so a client that reads nothing reaches it soon. Once open, a frame the kernel takes whole
+while the transport holds nothing goes straight to the socket (chat/server/wire.py): nothing of it
+waits in the process; what the kernel does not take goes to the transport's buffer, counted as above.
 
 Daphne's send is ``functools.partial(server.handle_reply, protocol)``; ``protocol_of`` reads the
 protocol there and ``inbox_behind`` the queue behind Daphne's receive (tests/test_stalled_sockets.py
@@ -23,6 +25,7 @@ import socket
 
 from django.conf import settings
 
+from chat.server import wire
 from chat.server.handles import inbox_behind, protocol_behind
 
 logger = logging.getLogger(__name__)
@@ -40,10 +43,15 @@ def protocol_of(send):
     return protocol_behind(send, WebSocketServerProtocol)
 
 
+def payload_size(message):
+    """The bytes a ``websocket.send`` message carries."""
+    return len(message["bytes"]) if message.get("bytes") else len(message.get("text", "").encode())
+
+
 class Outbox:
     """One socket's way out: a pull producer on its transport, and a send that stops at the bound."""
 
-    __slots__ = ("protocol", "_send", "inbox", "buffered", "held", "full", "__weakref__")
+    __slots__ = ("protocol", "_send", "inbox", "buffered", "held", "full", "socket", "framer", "__weakref__")
 
     def __init__(self, protocol, send, inbox):
         self.protocol = protocol
@@ -52,6 +60,8 @@ class Outbox:
         self.buffered = False  # Twisted's buffer holds some of this socket's frames (it has not said it emptied)
         self.held = 0  # bytes written since the buffer was last seen empty, past the first frame
         self.full = False  # over the bound: closed, and the application told so
+        self.socket = None  # once open, the socket its frames are written to directly (chat/server/wire.py), if any
+        self.framer = None  # and what frames them
 
     # Twisted's IPullProducer: called on the reactor, which runs on this event loop.
     def resumeProducing(self):  # noqa: N802 - Twisted's names
@@ -72,6 +82,8 @@ class Outbox:
         handle = getattr(transport, "getHandle", lambda: None)()
         if isinstance(handle, socket.socket):
             handle.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, settings.SOCKET_MAX_UNSENT_BYTES)
+        self.socket = wire.writable(self.protocol)
+        self.framer = wire.framer()
 
     async def send(self, message):
         """Daphne's send, which drops frames once the socket is over its bound and closes it then."""
@@ -79,12 +91,19 @@ class Outbox:
         if self.full:
             return  # closed for being too slow: what the application still sends goes nowhere
         if kind == "websocket.send":
+            data = self.framer.frame(message) if self.socket is not None else None
             if self.buffered:
-                self.held += len(message["bytes"]) if message.get("bytes") else len(message.get("text", "").encode())
+                self.held += len(data) if data is not None else payload_size(message)
                 if self.held > settings.SOCKET_MAX_UNSENT_BYTES:
                     await self._close()
                     return
+            left = wire.write(self.protocol, self.socket, data) if data is not None else None
+            if left is False:
+                self.buffered, self.held = False, 0  # the kernel took it all: nothing of it waits here
+                return
             self.buffered = True  # until Twisted says its buffer emptied
+            if left:
+                return  # written, the rest in Twisted's buffer
         await self._send(message)
         if kind == "websocket.accept":
             self.attach()
