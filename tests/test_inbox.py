@@ -14,6 +14,7 @@ from chat.server.inbox import Inbox, LeanServer
 from chat.server.socket_protocol import HANDSHAKE, LeanWebSocketFactory
 from tests.servers import daphne
 from tests.test_end_to_end import provider_env
+from tests.waiting import until
 
 
 def test_the_hooks_these_rely_on_are_where_they_were():
@@ -99,7 +100,7 @@ async def test_a_room_socket_opens_and_closes_on_the_lean_server(upstream):
     with daphne(provider_env(upstream)) as server:
         async with websockets.connect(f"{server.ws_url}/ws/rooms/PirateBot/", origin=server.url) as socket:
             await socket.ping()
-        await asyncio.sleep(0.5)
+        await until(lambda: "WSDISCONNECT /ws/rooms/PirateBot/" in server.output())
         output = server.stop()
     assert "WSCONNECT /ws/rooms/PirateBot/" in output and "WSDISCONNECT /ws/rooms/PirateBot/" in output, output
     assert "Traceback" not in output, output
