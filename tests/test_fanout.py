@@ -6,7 +6,7 @@ import pytest
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 
 from chat.delivery import fanout, frames
-from chat.delivery.broadcast import abroadcast
+from chat.delivery.broadcast import abroadcast, outbox
 from tests.rooms import GROW, parse_frames, subscribe
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -67,3 +67,23 @@ async def test_a_room_nobody_here_has_open_is_left():
     assert members("ChatBot.messages") == 1
     await abroadcast("ChatBot", frames.grow(9, 0, "back"))
     assert await growth(again, 1) == ["back"]
+
+
+async def test_frames_that_wait_together_go_as_one_layer_message_a_room_in_order():
+    """The outbox sends what queued while it was busy as one message a room, the rooms at once:
+    every frame reaches every page, in order, and the layer carried one message, not fifty."""
+    pirate, belle = await page_in("PirateBot"), await page_in("BelleBot")
+    layer = get_channel_layer()
+    listener = await layer.new_channel()
+    await layer.group_add("PirateBot.messages", listener)
+    sent = {room: [f"{room}-{i} " for i in range(50)] for room in ("PirateBot", "BelleBot")}
+    offsets = dict.fromkeys(sent, 0)
+    for i in range(50):  # no await between: the outbox's sender runs only once all of them wait
+        for room, texts in sent.items():
+            outbox().put(room, frames.grow(7, offsets[room], texts[i]))
+            offsets[room] += len(texts[i])
+    assert await growth(pirate, 50) == sent["PirateBot"]
+    assert await growth(belle, 50) == sent["BelleBot"]
+    # The first message the layer carried for the room holds all fifty frames, in order.
+    carried = await layer.receive(listener)
+    assert [body for _, _, _, body in parse_frames(carried["frame"])] == sent["PirateBot"]

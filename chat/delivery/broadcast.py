@@ -74,13 +74,23 @@ class Outbox:
         queue.put_nowait((room_key, frame))
 
     async def _send_in_order(self, queue):
-        """One task sends every frame of its queue, one after another: a room's frames keep their order."""
+        """One task sends its queue's frames in rounds: what waited together goes as one message a
+        room, the rooms at once; a room's frames keep their order (a round ends before the next)."""
         while True:
-            room_key, frame = await queue.get()
+            waiting = [await queue.get()]
+            while not queue.empty():
+                waiting.append(queue.get_nowait())
+            rooms = {}
+            for room_key, frame in waiting:
+                rooms.setdefault(room_key, []).append(frame)
             try:
-                await self._send_with_retries(room_key, frame)
+                # One frame at a time, a layer round trip each, fell behind at 200 frames a second
+                # while pages loaded: 166 frames (0.8 s) queued here. A page applies a message of
+                # several frames in order, as it does the fan-out's own batches.
+                await asyncio.gather(*(self._send_with_retries(room_key, "".join(frames)) for room_key, frames in rooms.items()))
             finally:
-                queue.task_done()
+                for _ in waiting:
+                    queue.task_done()
 
     async def _send_with_retries(self, room_key, frame):
         here = services.current()
