@@ -8,7 +8,7 @@ from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.http import Http404
 
-from chat import access, identity
+from chat import access, identity, services
 from chat.delivery import addresses, fanout, frames, presence
 from chat.delivery.catch_up import catch_up
 from chat.models import Message
@@ -61,6 +61,13 @@ class RoomConsumer(AsyncWebsocketConsumer):
             pass
 
     async def connect(self):
+        # The handshake's trips to the database (the session, the access check, the catch-up) go
+        # to the least busy of the views' threads: on asgiref's one shared thread a storm of
+        # reconnects queued there one after another (py-spy under ./parley bench-drops).
+        async with services.views_lane():
+            await self._connect()
+
+    async def _connect(self):
         # The address's share first: a socket past it costs no trip to the database thread, so a
         # flood of them cannot hold up everyone else's handshakes there.
         address = addresses.of_scope(self.scope)
