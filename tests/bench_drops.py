@@ -233,9 +233,9 @@ def main():
 
     if services_answer(DATABASE_URL.rsplit("/", 1)[0] + "/postgres", REDIS_URL):
         sys.exit("start PostgreSQL and Redis (or set BENCH_DATABASE_URL, BENCH_REDIS_URL) to run the benchmark")
-    sides = [("event number", Side(ROOT, DATABASE_URL))]
+    sides = [("this checkout", Side(ROOT, DATABASE_URL))]
     if args.before:
-        sides.append((f"{args.before.resolve().name} (time)", Side(args.before.resolve(), DATABASE_URL + "_before")))
+        sides.append((f"{args.before.resolve().name} (before)", Side(args.before.resolve(), DATABASE_URL + "_before")))
     for _, side in sides:
         prepare(side)
     upstream = ScriptedUpstream().start()
