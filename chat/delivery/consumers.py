@@ -68,7 +68,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
             await self._connect()
 
     async def _connect(self):
-        # The address's share first: a socket past it costs no trip to the database thread, so a
+        # The address's share first: a socket past it costs no trip to a view thread, so a
         # flood of them cannot hold up everyone else's handshakes there.
         address = addresses.of_scope(self.scope)
         if not addresses.addresses().admit(address):
