@@ -19,6 +19,7 @@ from websockets.asyncio.client import connect
 
 PEOPLE = 8  # guests, each with its own session and CSRF token, taking turns
 TOKEN = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
+APP_TIME = re.compile(r"app;dur=([\d.]+)")  # the server's Server-Timing: how long the app held the request
 # Of every five requests: two page loads, two posts, one socket that joins its room and leaves.
 MIX = ("page", "post", "page", "post", "join")
 
@@ -43,6 +44,7 @@ class Loader:
         self.base, self.rate, self.rooms, self.post_room = base, rate, rooms, post_room
         self.people = [Person(base) for _ in range(PEOPLE)]
         self.timings = {kind: [] for kind in set(MIX)}
+        self.in_app = {"page": [], "post": []}  # the app's share of each answer (Server-Timing)
         self.errors = {}
         self.sent = 0
 
@@ -66,6 +68,9 @@ class Loader:
             if not ok:
                 self.errors[f"{kind} {response.status_code}"] = self.errors.get(f"{kind} {response.status_code}", 0) + 1
                 return
+            timing = APP_TIME.search(response.headers.get("server-timing", "")) if kind in self.in_app else None
+            if timing:  # a server before Server-Timing has none: its column stays empty
+                self.in_app[kind].append(float(timing[1]))
         except Exception as exc:  # noqa: BLE001 - counted and reported: the run shows them
             self.errors[f"{kind} {type(exc).__name__}"] = self.errors.get(f"{kind} {type(exc).__name__}", 0) + 1
             return
@@ -106,7 +111,7 @@ async def main(base, rate, rooms, post_room):
     stop.set()
     seconds = await running
     say({"seconds": seconds, "sent": loader.sent, "rate": loader.sent / max(seconds, 1e-9),
-         "timings": loader.timings, "errors": loader.errors})
+         "timings": loader.timings, "in_app": loader.in_app, "errors": loader.errors})
     for person in loader.people:
         await person.client.aclose()
 

@@ -62,6 +62,8 @@ class Traffic:
         figures = {"rate": found["rate"], "sent": found["sent"], "errors": found["errors"]}
         for kind, values in found["timings"].items():
             figures[kind] = {"count": len(values), "p50_ms": pick(values, 0.5), "p99_ms": pick(values, 0.99)}
+        for kind, values in found.get("in_app", {}).items():
+            figures[kind]["in_app_p99_ms"] = pick(values, 0.99)
         return figures
 
     def close(self):
@@ -94,6 +96,8 @@ def figures(run):
         "first_ms": run["first_token_p99_ms"], "added_p50_ms": run["latency_p50_ms"], "added_p99_ms": run["latency_p99_ms"],
         "post_p50_ms": load.get("post", {}).get("p50_ms", float("nan")), "post_p99_ms": load.get("post", {}).get("p99_ms", float("nan")),
         "page_p50_ms": load.get("page", {}).get("p50_ms", float("nan")), "page_p99_ms": load.get("page", {}).get("p99_ms", float("nan")),
+        "post_app_p99_ms": load.get("post", {}).get("in_app_p99_ms", float("nan")),
+        "page_app_p99_ms": load.get("page", {}).get("in_app_p99_ms", float("nan")),
         "join_p99_ms": load.get("join", {}).get("p99_ms", float("nan")), "rate": load.get("rate", 0),
         "errors": sum(load.get("errors", {}).values()), "exact": f"{run['texts_equal_rows']}/{run['subscribers']}",
         "cpu_s": run["server_cpu_seconds"],
@@ -101,8 +105,9 @@ def figures(run):
 
 
 ROWS = [("first words p99", "first_ms"), ("added latency p50", "added_p50_ms"), ("added latency p99", "added_p99_ms"),
-        ("post p50", "post_p50_ms"), ("post p99", "post_p99_ms"), ("page load p50", "page_p50_ms"),
-        ("page load p99", "page_p99_ms"), ("socket join p99", "join_p99_ms")]
+        ("post p50", "post_p50_ms"), ("post p99", "post_p99_ms"),
+        ("  in the app p99", "post_app_p99_ms"), ("page load p50", "page_p50_ms"), ("page load p99", "page_p99_ms"),
+        ("  in the app p99", "page_app_p99_ms"), ("socket join p99", "join_p99_ms")]
 
 
 def table(sides, args):

@@ -1,6 +1,8 @@
 """End to end: a real Daphne process, real WebSocket clients, real HTTP posts with CSRF tokens."""
 
 import asyncio
+import re
+import time
 
 import pytest
 import websockets
@@ -89,6 +91,21 @@ async def test_a_post_without_a_csrf_token_is_refused(upstream):
         )
     assert status == 403
     assert await room_rows() == []
+
+
+async def test_every_answer_says_how_long_the_app_held_it(upstream):
+    # Server-Timing's app duration: what a slow answer spent in the app (the wait for a view
+    # thread included), told apart from what it spent before and after (the bench reports both).
+    with daphne(provider_env(upstream)) as server:
+        browser = Browser(server.url)
+        for method, path, expected in [("GET", "/rooms/PirateBot/", 200), ("POST", "/rooms/PirateBot/messages", 403),
+                                       ("GET", "/rooms/NoSuchRoom/", 404)]:
+            started = time.perf_counter()
+            status, headers, _ = await sync_to_async(browser.request)(method, path, {} if method == "POST" else None)
+            took_ms = (time.perf_counter() - started) * 1000
+            assert status == expected
+            app_ms = float(re.fullmatch(r"app;dur=([\d.]+)", headers["Server-Timing"])[1])
+            assert 0 < app_ms <= took_ms, (path, app_ms, took_ms)
 
 
 async def test_a_socket_for_an_unknown_bot_is_refused(upstream):
