@@ -398,7 +398,7 @@ def main():
     filtered_list = page(client, "/admin/chat/message/?room__exact=PirateBot&status__exact=failed", misses)
     # A page that reconnects twenty events behind: the app's own catch-up, as the consumer runs it.
     since = Message.objects.last_event("PirateBot") - 20
-    caught_up = catch_up("PirateBot", since)
+    caught_up = catch_up("PirateBot", since)[1]
     if not caught_up or len(caught_up) > 50:
         misses.append(f"catch_up answered {caught_up if caught_up is None else len(caught_up)} messages, not 1 to 50")
     # A program that resumes the room's events a hundred numbers back: the rooms API's read.

@@ -1,25 +1,33 @@
 """Catch-up: what a page that reconnects must apply again to be in step with its room."""
 
 from django.conf import settings
+from django.db.models import Subquery
 
-from chat.models import Message
+from chat.models import Message, RoomClock
 
 
 def catch_up(room_key, after):
-    """Messages a page must (re)apply after the room's event number `after`, oldest first so prepends
-    keep the order, or None when they are more than a page shows (the page then gets its whole list anew).
+    """(The room's latest event number, the messages a page must (re)apply after event `after`),
+    the messages oldest first so prepends keep the order, or None when they are more than a page
+    shows (the page then gets its whole list anew).
 
     Every message from the oldest one changed since then onward: prepending them in order moves each
     to its right place, as Turbo replaces an element of the same id. Event numbers, unlike times,
     need no slack for clocks of different hosts: nothing the page already had is sent again.
     """
     rooms = Message.objects.filter(room=room_key)
-    first = rooms.filter(seq__gt=after).order_by("id").values_list("id", flat=True).first()
+    # The number and the oldest changed row in one statement, so from one snapshot: whatever is
+    # numbered above it and not read here reaches the page live. (A round trip fewer a reconnect:
+    # the number alone took a fifth of a reconnect storm's samples.) The room as a literal, not a
+    # correlated reference: PostgreSQL then plans the inner read with the room's own index.
+    first_changed = rooms.filter(seq__gt=after).order_by("id").values("id")[:1]
+    clock = RoomClock.objects.filter(room=room_key).annotate(first=Subquery(first_changed))
+    now, first = clock.values_list("last", "first").first() or (0, None)
     if first is None:
-        return []
+        return now, []
     limit = settings.ROOM_PAGE_MESSAGES
     newest = list(rooms.filter(id__gte=first).with_asker().order_by("-id")[: limit + 1])
     if len(newest) > limit:
-        return None
+        return now, None
     newest.reverse()
-    return newest
+    return now, newest

@@ -153,9 +153,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         return True
 
     def _catch_up(self, after):
-        # Read before the rows: whatever is numbered above it and not read now comes live (held).
-        now = Message.objects.last_event(self.room.key)
-        changed = catch_up(self.room.key, after)
+        now, changed = catch_up(self.room.key, after)
         if changed is None:  # more changed than a page shows: the whole list anew
             return frames.messages(Message.objects.recent(self.room.key)) + frames.synced(now)
         return "".join(frames.current(m, otherwise=frames.prepend) for m in changed) + frames.synced(now)
