@@ -5,7 +5,8 @@
 For each side, in one run: the replies of part 1 with a light probe of the same requests (2 a
 second: the figures without the loader), the same with the loader (tests/bench_loader.py, its own
 process) at --load-rate, and three posts in a row into three rooms holding the same sockets, each
-room's first words timed. --profile records the server with py-spy under the loader
+room's first words timed. Posts, page loads and joins are also given "once streaming": those that
+left after the last of the replies' posts answered (the start's burst of R posts at once over). --profile records the server with py-spy under the loader
 (artifacts/profile-*.txt, collapsed stacks) and prints where its CPU went.
 """
 
@@ -51,8 +52,9 @@ class Traffic:
         self.process.stdin.write("go\n")
         self.process.stdin.flush()
 
-    def stop(self):
-        """Stop the loader: its timings as p50/p99 per kind of request."""
+    def stop(self, posted_at):
+        """Stop the loader: its timings as p50/p99 per kind of request, over the whole run and over
+        what left once every reply had been asked for (the rooms streaming, the burst of posts over)."""
         self.process.stdin.write("stop\n")
         self.process.stdin.flush()
         found = json.loads(self.process.stdout.readline())
@@ -60,10 +62,13 @@ class Traffic:
             self.spy.send_signal(2)  # py-spy writes its file on Ctrl-C
             self.spy.wait(30)
         figures = {"rate": found["rate"], "sent": found["sent"], "errors": found["errors"]}
-        for kind, values in found["timings"].items():
-            figures[kind] = {"count": len(values), "p50_ms": pick(values, 0.5), "p99_ms": pick(values, 0.99)}
-        for kind, values in found.get("in_app", {}).items():
-            figures[kind]["in_app_p99_ms"] = pick(values, 0.99)
+        for kind, timed in found["timings"].items():
+            values = [ms for _, ms in timed]
+            streaming = [ms for left, ms in timed if left >= posted_at]
+            figures[kind] = {"count": len(values), "p50_ms": pick(values, 0.5), "p99_ms": pick(values, 0.99),
+                             "streaming_p99_ms": pick(streaming, 0.99), "streaming_count": len(streaming)}
+        for kind, timed in found.get("in_app", {}).items():
+            figures[kind]["in_app_p99_ms"] = pick([ms for _, ms in timed], 0.99)
         return figures
 
     def close(self):
@@ -79,9 +84,10 @@ def run_side(run_replies, args, upstream, rooms, side, name):
     profile = (ROOT / "artifacts" / f"profile-{name}.txt") if args.profile else None
     if profile:
         profile.parent.mkdir(exist_ok=True)
-    light = run_replies("parley", args, upstream, rooms, side,
+    info = {"LOG_LEVEL": "INFO"}  # the heap's thaws are logged at INFO
+    light = run_replies("parley", args, upstream, rooms, side, env=info,
                         load=lambda server: Traffic(server, args.probe_rate, rooms))
-    loaded = run_replies("parley", args, upstream, rooms, side,
+    loaded = run_replies("parley", args, upstream, rooms, side, env=info,
                          load=lambda server: Traffic(server, args.load_rate, rooms, profile))
     three = [room_key(i) for i in range(3)]
     per_room = math.ceil(len(rooms) * args.subscribers / 3)
@@ -98,16 +104,21 @@ def figures(run):
         "page_p50_ms": load.get("page", {}).get("p50_ms", float("nan")), "page_p99_ms": load.get("page", {}).get("p99_ms", float("nan")),
         "post_app_p99_ms": load.get("post", {}).get("in_app_p99_ms", float("nan")),
         "page_app_p99_ms": load.get("page", {}).get("in_app_p99_ms", float("nan")),
-        "join_p99_ms": load.get("join", {}).get("p99_ms", float("nan")), "rate": load.get("rate", 0),
+        "post_streaming_p99_ms": load.get("post", {}).get("streaming_p99_ms", float("nan")),
+        "page_streaming_p99_ms": load.get("page", {}).get("streaming_p99_ms", float("nan")),
+        "join_p99_ms": load.get("join", {}).get("p99_ms", float("nan")),
+        "join_streaming_p99_ms": load.get("join", {}).get("streaming_p99_ms", float("nan")), "rate": load.get("rate", 0),
         "errors": sum(load.get("errors", {}).values()), "exact": f"{run['texts_equal_rows']}/{run['subscribers']}",
-        "cpu_s": run["server_cpu_seconds"],
+        "cpu_s": run["server_cpu_seconds"], "thaws": ", ".join(map(str, run.get("heap_thaws_ms", []))) or "none",
     }
 
 
 ROWS = [("first words p99", "first_ms"), ("added latency p50", "added_p50_ms"), ("added latency p99", "added_p99_ms"),
         ("post p50", "post_p50_ms"), ("post p99", "post_p99_ms"),
-        ("  in the app p99", "post_app_p99_ms"), ("page load p50", "page_p50_ms"), ("page load p99", "page_p99_ms"),
-        ("  in the app p99", "page_app_p99_ms"), ("socket join p99", "join_p99_ms")]
+        ("  in the app p99", "post_app_p99_ms"), ("  once streaming", "post_streaming_p99_ms"),
+        ("page load p50", "page_p50_ms"), ("page load p99", "page_p99_ms"), ("  in the app p99", "page_app_p99_ms"),
+        ("  once streaming", "page_streaming_p99_ms"), ("socket join p99", "join_p99_ms"),
+        ("  once streaming", "join_streaming_p99_ms")]
 
 
 def table(sides, args):
@@ -124,6 +135,7 @@ def table(sides, args):
     lines.append(f"{'failed requests':<20}" + "".join(f"{cells[c]['errors']:>20}" for c in columns))
     lines.append(f"{'exact texts':<20}" + "".join(f"{cells[c]['exact']:>20}" for c in columns))
     lines.append(f"{'server CPU s':<20}" + "".join(f"{cells[c]['cpu_s']:>20.1f}" for c in columns))
+    lines.append(f"{'heap thaws (ms)':<20}" + "".join(f"{cells[c]['thaws']:>20}" for c in columns))
     lines.append("three posts in a row, one room each (first words p50 / max ms, the post ms), in posting order:")
     for name, side in sides.items():
         run = side["in_turn"]

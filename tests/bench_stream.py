@@ -17,6 +17,7 @@ import argparse
 import contextlib
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -192,8 +193,9 @@ def as_message(row):
 def run_replies(design, args, upstream, rooms, side=NOW, load=None, in_turn=False, env=None, around=None):
     """Every room gets one reply of T tokens at U tokens/s at once; what did it cost and how late was it?
 
-    load(server): other traffic started once the sockets are open, its stop() called after the
-    replies end and its figures returned under "load". in_turn: the posts go one after another.
+    load(server): other traffic started once the sockets are open, its stop(posted_at) called after
+    the replies end (posted_at: when the last post asking for one answered) and its figures
+    returned under "load". in_turn: the posts go one after another.
     env: more server settings; around(server): a context manager the replies stream within.
     """
     from chat.delivery.frames import render_message
@@ -230,16 +232,17 @@ def run_replies(design, args, upstream, rooms, side=NOW, load=None, in_turn=Fals
                     poster.join()
             for poster in posters:
                 poster.join()
+            posted_at = time.monotonic()  # every reply asked for: from here on the rooms only stream
             seconds = args.tokens / args.rate
             report = client.ask(cmd="collect", timeout=seconds * 20 + 60)["subscribers"]
             cpu = cpu_seconds(server.process.pid) - cpu_before
         memory = peak_memory_mib(server.process.pid)
-        loaded = traffic.stop() if traffic else None
+        loaded = traffic.stop(posted_at) if traffic else None
         client.close()
     finally:
         if traffic:
             traffic.close()
-        server.stop()
+        log = server.stop()
     time.sleep(1.0)  # the server's database sessions report their counters as they end
     written = writes_between(writes_before, row_writes(side))
 
@@ -298,6 +301,8 @@ def run_replies(design, args, upstream, rooms, side=NOW, load=None, in_turn=Fals
         "texts_equal_rows": count - len(mismatched),
         "latencies": latencies[:: max(1, len(latencies) // 5000)],
         "first_words_by_room_ms": {room: sorted(room_firsts.get(room, [])) for room in rooms},
+        # The server's own log line for each full collection (chat/server/heap.py): every thread waits it out.
+        "heap_thaws_ms": [int(ms) for ms in re.findall(r"heap thawed and collected in (\d+) ms", log)],
         "post_ms": post_ms,
         "load": loaded,
     }
