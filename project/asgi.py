@@ -18,6 +18,7 @@ from chat.lifecycle import ProcessServices  # noqa: E402
 from chat.server import inbox, protocol, socket_protocol  # noqa: E402
 from chat.server.sockets import BoundedSockets  # noqa: E402
 from chat.server.threads import ViewsOnTheirLane  # noqa: E402
+from chat.server.timing import ServerTiming  # noqa: E402
 
 require_provider()  # a misconfigured provider stops the server here, with one line saying why
 inbox.install()  # each connection's incoming messages in a few bytes, not an asyncio.Queue of 3 KiB
@@ -27,7 +28,8 @@ socket_protocol.install()  # an open WebSocket keeps neither autobahn's options 
 application = ProcessServices(
     ProtocolTypeRouter(
         {
-            "http": ViewsOnTheirLane(FlowControl(django_asgi_app)),
+            # FlowControl finds Daphne's request through its send: nothing that wraps send goes outside it.
+            "http": ViewsOnTheirLane(FlowControl(ServerTiming(django_asgi_app))),
             "websocket": BoundedSockets(SameOriginValidator(SocketSession(URLRouter(websocket_urlpatterns)))),
         }
     )
