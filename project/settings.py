@@ -292,6 +292,10 @@ LOGIN_FAILURE_WINDOW = int(os.environ.get("LOGIN_FAILURE_WINDOW", "900"))
 SIGNUP = os.environ.get("SIGNUP", "open")
 # Who may create rooms at /rooms/new: "signed_in" (anyone signed in), "staff", or "off".
 ROOM_CREATION = os.environ.get("ROOM_CREATION", "signed_in")
+# Each answer from the app says how long the app held it (Server-Timing: app;dur=<ms>). Off unless
+# DEBUG: to any client it times a request without the network's noise (a private room's 404 against
+# a missing room's, say).
+SERVER_TIMING = env_bool("SERVER_TIMING", DEBUG)
 # Threads a process runs its pages' and posts' synchronous code on (each keeps a database connection).
 VIEW_THREADS = int(os.environ.get("VIEW_THREADS", "4"))
 # Seconds a thread may hold the interpreter lock while another waits for it (Python's own: 0.005).
