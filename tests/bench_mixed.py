@@ -6,8 +6,9 @@ For each side, in one run: the replies of part 1 with a light probe of the same 
 second: the figures without the loader), the same with the loader (tests/bench_loader.py, its own
 process) at --load-rate, and three posts in a row into three rooms holding the same sockets, each
 room's first words timed. Posts, page loads and joins are also given "once streaming": those that
-left after the last of the replies' posts answered (the start's burst of R posts at once over). --profile records the server with py-spy under the loader
-(artifacts/profile-*.txt, collapsed stacks) and prints where its CPU went.
+left after the last of the replies' posts answered (the start's burst of R posts at once over).
+--profile records the server with py-spy under the loader (artifacts/profile-*.txt, collapsed
+stacks) and prints where its CPU went.
 """
 
 import argparse
@@ -96,24 +97,22 @@ def run_side(run_replies, args, upstream, rooms, side, name):
     return {"light": light, "loaded": loaded, "in_turn": in_turn, "profile": str(profile) if profile else None}
 
 
+# What the loader's figures of each kind of request are called in the table's cells.
+REQUEST_FIGURES = {"p50_ms": "p50_ms", "p99_ms": "p99_ms", "in_app_p99_ms": "app_p99_ms", "streaming_p99_ms": "streaming_p99_ms"}
+
+
 def figures(run):
     load = run["load"] or {}
+    requests = {f"{kind}_{name}": load.get(kind, {}).get(key, float("nan"))
+                for kind in ("post", "page", "join") for key, name in REQUEST_FIGURES.items()}
     return {
         "first_ms": run["first_token_p99_ms"], "added_p50_ms": run["latency_p50_ms"], "added_p99_ms": run["latency_p99_ms"],
-        "post_p50_ms": load.get("post", {}).get("p50_ms", float("nan")), "post_p99_ms": load.get("post", {}).get("p99_ms", float("nan")),
-        "page_p50_ms": load.get("page", {}).get("p50_ms", float("nan")), "page_p99_ms": load.get("page", {}).get("p99_ms", float("nan")),
-        "post_app_p99_ms": load.get("post", {}).get("in_app_p99_ms", float("nan")),
-        "page_app_p99_ms": load.get("page", {}).get("in_app_p99_ms", float("nan")),
-        "post_streaming_p99_ms": load.get("post", {}).get("streaming_p99_ms", float("nan")),
-        "page_streaming_p99_ms": load.get("page", {}).get("streaming_p99_ms", float("nan")),
-        "join_p99_ms": load.get("join", {}).get("p99_ms", float("nan")),
-        "join_streaming_p99_ms": load.get("join", {}).get("streaming_p99_ms", float("nan")), "rate": load.get("rate", 0),
+        **requests, "rate": load.get("rate", 0),
         "errors": sum(load.get("errors", {}).values()), "exact": f"{run['texts_equal_rows']}/{run['subscribers']}",
         "timed": "{} ({}), {} ({})".format(*(load.get(kind, {}).get(key, 0) for kind in ("post", "page")
                                                for key in ("count", "streaming_count"))),
         "cpu_s": run["server_cpu_seconds"], "thaws": ", ".join(map(str, run.get("heap_thaws_ms", []))) or "none",
     }
-
 
 ROWS = [("first words p99", "first_ms"), ("added latency p50", "added_p50_ms"), ("added latency p99", "added_p99_ms"),
         ("post p50", "post_p50_ms"), ("post p99", "post_p99_ms"),
