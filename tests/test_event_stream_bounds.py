@@ -1,10 +1,11 @@
 """Room event streams under hostile clients, against real Daphne: a resume too far behind gets
 `event: reset`, a client that reads nothing holds bounded memory and is closed, streams per key are
-capped, and a revoked key's stream ends. Runs in both passes."""
+capped, and a revoked key's stream ends (and only a revoked key's). Runs in both passes."""
 
 import asyncio
 import json
 import socket
+import threading
 import time
 
 import httpx
@@ -12,6 +13,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.utils import timezone
 
+from chat.api.followers import Followers
 from chat.models import ApiKey, Message
 from chat.models.events import RoomClock
 from tests.servers import daphne
@@ -178,3 +180,41 @@ async def test_a_revoked_key_s_open_stream_ends_within_two_seconds(replaying):
         assert blocks == [{"event": "error", "data": json.dumps({"error": "This API key was revoked."})}]
         print(f"\nrevoked key's stream ended {ended:.2f} s after the revocation")
         assert (await api.get(f"/api/rooms/{ROOM}/events")).status_code == 401
+
+
+class Open:
+    """An open event stream, as the key watcher sees one."""
+
+    revoked = False
+
+    def revoke(self):
+        self.revoked = True
+
+
+async def test_a_stream_opened_while_the_keys_are_looked_up_is_not_taken_for_revoked():
+    (first, _), (second, _) = await new_key("First"), await new_key("Second")
+    watched, early, late = Followers(), Open(), Open()
+    assert watched.admit(first, early)
+    # Hold the one thread the look's query runs on, so that the second key's first stream opens
+    # after the look took its keys and before their answer.
+    entered, release = threading.Event(), threading.Event()
+
+    def hold():
+        entered.set()
+        release.wait(10)
+
+    held = asyncio.ensure_future(sync_to_async(hold)())
+    async with asyncio.timeout(5):
+        while not entered.is_set():
+            await asyncio.sleep(0.01)
+    look = asyncio.create_task(watched.look())
+    await asyncio.sleep(0)  # its first step: the keys to ask about
+    assert watched.admit(second, late) and not look.done()
+    release.set()
+    await held
+    await look
+    assert not early.revoked and not late.revoked
+    # The next look asks about both, and ends the stream of the one revoked meanwhile.
+    await ApiKey.objects.filter(pk=second.pk).aupdate(revoked_at=timezone.now())
+    await watched.look()
+    assert late.revoked and not early.revoked

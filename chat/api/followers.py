@@ -51,13 +51,19 @@ class Followers:
             await asyncio.sleep(CHECK_EVERY)
             self._prune()
             try:
-                live = await sync_to_async(_live)(list(self.streams))
+                await self.look()
             except Exception:  # noqa: BLE001 - the database is away: look again next time
                 logger.warning("event streams: could not check their keys", exc_info=True)
-                continue
-            for key in set(self.streams) - live:
-                for stream in list(self.streams.get(key, ())):
-                    stream.revoke()
+
+    async def look(self):
+        """End the streams of the keys open here that are revoked or deleted."""
+        # Only the keys asked about: a key whose first stream opened while the query ran was not
+        # asked about, and is not revoked for missing from its answer.
+        asked = list(self.streams)
+        live = await sync_to_async(_live)(asked)
+        for key in set(asked) - live:
+            for stream in list(self.streams.get(key, ())):
+                stream.revoke()
 
 
 def _live(keys):
