@@ -151,7 +151,9 @@ class Message(models.Model):
         # A new message is an event of its room, numbered in the transaction that creates it; the
         # room's counter stays locked to the end of the caller's transaction (a post's rows with it).
         db = connections[kwargs.get("using") or Message.objects.db]
-        with transaction.atomic(using=db.alias):
+        # No savepoint inside the caller's transaction (a post's two rows would pay two round trips
+        # each for one): nothing here is caught and carried on from, so a failure ends it all anyway.
+        with transaction.atomic(using=db.alias, savepoint=False):
             (self.seq,) = take_numbers(db, [self.room])
             self.number = self.seq
             saved = super().save(*args, **kwargs)
