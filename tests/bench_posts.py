@@ -1,0 +1,118 @@
+"""Benchmark: what a post into a bot's room costs the thread that takes it, this checkout beside another.
+
+    ./parley bench-posts [--posts 300] [--rounds 3] [--before DIR]
+
+Each side gets a PostgreSQL database of its own, made and migrated by its own checkout
+(tests/bench_database.py). In a process of its own, running that checkout's code, each side posts
+--posts messages into BelleBot through Django's test client, after 10 to warm up: the whole
+middleware stack, the view, the two rows, the two partials rendered for the pages. No server runs,
+so nothing streams: the replies stay pending, and the frames are rendered but not sent (a server
+hands them to its event loop; here they are dropped, so that the posting thread does only what it
+does in a server). The sides take turns, --rounds times, so that the machine's noise falls on both.
+Prints, per side and round, the queries one post makes and a post's time p50, mean and p90.
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/parley_bench_posts")
+ROOM = "BelleBot"
+WARM_UP = 10
+
+
+def child(posts):
+    """In the side's own code (its directory first on the path): time posts, print one JSON line."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
+    import logging
+
+    import django
+
+    django.setup()
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    from chat.delivery.broadcast import suppressing_broadcasts
+
+    logging.disable(logging.INFO)  # "no event loop: a server's sweep will answer", once a post
+    client = Client(HTTP_HOST="127.0.0.1")
+
+    def post(i):
+        response = client.post(f"/rooms/{ROOM}/messages", {"content": f"Good evening, number {i}"},
+                                HTTP_ACCEPT="text/vnd.turbo-stream.html")
+        if response.status_code != 200:
+            raise SystemExit(f"a post was answered {response.status_code}: {response.content[:200]!r}")
+
+    times = []
+    with suppressing_broadcasts():
+        for i in range(WARM_UP):
+            post(i)
+        with CaptureQueriesContext(connection) as captured:
+            post(WARM_UP)
+        queries = len(captured.captured_queries)  # now: the next request clears Django's log
+        for i in range(posts):
+            started = time.perf_counter()
+            post(i)
+            times.append((time.perf_counter() - started) * 1000)
+    times.sort()
+    print(json.dumps({"queries": queries, "p50": statistics.median(times), "mean": statistics.mean(times),
+                      "p90": times[int(0.9 * len(times))]}))
+
+
+def measure(side, posts):
+    """One round of one side, in a process of its own."""
+    env = {**os.environ, "DATABASE_URL": side.database_url, "PYTHONPATH": str(side.app_dir),
+           # Every post is taken: the benchmark's one client is not a flood.
+           "RATE_LIMIT_PER_CLIENT": "1000000", "RATE_LIMIT_PER_ROOM": "1000000"}
+    env.pop("REDIS_URL", None)  # the in-process cache and layer: nothing here is shared
+    done = subprocess.run([sys.executable, __file__, "--child", str(posts)], cwd=side.app_dir, env=env,
+                          capture_output=True, text=True, check=False)
+    if done.returncode:
+        sys.exit(f"{side.app_dir.name}: {done.stderr.strip() or done.stdout.strip()}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--posts", type=int, default=300)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--before", type=Path, help="another checkout of Parley, measured in turn with this one")
+    args = parser.parse_args()
+
+    sys.path.insert(0, str(ROOT))
+    from tests.bench_database import Side, prepare
+
+    sides = [("this checkout", Side(ROOT, DATABASE_URL))]
+    if args.before:
+        sides.append((f"{args.before.resolve().name} (before)", Side(args.before.resolve(), DATABASE_URL + "_before")))
+    try:
+        for _, side in sides:
+            prepare(side)
+    except Exception as exc:  # noqa: BLE001 - any failure to reach PostgreSQL
+        sys.exit(f"start PostgreSQL (or set BENCH_DATABASE_URL) to run the benchmark: {exc}")
+    print(f"{args.posts} posts into {ROOM} a round, {args.rounds} rounds, the sides in turn (ms a post)", flush=True)
+    results = {label: [] for label, _ in sides}
+    for round_ in range(1, args.rounds + 1):
+        for label, side in sides:
+            result = measure(side, args.posts)
+            results[label].append(result)
+            print(f"  round {round_}, {label:<24} queries {result['queries']:>3}   p50 {result['p50']:6.2f}"
+                  f"   mean {result['mean']:6.2f}   p90 {result['p90']:6.2f}", flush=True)
+    if len(sides) == 2:
+        (now, _), (before, _) = sides
+        ratios = [a["p50"] / b["p50"] for a, b in zip(results[now], results[before], strict=True)]
+        print(f"p50 this checkout / before, round by round: {', '.join(f'{r:.2f}' for r in ratios)}")
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["--child"]:
+        child(int(sys.argv[2]))
+    else:
+        main()
