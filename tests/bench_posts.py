@@ -8,7 +8,8 @@ Each side gets a PostgreSQL database of its own, made and migrated by its own ch
 middleware stack, the view, the two rows, the two partials rendered for the pages. No server runs,
 so nothing streams: the replies stay pending, and the frames are rendered but not sent (a server
 hands them to its event loop; here they are dropped, so that the posting thread does only what it
-does in a server). The sides take turns, --rounds times, so that the machine's noise falls on both.
+does in a server). DEBUG is off, as in production. The sides take turns, --rounds times, in the
+other order each round, so that the machine's noise falls on both.
 Prints, per side and round, the queries one post makes and a post's time p50, mean and p90.
 """
 
@@ -62,13 +63,18 @@ def child(posts):
             post(i)
             times.append((time.perf_counter() - started) * 1000)
     times.sort()
+    import chat
+
     print(json.dumps({"queries": queries, "p50": statistics.median(times), "mean": statistics.mean(times),
-                      "p90": times[int(0.9 * len(times))]}))
+                      "p90": times[int(0.9 * len(times))], "code": chat.__file__}))
 
 
 def measure(side, posts):
     """One round of one side, in a process of its own."""
     env = {**os.environ, "DATABASE_URL": side.database_url, "PYTHONPATH": str(side.app_dir),
+           # As a production server runs (no query log), over plain HTTP as the bench's client posts.
+           "DEBUG": "false", "SECRET_KEY": "benchmark", "ALLOWED_HOSTS": "127.0.0.1", "SECURE_SSL_REDIRECT": "false",
+           "SECURE_COOKIES": "false",
            # Every post is taken: the benchmark's one client is not a flood.
            "RATE_LIMIT_PER_CLIENT": "1000000", "RATE_LIMIT_PER_ROOM": "1000000"}
     env.pop("REDIS_URL", None)  # the in-process cache and layer: nothing here is shared
@@ -76,7 +82,10 @@ def measure(side, posts):
                           capture_output=True, text=True, check=False)
     if done.returncode:
         sys.exit(f"{side.app_dir.name}: {done.stderr.strip() or done.stdout.strip()}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    if not Path(result["code"]).is_relative_to(side.app_dir):
+        sys.exit(f"{side.app_dir.name}: the child ran the code in {result['code']}, not the side's")
+    return result
 
 
 def main():
@@ -100,7 +109,8 @@ def main():
     print(f"{args.posts} posts into {ROOM} a round, {args.rounds} rounds, the sides in turn (ms a post)", flush=True)
     results = {label: [] for label, _ in sides}
     for round_ in range(1, args.rounds + 1):
-        for label, side in sides:
+        # Each round in the other order: drift in the machine's load falls on both sides alike.
+        for label, side in (sides if round_ % 2 else sides[::-1]):
             result = measure(side, args.posts)
             results[label].append(result)
             print(f"  round {round_}, {label:<24} queries {result['queries']:>3}   p50 {result['p50']:6.2f}"
