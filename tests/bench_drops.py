@@ -26,6 +26,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tests.bench_servers import AS_PRODUCTION  # noqa: E402
+
 DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/parley_bench_drops")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
 ROOMS = ["ChatBot", "BelleBot", "PirateBot"]
@@ -107,9 +109,9 @@ def cpu_seconds(pid):
 
 def server_env(upstream, side):
     return {
+        **AS_PRODUCTION,
         "PYTHONPATH": str(side.app_dir), "DATABASE_URL": side.database_url, "REDIS_URL": REDIS_URL,
-        "DEBUG": "false", "SECRET_KEY": "benchmark", "ALLOWED_HOSTS": "127.0.0.1", "SECURE_SSL_REDIRECT": "false",
-        "SECURE_COOKIES": "false", "LOG_LEVEL": "WARNING", "LLM_PROVIDER": "openai",
+        "LOG_LEVEL": "WARNING", "LLM_PROVIDER": "openai",
         "OPENAI_API_KEY": "sk-bench", "OPENAI_BASE_URL": upstream.base_url, "OPENAI_MODEL": "scripted",
         "OPENAI_MAX_RETRIES": "0", "RATE_LIMIT_PER_CLIENT": "100000", "RATE_LIMIT_PER_ROOM": "100000",
         "RATE_LIMIT_PER_ADDRESS": "100000", "ROOM_SOCKETS_PER_ADDRESS": "100000",

@@ -23,6 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tests.bench_servers import AS_PRODUCTION  # noqa: E402
 from tests.bench_stream import percentile  # noqa: E402
 
 MIB = 1024 * 1024
@@ -44,9 +45,9 @@ class Server:
             self.port = probe.getsockname()[1]
         self.env = {
             **{k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "DATABASE_URL", "LLM_PROVIDER"}},
-            "DATABASE_URL": f"sqlite:///{workdir}/db.sqlite3", "DEBUG": "false", "SECRET_KEY": "benchmark",
-            "ALLOWED_HOSTS": "127.0.0.1", "SECURE_SSL_REDIRECT": "false", "SECURE_COOKIES": "false",
-            "LOG_LEVEL": "WARNING", "OPENAI_API_KEY": "sk-unused", "OPENAI_BASE_URL": "http://127.0.0.1:9/v1",
+            **AS_PRODUCTION,
+            "DATABASE_URL": f"sqlite:///{workdir}/db.sqlite3", "LOG_LEVEL": "WARNING",
+            "OPENAI_API_KEY": "sk-unused", "OPENAI_BASE_URL": "http://127.0.0.1:9/v1",
             "PYTHONPATH": str(app_dir),
         }
         subprocess.run([sys.executable, "manage.py", "migrate", "--no-input", "-v0"], cwd=app_dir, env=self.env, check=True)

@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.bench_capacity import probe  # noqa: E402
+from tests.bench_servers import AS_PRODUCTION  # noqa: E402
 from tests.bench_stream import DATABASE_URL, NOW, Client, cpu_seconds, percentile, prepare  # noqa: E402
 
 ROOM, BUSY_ROOM = "BelleBot", "PirateBot"
@@ -30,9 +31,8 @@ FRAMES_PER_SECOND = 500  # to the room's sockets: 10 group messages a second to 
 
 def server_env(app_dir):
     return {
-        "DATABASE_URL": DATABASE_URL, "REDIS_URL": os.environ["REDIS_URL"], "DEBUG": "false",
-        "SECRET_KEY": "benchmark", "ALLOWED_HOSTS": "127.0.0.1", "SECURE_SSL_REDIRECT": "false",
-        "SECURE_COOKIES": "false", "LOG_LEVEL": "WARNING", "LLM_PROVIDER": None, "OPENAI_API_KEY": None,
+        **AS_PRODUCTION,
+        "DATABASE_URL": DATABASE_URL, "REDIS_URL": os.environ["REDIS_URL"], "LOG_LEVEL": "WARNING", "LLM_PROVIDER": None, "OPENAI_API_KEY": None,
         "REPLY_MAX_TOKENS": "512", "RATE_LIMIT_PER_CLIENT": "100000", "RATE_LIMIT_PER_ROOM": "100000",
         "PYTHONPATH": str(app_dir),
     }

@@ -71,10 +71,9 @@ def child(posts):
 
 def measure(side, posts):
     """One round of one side, in a process of its own."""
-    env = {**os.environ, "DATABASE_URL": side.database_url, "PYTHONPATH": str(side.app_dir),
-           # As a production server runs (no query log), over plain HTTP as the bench's client posts.
-           "DEBUG": "false", "SECRET_KEY": "benchmark", "ALLOWED_HOSTS": "127.0.0.1", "SECURE_SSL_REDIRECT": "false",
-           "SECURE_COOKIES": "false",
+    from tests.bench_servers import AS_PRODUCTION  # this checkout's (main put it on the path)
+
+    env = {**os.environ, **AS_PRODUCTION, "DATABASE_URL": side.database_url, "PYTHONPATH": str(side.app_dir),
            # Every post is taken: the benchmark's one client is not a flood.
            "RATE_LIMIT_PER_CLIENT": "1000000", "RATE_LIMIT_PER_ROOM": "1000000"}
     env.pop("REDIS_URL", None)  # the in-process cache and layer: nothing here is shared

@@ -33,6 +33,7 @@ REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
 os.environ.update(DATABASE_URL=DATABASE_URL, REDIS_URL=REDIS_URL, DJANGO_SETTINGS_MODULE="project.settings")
 
 from tests.bench_database import Side, clear, prepare, replies, row_writes, writes_between  # noqa: E402
+from tests.bench_servers import AS_PRODUCTION  # noqa: E402
 
 NOW = Side(ROOT, DATABASE_URL)  # this checkout; --before adds another, on a database of its own
 
@@ -58,10 +59,10 @@ def percentile(ordered, share):
 
 def server_env(design, rooms, upstream, side=NOW, **extra):
     env = {
+        **AS_PRODUCTION,
         "PYTHONPATH": str(side.app_dir),
         "BENCH_DESIGN": design, "BENCH_ROOMS": str(rooms), "DATABASE_URL": side.database_url, "REDIS_URL": REDIS_URL,
-        "DEBUG": "false", "SECRET_KEY": "benchmark", "ALLOWED_HOSTS": "127.0.0.1", "SECURE_SSL_REDIRECT": "false",
-        "SECURE_COOKIES": "false", "LOG_LEVEL": "WARNING",
+        "LOG_LEVEL": "WARNING",
         "OPENAI_API_KEY": "sk-bench", "OPENAI_BASE_URL": upstream.base_url, "OPENAI_MODEL": "scripted",
         "MAX_STREAMING_REPLIES": str(rooms), "RATE_LIMIT_PER_CLIENT": "100000", "RATE_LIMIT_PER_ROOM": "100000",
         "ROOM_SOCKETS_PER_ADDRESS": "100000",  # every load client's socket comes from one address
