@@ -106,7 +106,7 @@ class ProcessServices:
         # switch interval to take it back.
         sys.setswitchinterval(settings.THREAD_SWITCH_INTERVAL)
         try:
-            get_provider().start()  # the local model loads while the first page is read, not at the first post
+            get_provider().start()  # the model process and the SDK's parts load now, not at the first reply
         except ImproperlyConfigured:
             logger.exception("the model is not configured: replies will fail saying why")
         # A lone process restarting owns every unfinished reply: none can still be alive.

@@ -19,8 +19,10 @@ from chat.server import inbox, protocol, socket_protocol  # noqa: E402
 from chat.server.sockets import BoundedSockets  # noqa: E402
 from chat.server.threads import ViewsOnTheirLane  # noqa: E402
 from chat.server.timing import ServerTiming  # noqa: E402
+from chat.web.pages import load_pages  # noqa: E402
 
 require_provider()  # a misconfigured provider stops the server here, with one line saying why
+load_pages()  # the views imported and the templates compiled now, not by the first request
 inbox.install()  # each connection's incoming messages in a few bytes, not an asyncio.Queue of 3 KiB
 protocol.install()  # Daphne reads no body past MAX_BODY_BYTES, parses none, and times out trickles
 socket_protocol.install()  # an open WebSocket keeps neither autobahn's options nor its handshake

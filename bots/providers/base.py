@@ -93,7 +93,8 @@ class Provider:
         self.options = options
 
     def start(self):
-        """Start what the provider needs before its first reply (the local model's process); nothing by default."""
+        """Start or load, on the event loop at the process's start, what the first reply would wait for
+        (the local model's process, the SDK's parts imported at first use); nothing by default."""
 
     def count_tokens(self, text):
         """How many tokens text costs this model; a safe estimate unless the provider knows better."""

@@ -110,6 +110,7 @@ class LocalProvider(OpenAIProvider):
 
     def start(self):
         """Start the model process now, so the first reply finds the model loaded."""
+        super().start()
         self.process.start()
 
     def count_tokens(self, text):

@@ -11,6 +11,7 @@ import json
 import logging
 import os
 
+import anyio
 import httpx2
 import openai
 from django.conf import settings
@@ -99,6 +100,14 @@ class OpenAIProvider(Provider):
         self.client = openai.AsyncOpenAI(api_key=api_key, base_url=base_url, timeout=timeout, max_retries=max_retries)
         # Some servers reject stream_options; after the first refusal, ask without it.
         self.usage_supported = True
+
+    def start(self):
+        """Import now what the SDK and its transport import at first use: at the first reply, on the
+        event loop, it held every socket of the process for about 25 ms."""
+        self.client.chat.completions  # noqa: B018 - the chat resources are imported at first access
+        for name in dir(anyio):  # anyio imports each part of its API at first use,
+            getattr(anyio, name)
+        anyio.get_cancelled_exc_class()  # and its asyncio backend at the first call on a loop
 
     def request_options(self):
         """Extra fields of each completion request (sampling settings): the bot's temperature, if it set one."""

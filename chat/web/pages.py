@@ -6,6 +6,8 @@ from django.conf import settings
 from django.http import Http404, HttpResponse
 from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, render
+from django.template.loader import get_template
+from django.urls import reverse
 from django.views.decorators.http import require_GET
 
 from bots import registry
@@ -14,6 +16,18 @@ from chat import access, identity, unread
 from chat.delivery import frames, partials, presence
 from chat.models import Feedback, Message
 from chat.web.answers import TURBO_STREAM
+
+
+# What a first page or post renders: compiled at the server's start (tag libraries, Markdown with them).
+FIRST_TEMPLATES = ("chat/lobby.html", "chat/room.html", "chat/_message.html")
+
+
+def load_pages():
+    """Import every view and compile the pages' templates before the server takes a request: the
+    first request did it on its thread, holding the interpreter lock every socket needs (about 45 ms)."""
+    reverse("chat:lobby")  # the URLconf imported (each view's module with it) and its names mapped
+    for name in FIRST_TEMPLATES:
+        get_template(name)
 
 
 @require_GET
