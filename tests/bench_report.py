@@ -31,6 +31,8 @@ def compare(name, before, fanout):
     """Parley as checked out at --before beside Parley now, measured in the same run (part 1: the
     mean of each side's two turns)."""
     rows = [("added latency p50 (ms)", "latency_p50_ms", "{:.0f}"), ("added latency p99 (ms)", "latency_p99_ms", "{:.0f}"),
+            ("first token to every page, p99 (ms)", "first_token_p99_ms", "{:.0f}"),
+            ("the server's first page (ms)", "first_page_ms", "{:.0f}"),
             ("frames per subscriber per reply", "frames_per_subscriber", "{:.0f}"),
             ("bytes per subscriber per reply", "bytes_per_subscriber", "{:,.0f}"),
             *writes_rows(*before["turns"]["before"], *before["turns"]["now"]),

@@ -225,7 +225,10 @@ def run_replies(design, args, upstream, rooms, side=NOW, load=None, in_turn=Fals
                 post_ms[room] = (time.monotonic() - started) * 1000
 
             browser = Browser(server.url)
-            token = browser.form_token(f"/rooms/{rooms[0]}/")  # the page first, as a person would: only the posts are timed
+            # The page first, as a person would: the server's first request, timed apart from the posts.
+            loading = time.monotonic()
+            token = browser.form_token(f"/rooms/{rooms[0]}/")
+            first_page_ms = (time.monotonic() - loading) * 1000
             posters = [threading.Thread(target=post, args=(room, Browser(server.url, browser.cookies))) for room in rooms]
             for poster in posters:
                 poster.start()
@@ -305,6 +308,7 @@ def run_replies(design, args, upstream, rooms, side=NOW, load=None, in_turn=Fals
         # The server's own log line for each full collection (chat/server/heap.py): every thread waits it out.
         "heap_thaws_ms": [int(ms) for ms in re.findall(r"heap thawed and collected in (\d+) ms", log)],
         "post_ms": post_ms,
+        "first_page_ms": first_page_ms,
         "load": loaded,
     }
 
@@ -377,6 +381,7 @@ def main():
     for name, design, rate in [("parley", "parley", args.rate), ("demo", "demo", args.rate), ("parley_fast", "parley", FAST_RATE)]:
         run = runs[name] = run_replies(design, argparse.Namespace(**{**vars(args), "rate": rate}), upstream, rooms)
         print(f"  {name:>11}: p99 {run['latency_p99_ms']:.0f} ms, first token p99 {run['first_token_p99_ms']:.0f} ms, "
+              f"first page {run['first_page_ms']:.0f} ms, "
               f"{run['bytes_per_subscriber']:,.0f} B/subscriber, {run['row_writes_per_second']:.1f} writes/s", flush=True)
     empty = {"max_sustained": 0, "steps": []}
     runs.update(fanout=empty, per_socket=empty, per_socket_tuned=empty, two_processes=empty, sweep=[])
@@ -398,7 +403,8 @@ def main():
         turns = {"now": [runs["parley"]], "before": []}
         for name, side in pairs:
             turns[name].append(run := run_replies("parley", args, upstream, rooms, side))
-            print(f"  {name:>6}: p50 {run['latency_p50_ms']:.0f} ms, p99 {run['latency_p99_ms']:.0f} ms, "
+            print(f"  {name:>6}: p50 {run['latency_p50_ms']:.0f} ms, p99 {run['latency_p99_ms']:.0f} ms, first token p99 "
+                  f"{run['first_token_p99_ms']:.0f} ms, first page {run['first_page_ms']:.0f} ms, "
                   f"{run['row_writes_per_reply']:.1f} row writes per reply", flush=True)
         before = {"turns": turns}
         if not args.skip_capacity:
