@@ -109,6 +109,8 @@ class ProcessServices:
             get_provider().start()  # the model process and the SDK's parts load now, not at the first reply
         except ImproperlyConfigured:
             logger.exception("the model is not configured: replies will fail saying why")
+        except Exception:  # noqa: BLE001 - what it loads early, a first reply loads itself: serve anyway
+            logger.exception("the provider did not start; its first reply will start what it needs")
         # A lone process restarting owns every unfinished reply: none can still be alive.
         await sync_to_async(sweep_stale_replies)(older_than=0 if alone() else None)
         services.current().keep_running("sweep", sweep_forever)

@@ -109,9 +109,10 @@ class LocalProvider(OpenAIProvider):
         self.url = self.process.url
 
     def start(self):
-        """Start the model process now, so the first reply finds the model loaded."""
-        super().start()
+        """Start the model process now, so the first reply finds the model loaded, then load what the
+        SDK's transport would import at that reply."""
         self.process.start()
+        super().start()
 
     def count_tokens(self, text):
         """The model's own count, so a room's prompt never overflows its small context."""

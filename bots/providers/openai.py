@@ -98,14 +98,15 @@ class OpenAIProvider(Provider):
         self.model = model
         self.context_tokens = context_tokens
         self.client = openai.AsyncOpenAI(api_key=api_key, base_url=base_url, timeout=timeout, max_retries=max_retries)
+        # The SDK imports its chat resources at their first access: here, not on the loop at the first reply.
+        self.client.chat.completions  # noqa: B018
         # Some servers reject stream_options; after the first refusal, ask without it.
         self.usage_supported = True
 
     def start(self):
-        """Import now what the SDK and its transport import at first use: at the first reply, on the
-        event loop, it held every socket of the process for about 25 ms."""
-        self.client.chat.completions  # noqa: B018 - the chat resources are imported at first access
-        for name in dir(anyio):  # anyio imports each part of its API at first use,
+        """Load anyio's parts, which the SDK's transport imports at first use: at the first reply they
+        held the event loop, and every socket of the process, for about 10 ms."""
+        for name in dir(anyio):  # each part of its API is imported at its first use,
             getattr(anyio, name)
         anyio.get_cancelled_exc_class()  # and its asyncio backend at the first call on a loop
 
