@@ -175,7 +175,8 @@ def make_rooms(side, rooms):
     """The benchmark's rooms made as rows by the side's own server module, in a process of its own,
     before any run: counted in a run, their writes would be taken for the replies'."""
     env = {**os.environ, **AS_PRODUCTION, "PYTHONPATH": str(side.app_dir), "DATABASE_URL": side.database_url,
-           "REDIS_URL": REDIS_URL, "BENCH_ROOMS": str(rooms)}
+           "REDIS_URL": REDIS_URL, "BENCH_ROOMS": str(rooms), "LOG_LEVEL": "WARNING",
+           "OPENAI_API_KEY": "sk-bench"}  # the server module builds its provider: the remote one, nothing to load
     subprocess.run([sys.executable, "-c", "import tests.bench_asgi"], cwd=side.app_dir, env=env, check=True)
 
 
@@ -233,7 +234,7 @@ def run_replies(design, args, upstream, rooms, side=NOW, load=None, in_turn=Fals
                 post_ms[room] = (time.monotonic() - started) * 1000
 
             browser = Browser(server.url)
-            # The page first, as a person would: the server's first request, timed apart from the posts.
+            # The page first, as a person would: the server's first page view, timed apart from the posts.
             loading = time.monotonic()
             token = browser.form_token(f"/rooms/{rooms[0]}/")
             first_page_ms = (time.monotonic() - loading) * 1000
