@@ -106,7 +106,7 @@ class ProcessServices:
         # switch interval to take it back.
         sys.setswitchinterval(settings.THREAD_SWITCH_INTERVAL)
         try:
-            get_provider().start()  # the model process and the SDK's parts load now, not at the first reply
+            get_provider().start()  # the model process starts and the transport's parts load now, not at the first reply
         except ImproperlyConfigured:
             logger.exception("the model is not configured: replies will fail saying why")
         except Exception:  # noqa: BLE001 - what it loads early, a first reply loads itself: serve anyway

@@ -114,6 +114,7 @@ def figures(run):
         "cpu_s": run["server_cpu_seconds"], "thaws": ", ".join(map(str, run.get("heap_thaws_ms", []))) or "none",
     }
 
+
 ROWS = [("first words p99", "first_ms"), ("added latency p50", "added_p50_ms"), ("added latency p99", "added_p99_ms"),
         ("post p50", "post_p50_ms"), ("post p99", "post_p99_ms"),
         ("  in the app p99", "post_app_p99_ms"), ("  once streaming", "post_streaming_p99_ms"),

@@ -171,12 +171,10 @@ def peak_memory_mib(pid):
     return float("nan")
 
 
-def make_rooms(side, rooms):
-    """The benchmark's rooms made as rows by the side's own server module, in a process of its own,
-    before any run: counted in a run, their writes would be taken for the replies'."""
-    env = {**os.environ, **AS_PRODUCTION, "PYTHONPATH": str(side.app_dir), "DATABASE_URL": side.database_url,
-           "REDIS_URL": REDIS_URL, "BENCH_ROOMS": str(rooms), "LOG_LEVEL": "WARNING",
-           "OPENAI_API_KEY": "sk-bench"}  # the server module builds its provider: the remote one, nothing to load
+def make_rooms(side, rooms, upstream):
+    """The benchmark's rooms made as rows by the side's own server module, in a process of its own
+    with a server's settings, before any run: counted in a run, their writes would be taken for the replies'."""
+    env = {**os.environ, **server_env("parley", rooms, upstream, side)}
     subprocess.run([sys.executable, "-c", "import tests.bench_asgi"], cwd=side.app_dir, env=env, check=True)
 
 
@@ -349,12 +347,10 @@ def main():
     if services_answer(DATABASE_URL.rsplit("/", 1)[0] + "/postgres", REDIS_URL):
         sys.exit("start PostgreSQL and Redis (or set BENCH_DATABASE_URL, BENCH_REDIS_URL) to run the benchmark")
     prepare(NOW)
-    make_rooms(NOW, args.rooms)
     # The other checkout on a database of its own, migrated by its own manage.py: its migrations may differ.
     other = args.before and Side(args.before.resolve(), DATABASE_URL + "_before")
     if other:
         prepare(other)
-        make_rooms(other, args.rooms)
     django.setup()
     from django.conf import settings
 
@@ -367,6 +363,8 @@ def main():
 
     rooms = [room_key(i) for i in range(args.rooms)]
     upstream = ScriptedUpstream().start()
+    for side in [NOW, *([other] if other else [])]:
+        make_rooms(side, len(rooms), upstream)
     if args.mixed_only:
         from tests.bench_mixed import run_mixed
 
