@@ -1,11 +1,11 @@
-"""Search: messages found by their words, in the database that holds them, kept in the transaction
-of the change it reflects (so it cannot drift from the rows).
+"""Search: messages found by their words, in the database that holds them, kept by the database's
+own triggers in the write that changes the row (so it cannot drift from the rows, whoever writes).
 
 A message is in the index exactly while a page shows it finished: not removed, not pending or
-streaming (growth writes never touch the index). PostgreSQL keeps a tsvector column of the row
+streaming (a growth write fires no trigger). PostgreSQL keeps a tsvector column of the row
 (SEARCH_CONFIG, default "simple") under a partial GIN index and reads websearch_to_tsquery;
 SQLite keeps an FTS5 table, its query built from the same syntax: words, "quoted phrases", or,
--word. Deleting a row takes its entry with it (the column goes with the row; a trigger on SQLite).
+-word. The triggers are chat/migrations/0012_search.py's and 0013_search_triggers.py's.
 """
 
 import re
@@ -112,11 +112,16 @@ def limit_of(text, default=20):
     return int(text)
 
 
-def sync(db, pks):
-    """Bring the index of messages pks in line with their rows: in the transaction of the change
-    (a post, a transition, a removal). Never called by a growth write."""
+def rebuild(db, pks):
+    """Write the index entries of messages pks afresh from their rows, with SEARCH_CONFIG as it is
+    now (rebuild_search; the app's own writes leave the index to the triggers)."""
     if pks:
-        _backend(db).sync(db, list(pks))
+        _backend(db).rebuild(db, list(pks))
+
+
+def configure(db):
+    """Point the triggers at SEARCH_CONFIG as it is now (PostgreSQL; SQLite has one way to split words)."""
+    _backend(db).configure(db)
 
 
 def drift(db):
@@ -143,7 +148,15 @@ class _Postgres:
     """A tsvector column of chat_message (search_document), NULL when not indexed; a partial GIN index."""
 
     @staticmethod
-    def sync(db, pks):
+    def configure(db):
+        with db.cursor() as cursor:  # a function's body takes no parameters: the name quoted by the database
+            cursor.execute("SELECT quote_literal(%s::regconfig::text)", [settings.SEARCH_CONFIG])
+            (config,) = cursor.fetchone()
+            cursor.execute(f"CREATE OR REPLACE FUNCTION chat_search_config() RETURNS regconfig "
+                           f"LANGUAGE sql STABLE AS $$ SELECT {config}::regconfig $$")
+
+    @staticmethod
+    def rebuild(db, pks):
         with db.cursor() as cursor:
             cursor.execute(
                 f"UPDATE {TABLE} m SET search_document = CASE WHEN {_indexed()} "
@@ -192,7 +205,11 @@ class _SQLite:
     """An FTS5 table (chat_message_search) whose rowid is the message's id and whose text is the message's."""
 
     @staticmethod
-    def sync(db, pks):
+    def configure(db):
+        pass
+
+    @staticmethod
+    def rebuild(db, pks):
         marks = ", ".join(["%s"] * len(pks))
         with db.cursor() as cursor:
             cursor.execute(f"DELETE FROM {FTS} WHERE rowid IN ({marks})", pks)

@@ -1,7 +1,8 @@
 """Search on the database the run uses (pass 1: SQLite's FTS5; pass 2: PostgreSQL's full-text):
 exact result sets for words, other scripts, phrases, or and -word; what is never found (removed,
 streaming, a retried reply's old text, a room the reader may not read); bad input; no drift after
-random changes from two processes; and a growth write that does no search work."""
+random changes from two processes; writes behind the app's back kept in step by the database's
+triggers; and a growth write that does no search work."""
 
 import html
 import io
@@ -155,7 +156,7 @@ def test_the_api_answers_json_best_first_for_the_keys_rooms(corpus, client):
     assert client.get("/api/search", {"q": "vault"}, headers=headers).json() == []
 
 
-def test_a_growth_write_does_no_search_work(db):
+def test_a_growth_write_does_no_search_work_and_a_finish_no_second_write(db):
     asked = post("question")
     pending = reply("", status="pending")
     claimed = Message.objects.claim(pending.pk, "model")
@@ -165,8 +166,41 @@ def test_a_growth_write_does_no_search_work(db):
     assert found("walrus") == set() and search.drift(connection) == []
     with CaptureQueriesContext(connection) as finish:
         Message.objects.finish(pending.pk, claimed.revision + 1, status="complete", content="growing walrus done")
-    assert [q for q in finish.captured_queries if "search" in q["sql"]]  # the finish does it, in its transaction
+    # The entry is the trigger's, in the row's own write: no statement of the app's writes it.
+    writes = [q["sql"] for q in finish.captured_queries if not q["sql"].startswith("SELECT")]
+    assert len([q for q in writes if q.startswith('UPDATE "chat_message"')]) == 1
+    assert not [q for q in finish.captured_queries if "search" in q["sql"]]
     assert found("walrus") == {pending.pk} and asked.pk not in found("walrus")
+    assert search.drift(connection) == []
+
+
+def test_writes_behind_the_app_s_back_keep_the_index_in_step(corpus):
+    """The index follows the rows whoever writes them: the admin, a bulk update, raw SQL, a delete."""
+    Message.objects.filter(pk=corpus["fox"]).update(content="The quick brown vixen")  # an edit
+    Message.objects.bulk_create([Message(room=ROOM, role="user", content="bulk pelican", author="Ann", seq=900, number=900)])
+    Message.objects.filter(pk=corpus["streaming"]).update(status="complete")  # finished by hand
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE chat_message SET removed_at = CURRENT_TIMESTAMP WHERE id = %s", [corpus["bear"]])
+    Message.objects.filter(pk=corpus["retried"]).delete()
+    assert found("fox") == set() and found("vixen") == {corpus["fox"]}
+    assert len(found("pelican")) == 1 and found("still") == {corpus["streaming"]}
+    assert found("bear") == set() and found("giraffe") == set()
+    assert search.drift(connection) == []
+
+
+@pytest.mark.skipif("connection.vendor != 'postgresql'", reason="SEARCH_CONFIG is PostgreSQL's")
+def test_rebuild_search_points_the_triggers_at_a_new_search_config(corpus, settings):
+    from django.core.management import call_command
+
+    settings.SEARCH_CONFIG = "english"
+    assert corpus["fox"] in search.drift(connection)  # its entry was split the "simple" way
+    call_command("rebuild_search", stdout=io.StringIO())
+    jumping = post("The foxes were jumping").pk  # written after: by the trigger, now with "english"
+    assert search.drift(connection) == []
+    assert found("jump") == {corpus["fox"], jumping} and found("fox") == {corpus["fox"], jumping}
+    settings.SEARCH_CONFIG = "simple"
+    call_command("rebuild_search", stdout=io.StringIO())
+    assert search.drift(connection) == [] and found("jump") == set()
 
 
 WORDS = ["otter", "heron", "lynx", "moss", "fern", "delta"]

@@ -6,7 +6,7 @@ from django.db.models import F, OuterRef, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext_noop
 
-from chat import dom, search
+from chat import dom
 from chat.identity import Kind, kind_of
 from chat.models.events import RoomClock, take_numbers
 from chat.models.growth import Growth
@@ -156,10 +156,7 @@ class Message(models.Model):
         with transaction.atomic(using=db.alias, savepoint=False):
             (self.seq,) = take_numbers(db, [self.room])
             self.number = self.seq
-            saved = super().save(*args, **kwargs)
-            if self.status not in self.ACTIVE and self.removed_at is None:
-                search.sync(db, [self.pk])  # a person's post enters the index with its row
-            return saved
+            return super().save(*args, **kwargs)  # a person's post enters the index with its row (a trigger)
 
     @property
     def dom_id(self):

@@ -9,7 +9,6 @@ room's next event number in the same transaction.
 from django.db import connections, models, transaction
 from django.utils import timezone
 
-from chat import search
 from chat.models.events import take_numbers
 from chat.models.signals import row_changed
 
@@ -60,12 +59,12 @@ class Transitions(models.QuerySet):
             models.When(status__in=self.model.ACTIVE, then=models.Value(Status.CANCELLED)), default=models.F("status")
         )
         with transaction.atomic(using=self.db):
+            # It leaves the index with the page: a trigger, in this write.
             if not self.filter(pk=pk, removed_at__isnull=True).update(
                 removed_at=now, removed_by=by[:150], status=status, revision=models.F("revision") + 1, updated_at=now,
                 seq=self._number(pk),
             ):
                 return None
-            search.sync(connections[self.db], [pk])  # it leaves the index with the page
         return self._changed(pk)
 
     def _transition(self, pk, from_statuses, *, revision=None, untouched_since=None, **fields):
@@ -77,12 +76,10 @@ class Transitions(models.QuerySet):
         fields.setdefault("updated_at", timezone.now())
         with transaction.atomic(using=self.db):
             # A transition that loses its race has taken a number no row carries: a gap, never a repeat.
+            # Finished, failed, stopped, interrupted: into the index; retried: out until it finishes
+            # again (a trigger, in this write).
             if not rows.update(revision=models.F("revision") + 1, seq=self._number(pk), **fields):
                 return None
-            if fields.get("status") != self.model.Status.STREAMING:
-                # Finished, failed, stopped, interrupted: in the index; retried: out until it finishes
-                # again. A claim (to streaming) changes nothing the index holds: no work.
-                search.sync(connections[self.db], [pk])
         return self._changed(pk)
 
     def _changed(self, pk):

@@ -15,9 +15,10 @@ class Command(BaseCommand):
 
     def handle(self, *args, batch_size, **options):
         drifted = len(search.drift(connection))
+        search.configure(connection)  # rows written from now on: with today's SEARCH_CONFIG too
         last, done = 0, 0
         while batch := list(Message.objects.filter(id__gt=last).order_by("id").values_list("id", flat=True)[:batch_size]):
             with transaction.atomic():
-                search.sync(connection, batch)
+                search.rebuild(connection, batch)
             last, done = batch[-1], done + len(batch)
         self.stdout.write(f"indexed {done} messages afresh ({drifted} were out of step)")
