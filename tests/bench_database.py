@@ -40,6 +40,12 @@ def row_writes(side):
     return {table: (inserted, updated) for table, inserted, updated in rows}
 
 
+def count_rows(side, table):
+    """How many rows the side's table holds."""
+    with psycopg.connect(side.database_url) as connection:
+        return connection.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0]
+
+
 def writes_between(before, after):
     """What each table wrote between two readings of row_writes, {table: {"inserted", "updated"}},
     the tables that wrote nothing left out."""

@@ -32,7 +32,7 @@ DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
 os.environ.update(DATABASE_URL=DATABASE_URL, REDIS_URL=REDIS_URL, DJANGO_SETTINGS_MODULE="project.settings")
 
-from tests.bench_database import Side, clear, prepare, replies, row_writes, writes_between  # noqa: E402
+from tests.bench_database import Side, clear, count_rows, prepare, replies, row_writes, writes_between  # noqa: E402
 from tests.bench_servers import AS_PRODUCTION  # noqa: E402
 
 NOW = Side(ROOT, DATABASE_URL)  # this checkout; --before adds another, on a database of its own
@@ -176,6 +176,11 @@ def make_rooms(side, rooms, upstream):
     with a server's settings, before any run: counted in a run, their writes would be taken for the replies'."""
     env = {**os.environ, **server_env("parley", rooms, upstream, side)}
     subprocess.run([sys.executable, "-c", "import tests.bench_asgi"], cwd=side.app_dir, env=env, check=True)
+    # PostgreSQL counts a session's writes when it flushes its statistics, which a busy server may do
+    # late: a first run once counted these rooms as its replies' writes. Wait until they are counted.
+    deadline = time.monotonic() + 30
+    while row_writes(side).get("bots_room", (0, 0))[0] < count_rows(side, "bots_room") and time.monotonic() < deadline:
+        time.sleep(0.1)
 
 
 def clean_slate(side=NOW):
