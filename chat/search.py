@@ -29,6 +29,10 @@ START, STOP = "\ue000", "\ue001"
 _WORD = re.compile(r"[^\W_]+")
 _TOKEN = re.compile(r'-?"[^"]*"?|\S+')
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+# PostgreSQL: the statement that makes chat_search_config() name a configuration (given as a
+# parameter: checked to exist by the cast, quoted by format(), as a function's body takes no parameters).
+CONFIG_FUNCTION = ("SELECT format('CREATE OR REPLACE FUNCTION chat_search_config() RETURNS regconfig LANGUAGE sql "
+                   "STABLE AS %%L', format('SELECT %%L::regconfig', %s::regconfig::text))")
 
 
 class BadQuery(ValueError):
@@ -149,24 +153,21 @@ class _Postgres:
 
     @staticmethod
     def configure(db):
-        with db.cursor() as cursor:  # a function's body takes no parameters: the name quoted by the database
-            cursor.execute("SELECT quote_literal(%s::regconfig::text)", [settings.SEARCH_CONFIG])
-            (config,) = cursor.fetchone()
-            cursor.execute(f"CREATE OR REPLACE FUNCTION chat_search_config() RETURNS regconfig "
-                           f"LANGUAGE sql STABLE AS $$ SELECT {config}::regconfig $$")
+        with db.cursor() as cursor:
+            cursor.execute(CONFIG_FUNCTION, [settings.SEARCH_CONFIG])
+            cursor.execute(cursor.fetchone()[0])
 
     @staticmethod
     def rebuild(db, pks):
         with db.cursor() as cursor:
             cursor.execute(
                 f"UPDATE {TABLE} m SET search_document = CASE WHEN {_indexed()} "
-                f"THEN to_tsvector(%s::regconfig, m.content) END WHERE m.id = ANY(%s)",
-                [settings.SEARCH_CONFIG, pks],
+                f"THEN to_tsvector(chat_search_config(), m.content) END WHERE m.id = ANY(%s)",
+                [pks],
             )
 
     @staticmethod
     def find(db, query, alternatives, rooms, limit):
-        config = settings.SEARCH_CONFIG
         where, params = "", []
         if rooms is not None:
             # Written so that no index of rooms serves it: ANDed into the bitmap, the room index was
@@ -174,19 +175,19 @@ class _Postgres:
             where, params = "AND COALESCE(m.room, '') = ANY(%s)", [list(rooms)]
         # The query spelled out where it is used, not joined in: the planner then sees the words
         # (estimates from the column's statistics). Ranked and cut first; snippets only for the rows kept.
-        matched = "websearch_to_tsquery(%s::regconfig, %s)"
+        matched = "websearch_to_tsquery(chat_search_config(), %s)"
         options = f"StartSel={START}, StopSel={STOP}, MaxWords=30, MinWords=12, MaxFragments=2, FragmentDelimiter=\" … \""
         with db.cursor() as cursor:
             cursor.execute(
                 f"""SELECT m.id, m.room, m.author, m.bot, m.role, m.created_at,
-                           ts_headline(%s::regconfig, translate(m.content, %s, ''), {matched}, %s)
+                           ts_headline(chat_search_config(), translate(m.content, %s, ''), {matched}, %s)
                     FROM (SELECT m.id, ts_rank(m.search_document, {matched}) AS rank FROM {TABLE} m
                           WHERE m.search_document @@ {matched} {where}
                           ORDER BY rank DESC, m.id DESC LIMIT %s) AS best
                     JOIN {TABLE} m ON m.id = best.id
                     WHERE {_indexed()}
                     ORDER BY best.rank DESC, m.id DESC""",
-                [config, START + STOP, config, query, options, config, query, config, query, *params, limit],
+                [START + STOP, query, options, query, query, *params, limit],
             )
             return cursor.fetchall()
 
@@ -195,8 +196,7 @@ class _Postgres:
         with db.cursor() as cursor:
             cursor.execute(
                 f"SELECT m.id FROM {TABLE} m WHERE m.search_document IS DISTINCT FROM "
-                f"CASE WHEN {_indexed()} THEN to_tsvector(%s::regconfig, m.content) END",
-                [settings.SEARCH_CONFIG],
+                f"CASE WHEN {_indexed()} THEN to_tsvector(chat_search_config(), m.content) END"
             )
             return [pk for (pk,) in cursor.fetchall()]
 

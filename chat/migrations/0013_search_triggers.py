@@ -12,14 +12,19 @@ WATCHED = "content, status, removed_at"  # what decides an entry; a growth write
 
 
 def create(apps, schema_editor):
+    # A later migration that changes chat_message's columns must keep these: SQLite drops a table's
+    # triggers when it rebuilds the table (most column changes do), so create them and 0012's again
+    # (tests/test_search.py's churn and drift tests fail otherwise); PostgreSQL refuses to change the
+    # type of a column a trigger names (content, status, removed_at): drop them first, create them after.
     db = schema_editor.connection
     with db.cursor() as cursor:
         if db.vendor == "postgresql":
-            # The configuration in a function of its own: rebuild_search points it at a new SEARCH_CONFIG.
-            cursor.execute("SELECT quote_literal(%s::regconfig::text)", [settings.SEARCH_CONFIG])
-            (config,) = cursor.fetchone()
-            cursor.execute(f"CREATE OR REPLACE FUNCTION chat_search_config() RETURNS regconfig "
-                           f"LANGUAGE sql STABLE AS $$ SELECT {config}::regconfig $$")
+            # The configuration in a function of its own, which searches read too: rebuild_search points
+            # it at a new SEARCH_CONFIG. The name is checked by the cast and quoted by format().
+            cursor.execute("SELECT format('CREATE OR REPLACE FUNCTION chat_search_config() RETURNS regconfig "
+                           "LANGUAGE sql STABLE AS %%L', format('SELECT %%L::regconfig', %s::regconfig::text))",
+                           [settings.SEARCH_CONFIG])
+            cursor.execute(cursor.fetchone()[0])
             cursor.execute(
                 "CREATE OR REPLACE FUNCTION chat_message_search_document() RETURNS trigger LANGUAGE plpgsql AS $$ "
                 f"BEGIN NEW.search_document := CASE WHEN {INDEXED.format(row='NEW')} "
@@ -32,9 +37,6 @@ def create(apps, schema_editor):
                            f"FOR EACH ROW WHEN ({INDEXED.format(row='NEW')} OR OLD.search_document IS NOT NULL) "
                            "EXECUTE FUNCTION chat_message_search_document()")
         else:
-            # SQLite drops a table's triggers when a later migration rebuilds it (most column changes
-            # do): such a migration must create these and 0012's again (tests/test_search.py's churn
-            # and drift tests fail otherwise).
             enter = (f"INSERT INTO {FTS} (rowid, content) SELECT new.id, {CLEAN} "
                      f"WHERE {INDEXED.format(row='new')};")
             cursor.execute(f"CREATE TRIGGER {FTS}_enter AFTER INSERT ON chat_message "

@@ -1,7 +1,8 @@
 """Rebuild the search index from the rows: after changing SEARCH_CONFIG, or to repair one found out of step."""
 
-from django.core.management.base import BaseCommand
-from django.db import connection, transaction
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+from django.db import DatabaseError, connection, transaction
 
 from chat import search
 from chat.models import Message
@@ -15,7 +16,10 @@ class Command(BaseCommand):
 
     def handle(self, *args, batch_size, **options):
         drifted = len(search.drift(connection))
-        search.configure(connection)  # rows written from now on: with today's SEARCH_CONFIG too
+        try:
+            search.configure(connection)  # what is written and searched from now on: with today's SEARCH_CONFIG
+        except DatabaseError as problem:
+            raise CommandError(f"SEARCH_CONFIG={settings.SEARCH_CONFIG!r}: {str(problem).splitlines()[0]}") from None
         last, done = 0, 0
         while batch := list(Message.objects.filter(id__gt=last).order_by("id").values_list("id", flat=True)[:batch_size]):
             with transaction.atomic():
