@@ -20,6 +20,7 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -360,11 +361,12 @@ def plans(label, fn):
 
 
 def check_plans(label, found, misses):
-    """Every query must find its rows through an index: a Seq Scan reads all million."""
+    """Every query must find its messages through an index: a Seq Scan of chat_message reads all million
+    (the rooms' counters, one row a room, are read whole when the planner finds that cheaper)."""
     if not found:
         misses.append(f"{label}: no query on chat_message was captured, nothing to check")
     for plan in found:
-        if "Seq Scan" in plan or "Index" not in plan:
+        if re.search(r"Seq Scan on chat_message\b", plan) or "Index" not in plan:
             misses.append(f"{label}: a query scans the table instead of an index:\n{plan}")
 
 
