@@ -1,9 +1,10 @@
 """Search: messages found by their words, in the database that holds them, kept by the database's
-own triggers in the write that changes the row (so it cannot drift from the rows, whoever writes).
+own triggers in the write that changes the row (so it follows the rows, whoever writes them).
 
 A message is in the index exactly while a page shows it finished: not removed, not pending or
 streaming (a growth write fires no trigger). PostgreSQL keeps a tsvector column of the row
-(SEARCH_CONFIG, default "simple") under a partial GIN index and reads websearch_to_tsquery;
+(the configuration chat_search_config() names: SEARCH_CONFIG as rebuild_search last stored it,
+default "simple") under a partial GIN index and reads websearch_to_tsquery;
 SQLite keeps an FTS5 table, its query built from the same syntax: words, "quoted phrases", or,
 -word. The triggers are chat/migrations/0012_search.py's and 0013_search_triggers.py's.
 """
@@ -117,14 +118,14 @@ def limit_of(text, default=20):
 
 
 def rebuild(db, pks):
-    """Write the index entries of messages pks afresh from their rows, with SEARCH_CONFIG as it is
-    now (rebuild_search; the app's own writes leave the index to the triggers)."""
+    """Write the index entries of messages pks afresh from their rows, with the database's configuration
+    (rebuild_search; the app's own writes leave the index to the triggers)."""
     if pks:
         _backend(db).rebuild(db, list(pks))
 
 
 def configure(db):
-    """Point the triggers at SEARCH_CONFIG as it is now (PostgreSQL; SQLite has one way to split words)."""
+    """Point the triggers and searches at SEARCH_CONFIG as it is now (PostgreSQL; SQLite has one way to split words)."""
     _backend(db).configure(db)
 
 

@@ -157,8 +157,8 @@ async def test_a_thousand_sockets_from_one_address_are_capped_and_counted_as_one
             return websockets.connect(url, origin=server.url, open_timeout=30, additional_headers=ONE_ADDRESS)
 
         # In waves of fifty: Daphne drops a handshake its application has not accepted within 5 s,
-        # and a thousand at once on a busy two-core machine (CI) can take longer than that; so, once,
-        # did a wave of a hundred on a machine twice as slow as usual.
+        # and a thousand at once on a busy two-core machine (CI) can take longer than that (a wave of a
+        # hundred once had a handshake closed unanswered, on a machine twice as slow as usual).
         sockets = []
         for _ in range(SOCKETS // 50):
             sockets += await asyncio.gather(*[connect() for _ in range(50)])
