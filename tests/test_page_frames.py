@@ -48,3 +48,40 @@ async def test_a_replace_older_than_the_shown_message_is_dropped_and_a_newer_one
         await page.wait_for_function(
             f"document.getElementById('message_{reply.pk}_content').textContent.trim() === 'Edited afterwards.'"
         )
+
+
+@sync_to_async
+def asked_and_answered():
+    """Two questions, the first answered: three rows, in id order."""
+    first = Message.objects.create(room="PirateBot", role="user", content="Where be the rum?", author="Anne")
+    reply = Message.objects.create(room="PirateBot", bot="PirateBot", role="assistant", status="pending", reply_to=first)
+    claimed = Message.objects.claim(reply.pk, "scripted-model")
+    reply = Message.objects.finish(reply.pk, claimed.revision, status="complete", content="Gone, all of it.")
+    second = Message.objects.create(room="PirateBot", role="user", content="And the ship?", author="Anne")
+    return first, reply, second
+
+
+async def test_messages_keep_their_places_and_the_focus_its_control_whatever_order_frames_come_in(upstream, browser):
+    first, reply, second = await asked_and_answered()
+    order = f"[...document.querySelectorAll('#messages > .message')].map((m) => Number(m.dataset.id))"
+    settle = "() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)))"
+    with daphne(provider_env(upstream)) as server:
+        page = await (await browser.new_context()).new_page()
+        await page.goto(f"{server.url}/rooms/PirateBot/")
+        assert await page.evaluate(order) == [second.pk, reply.pk, first.pk]
+
+        # A reconnect's catch-up sent the reply and the second question; the live frames held
+        # meanwhile repeat the first question's prepend: nothing moves.
+        await page.evaluate(f"document.getElementById('message_{reply.pk}').remove()")  # the page missed it
+        catch_up = frames.prepend(reply) + frames.prepend(second)
+        await page.evaluate("(html) => Turbo.renderStreamMessage(html)", catch_up + frames.prepend(first))
+        await page.evaluate(settle)
+        assert await page.evaluate(order) == [second.pk, reply.pk, first.pk]
+
+        # Someone on the reply's vote button keeps it when the reply is drawn anew.
+        await page.focus(f"#message_{reply.pk} button.vote.up")
+        await page.evaluate("(html) => Turbo.renderStreamMessage(html)", frames.replace(reply))
+        await page.evaluate(settle)
+        focused = "(() => { const at = document.activeElement; return [at.closest('.message')?.id, at.className]; })()"
+        assert await page.evaluate(focused) == [f"message_{reply.pk}", "vote up"]
+        assert await page.evaluate(order) == [second.pk, reply.pk, first.pk]

@@ -11,8 +11,8 @@ def catch_up(room_key, after):
     the messages oldest first so prepends keep the order, or None when they are more than a page
     shows (the page then gets its whole list anew).
 
-    Every message from the oldest one changed since then onward: prepending them in order moves each
-    to its right place, as Turbo replaces an element of the same id. Event numbers, unlike times,
+    Every message from the oldest one changed since then onward, as prepends: the page puts a new one
+    in its place by id and redraws one it shows where it is (parley.js). Event numbers, unlike times,
     need no slack for clocks of different hosts: nothing the page already had is sent again.
     """
     rooms = Message.objects.filter(room=room_key)

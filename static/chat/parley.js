@@ -109,6 +109,9 @@ customElements.define("room-stream", RoomStream);
 
 // Messages carry their row's revision: a replace or prepend older than what the page shows (a
 // repair answer that crossed the final frame, frames of two processes crossing) is dropped.
+// A message's place in the list is its id's, whatever order frames come in: a prepend of a message
+// the page shows already (a catch-up's frames and the live ones meeting) replaces it where it is
+// rather than moving it to the top, and a new one goes in among the others by id.
 document.addEventListener("turbo:before-stream-render", (event) => {
   const action = event.target.getAttribute("action");
   if (action !== "replace" && action !== "prepend") return;
@@ -120,7 +123,8 @@ document.addEventListener("turbo:before-stream-render", (event) => {
     const shown = document.getElementById(incoming.id);
     if (shown && Number(shown.dataset.revision) > Number(incoming.dataset.revision)) return;
     const mine = shown?.querySelector(".feedback")?.dataset.mine; // the page's own vote (see Votes below)
-    await render(stream);
+    if (action === "prepend" && stream.target === ids.messages) insertById(stream.templateContent.firstElementChild, shown);
+    else await render(stream);
     const feedback = mine && document.getElementById(`${incoming.id}_feedback`);
     if (feedback) {
       feedback.dataset.mine = mine;
@@ -128,6 +132,36 @@ document.addEventListener("turbo:before-stream-render", (event) => {
     }
   };
 });
+
+// The list is newest first: a message goes before the first one with a smaller id (else last of
+// the messages, before the scroll-back link), or in place of the one it repeats.
+function insertById(message, shown) {
+  if (shown) return shown.replaceWith(message);
+  const list = document.getElementById(ids.messages);
+  const id = Number(message.dataset.id);
+  const older = [...list.children].find((child) => child.classList.contains("message") && Number(child.dataset.id) < id);
+  list.insertBefore(message, older || list.querySelector(":scope > turbo-frame.older"));
+}
+
+// A keyboard or screen reader user on a message's control (Stop, a vote) keeps their place when a
+// frame draws it anew: the same control in the element that replaced its holder, else the holder.
+document.addEventListener("turbo:before-stream-render", (event) => {
+  const render = event.detail.render;
+  event.detail.render = async (stream) => {
+    const active = document.activeElement;
+    const holder = active && active !== document.body ? active.closest("[id]") : null;
+    await render(stream);
+    if (!holder || active.isConnected) return;
+    const again = document.getElementById(holder.id);
+    if (again) refocus(again, active === holder ? "" : active.tagName.toLowerCase() + [...active.classList].map((name) => `.${CSS.escape(name)}`).join(""));
+  };
+});
+function refocus(holder, path) {
+  const control = path ? holder.querySelector(path) : null;
+  if (control && control.checkVisibility?.() !== false) return control.focus();
+  if (!holder.hasAttribute("tabindex")) holder.tabIndex = -1;
+  holder.focus();
+}
 
 // Parley's growth action: <turbo-stream action="grow" target="message_<pk>_content" o="<offset>">text</turbo-stream>.
 // The text is the element's own (no template, to keep the frame small) and starts at character
