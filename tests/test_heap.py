@@ -6,6 +6,7 @@ import logging
 import weakref
 
 import pytest
+import websockets
 
 from chat.server import heap
 from tests.servers import daphne
@@ -33,8 +34,10 @@ def collected_by_gc(identity):
 def thaws(caplog):
     """How many thaws the heap keeper has logged; the test process's heap is unfrozen after the test."""
     caplog.set_level(logging.INFO, logger="chat.server.heap")
+    heap.Sockets.open = heap.Sockets.closed = 0
     yield lambda: sum("heap thawed" in record.getMessage() for record in caplog.records)
     gc.unfreeze()
+    heap.Sockets.open = heap.Sockets.closed = 0
 
 
 async def a_dead_frozen_cycle():
@@ -48,17 +51,49 @@ async def a_dead_frozen_cycle():
     return alive
 
 
-async def test_a_frozen_cycle_waits_for_the_heap_to_grow_by_a_quarter(settings, thaws):
+async def frozen(objects):
+    """Wait until the keeper has frozen these (alive) objects."""
+    await until(lambda: not any(collected_by_gc(id(obj)) for obj in objects))
+
+
+async def test_a_frozen_cycle_waits_for_a_quarter_of_the_sockets_to_close_not_for_the_heap_to_grow(settings, thaws):
     settings.HEAP_FREEZE_INTERVAL = 0.01
     settings.HEAP_THAW_INTERVAL = 3600
+    for _ in range(800):
+        heap.socket_opened()
     keeper = asyncio.create_task(heap.keep_frozen())
     try:
         alive = await a_dead_frozen_cycle()
-        assert thaws() == 0
-        ballast = [Node() for _ in range(gc.get_freeze_count() // 3)]  # a third more, alive (and tracked: an empty dict is not)
+        # The heap grows by a third, alive (new sockets' state): frozen, and no thaw walks it.
+        ballast = [Node() for _ in range(gc.get_freeze_count() // 3)]  # tracked: an empty dict is not
+        await frozen(ballast[:1] + ballast[-1:])
+        assert thaws() == 0 and alive() is not None
+        for _ in range(199):
+            heap.socket_closed()
+        await frozen([Node()])  # a freeze later: still no thaw, a quarter of 800 is 200
+        assert thaws() == 0 and alive() is not None
+        heap.socket_closed()
         await until(lambda: alive() is None)
-        assert thaws() == 1 and gc.get_freeze_count() > len(ballast), "frozen again after the thaw"
+        assert thaws() == 1 and heap.Sockets.closed == 0 and heap.Sockets.open == 600
+        assert gc.get_freeze_count() > len(ballast), "frozen again after the thaw"
     finally:
+        keeper.cancel()
+
+
+async def test_garbage_is_collected_before_a_freeze_not_frozen(settings, thaws):
+    settings.HEAP_FREEZE_INTERVAL = 0.01
+    settings.HEAP_THAW_INTERVAL = 3600
+    keeper = asyncio.create_task(heap.keep_frozen())
+    gc.disable()  # no automatic collection: only the keeper's can free the cycle
+    try:
+        await frozen([Node()])  # the keeper's first freeze is behind it
+        cycle = a_cycle()
+        dead = weakref.ref(cycle)
+        del cycle
+        await frozen([Node()])
+        assert dead() is None and thaws() == 0
+    finally:
+        gc.enable()
         keeper.cancel()
 
 
@@ -94,5 +129,24 @@ async def test_a_real_server_freezes_and_thaws_its_heap(upstream):
     # The interval thaws, again and again.
     with daphne(env) as server:  # its readiness check, a request, starts the services
         await until(lambda: server.output().count("heap thawed and collected") >= 2)
+        output = server.stop()
+    assert "Traceback" not in output, output
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_real_server_thaws_once_a_quarter_of_its_sockets_have_closed(upstream):
+    """Daphne's WebSocket protocol counts the room sockets that open and close for the heap keeper."""
+    env = provider_env(upstream, HEAP_FREEZE_INTERVAL="0.1", HEAP_THAW_INTERVAL="3600", LOG_LEVEL="INFO",
+                       ROOM_SOCKETS_PER_ADDRESS="500")
+    with daphne(env) as server:
+        url = f"{server.ws_url}/ws/rooms/PirateBot/?after=0"
+        sockets = [await websockets.connect(url, origin=server.url) for _ in range(heap.SOCKETS_PER_THAW - 1)]
+        for socket in sockets:
+            await socket.close()
+        last = await websockets.connect(url, origin=server.url)
+        await last.recv()  # the catch-up: the socket is open on the server's side
+        assert "heap thawed" not in server.output()
+        await last.close()
+        await until(lambda: f"({heap.SOCKETS_PER_THAW} sockets closed since the last thaw)" in server.output())
         output = server.stop()
     assert "Traceback" not in output, output

@@ -8,12 +8,14 @@ reactor handle): measured there, a full collection every 2 to 3 s, each holding 
 about half a second, 38 % of the server's CPU (README, "The garbage collector at 10,000 sockets").
 
 ``gc.freeze()`` moves every tracked object to a generation no collection walks (it costs no more
-than moving three lists). Frozen objects that go on to die without a cycle are freed by their
-reference counts as always; those in a cycle wait for the next thaw, when everything is unfrozen,
-collected once and frozen again. A thaw comes once the frozen objects are a quarter more than the
-last one left (new sockets, or cycles that died frozen: these stay under a quarter of the heap), and
-at least every ``HEAP_THAW_INTERVAL``: at 10,000 steady sockets, every few minutes instead of every
-few seconds.
+than moving three lists). Each freeze follows a collection of what is not frozen yet (what the last
+few seconds made), so no garbage is frozen: only what was alive then. Frozen objects that go on to
+die without a cycle are freed by their reference counts as always; those in a cycle (a closed
+socket's state) wait for a thaw, when everything is unfrozen, collected once and frozen again. A
+thaw comes once a quarter as many room sockets as were open at the last thaw have closed (at least
+``SOCKETS_PER_THAW``), and at least every ``HEAP_THAW_INTERVAL`` for the rest (a finished reply's
+or event stream's state): sockets that open add only what is alive, which a thaw would walk to free
+nothing.
 """
 
 import asyncio
@@ -25,7 +27,26 @@ from django.conf import settings
 
 logger = logging.getLogger(__name__)
 
-GROWTH = 1.25  # a thaw once the frozen objects are this many times as many as the last thaw left
+SHARE = 4  # a thaw once 1/SHARE of the sockets open at the last thaw have closed
+SOCKETS_PER_THAW = 100  # and at least this many: a few thousand objects, not worth a pause before
+
+
+class Sockets:
+    """Room sockets open now, and closed since the last thaw (the protocol counts them, on the reactor's thread)."""
+
+    open = 0
+    closed = 0
+
+
+def socket_opened():
+    """A room socket completed its handshake."""
+    Sockets.open += 1
+
+
+def socket_closed():
+    """A room socket that had opened has closed: its state may be a frozen cycle now."""
+    Sockets.open -= 1
+    Sockets.closed += 1
 
 
 def thaw():
@@ -35,25 +56,35 @@ def thaw():
     gc.unfreeze()
     freed = gc.collect()
     gc.freeze()
+    Sockets.closed = 0
     return time.perf_counter() - started, freed
 
 
+def due(open_at_thaw):
+    """Whether enough room sockets have closed since the last thaw for their frozen state to be worth one."""
+    return Sockets.closed >= max(SOCKETS_PER_THAW, open_at_thaw / SHARE)
+
+
 async def keep_frozen():
-    """Freeze the heap every HEAP_FREEZE_INTERVAL seconds (0: never); thaw it once what is frozen has
-    grown by a quarter since the last thaw left it, or HEAP_THAW_INTERVAL seconds after that thaw."""
+    """Every HEAP_FREEZE_INTERVAL seconds (0: never), collect what is not frozen and freeze what is left;
+    thaw once a quarter of the sockets open at the last thaw have closed, or HEAP_THAW_INTERVAL seconds after it."""
     if not settings.HEAP_FREEZE_INTERVAL:
         return
     loop = asyncio.get_running_loop()
     # What the process made to start (modules, settings, the first connection's) is frozen at once,
-    # uncollected: a thaw now would be a full collection's pause at the first page, for little.
+    # uncollected: a collection now would be a full collection's pause at the first page, for little.
     gc.freeze()
-    thawed, kept = loop.time(), gc.get_freeze_count()
+    thawed, open_at_thaw = loop.time(), Sockets.open
     while True:
         await asyncio.sleep(settings.HEAP_FREEZE_INTERVAL)
+        # Walks only what the last interval made and kept: the garbage among it is freed, not frozen.
+        gc.collect()
         gc.freeze()
-        # CPython's own rule for a full collection, applied to what is frozen: the cycles that died
-        # frozen never pass a quarter of the heap, and the thaws cost in proportion to what they free.
-        if gc.get_freeze_count() > kept * GROWTH or loop.time() - thawed >= settings.HEAP_THAW_INTERVAL:
+        if due(open_at_thaw) or loop.time() - thawed >= settings.HEAP_THAW_INTERVAL:
+            closed = Sockets.closed
             held, freed = thaw()
-            thawed, kept = loop.time(), gc.get_freeze_count()
-            logger.info("heap thawed and collected in %.0f ms: %d objects freed, %d frozen again", held * 1000, freed, kept)
+            thawed, open_at_thaw = loop.time(), Sockets.open
+            logger.info(
+                "heap thawed and collected in %.0f ms: %d objects freed (%d sockets closed since the last thaw), %d frozen again",
+                held * 1000, freed, closed, gc.get_freeze_count(),
+            )

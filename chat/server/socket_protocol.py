@@ -14,6 +14,8 @@ that or autobahn's option copying moves.
 import daphne.server
 from daphne.ws_protocol import WebSocketFactory, WebSocketProtocol
 
+from chat.server import heap
+
 # What autobahn reads only while the opening handshake runs (a server's, not a client's).
 HANDSHAKE = (
     "http_request_data", "http_headers", "http_response_data", "http_status_line", "http_request_uri",
@@ -53,7 +55,8 @@ class SendQueue(list):
 
 
 class LeanWebSocketProtocol(WebSocketProtocol):
-    """Daphne's protocol with autobahn's options on the factory and no handshake kept once open."""
+    """Daphne's protocol with autobahn's options on the factory and no handshake kept once open; the
+    heap keeper counts its sockets (chat/server/heap.py)."""
 
     def _connectionMade(self):
         super()._connectionMade()
@@ -66,6 +69,12 @@ class LeanWebSocketProtocol(WebSocketProtocol):
             state.pop(name, None)
         self.request = Opened(self.request.path)
         self.__dict__ = dict(state)  # a dict does not shrink as keys go: a copy is sized to what is left
+        heap.socket_opened()
+
+    def onClose(self, wasClean, code, reason):
+        super().onClose(wasClean, code, reason)
+        if isinstance(self.request, Opened):  # it had opened (a refused handshake never counted)
+            heap.socket_closed()
 
 
 # autobahn copies an option into the protocol only when the protocol has none (hasattr): these answer.
