@@ -302,8 +302,8 @@ VIEW_THREADS = int(os.environ.get("VIEW_THREADS", "4"))
 # Shorter, the event loop gets it back sooner from a view's thread, for more CPU (see the README).
 THREAD_SWITCH_INTERVAL = float(os.environ.get("THREAD_SWITCH_INTERVAL", "0.005"))
 # The server's long-lived heap is collected and frozen every HEAP_FREEZE_INTERVAL seconds (0: never),
-# out of the garbage collector's reach, and thawed and collected whole once a quarter of its room
-# sockets have closed, or every HEAP_THAW_INTERVAL (chat/server/heap.py).
+# out of the garbage collector's reach, and thawed and collected whole once a quarter of the room
+# sockets frozen open (at least 100) have closed, or every HEAP_THAW_INTERVAL (chat/server/heap.py).
 HEAP_FREEZE_INTERVAL = float(os.environ.get("HEAP_FREEZE_INTERVAL", "5"))
 HEAP_THAW_INTERVAL = float(os.environ.get("HEAP_THAW_INTERVAL", "600"))
 # Tries at /rooms/new (a POST, made or refused) an hour from one account, and from one address.

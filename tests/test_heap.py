@@ -3,6 +3,7 @@
 import asyncio
 import gc
 import logging
+import re
 import weakref
 
 import pytest
@@ -34,10 +35,10 @@ def collected_by_gc(identity):
 def thaws(caplog):
     """How many thaws the heap keeper has logged; the test process's heap is unfrozen after the test."""
     caplog.set_level(logging.INFO, logger="chat.server.heap")
-    heap.Sockets.open = heap.Sockets.closed = 0
+    heap.Sockets.open = heap.Sockets.closed = heap.Sockets.freezes = 0
     yield lambda: sum("heap thawed" in record.getMessage() for record in caplog.records)
     gc.unfreeze()
-    heap.Sockets.open = heap.Sockets.closed = 0
+    heap.Sockets.open = heap.Sockets.closed = heap.Sockets.freezes = 0
 
 
 async def a_dead_frozen_cycle():
@@ -59,8 +60,7 @@ async def frozen(objects):
 async def test_a_frozen_cycle_waits_for_a_quarter_of_the_sockets_to_close_not_for_the_heap_to_grow(settings, thaws):
     settings.HEAP_FREEZE_INTERVAL = 0.01
     settings.HEAP_THAW_INTERVAL = 3600
-    for _ in range(800):
-        heap.socket_opened()
+    opened = [heap.socket_opened() for _ in range(800)]  # before the keeper's first freeze
     keeper = asyncio.create_task(heap.keep_frozen())
     try:
         alive = await a_dead_frozen_cycle()
@@ -68,11 +68,14 @@ async def test_a_frozen_cycle_waits_for_a_quarter_of_the_sockets_to_close_not_fo
         ballast = [Node() for _ in range(gc.get_freeze_count() // 3)]  # tracked: an empty dict is not
         await frozen(ballast[:1] + ballast[-1:])
         assert thaws() == 0 and alive() is not None
-        for _ in range(199):
-            heap.socket_closed()
+        # A socket that opens and closes between two freezes was never frozen: it does not count.
+        heap.socket_closed(heap.socket_opened())  # no await between: no freeze between
+        assert heap.Sockets.closed == 0
+        for at in opened[:199]:
+            heap.socket_closed(at)
         await frozen([Node()])  # a freeze later: still no thaw, a quarter of 800 is 200
         assert thaws() == 0 and alive() is not None
-        heap.socket_closed()
+        heap.socket_closed(opened[199])
         await until(lambda: alive() is None)
         assert thaws() == 1 and heap.Sockets.closed == 0 and heap.Sockets.open == 600
         assert gc.get_freeze_count() > len(ballast), "frozen again after the thaw"
@@ -138,15 +141,27 @@ async def test_a_real_server_thaws_once_a_quarter_of_its_sockets_have_closed(ups
     """Daphne's WebSocket protocol counts the room sockets that open and close for the heap keeper."""
     env = provider_env(upstream, HEAP_FREEZE_INTERVAL="0.1", HEAP_THAW_INTERVAL="3600", LOG_LEVEL="INFO",
                        ROOM_SOCKETS_PER_ADDRESS="500")
+    thawed = re.compile(r"\((\d+) sockets closed since the last thaw\)")
     with daphne(env) as server:
         url = f"{server.ws_url}/ws/rooms/PirateBot/?after=0"
-        sockets = [await websockets.connect(url, origin=server.url) for _ in range(heap.SOCKETS_PER_THAW - 1)]
-        for socket in sockets:
+
+        async def opened():
+            socket = await websockets.connect(url, origin=server.url)
+            await socket.recv()  # the catch-up: open on the server's side
+            return socket
+
+        # Sockets open in rounds of 25, each round closed once the next is open: those a freeze
+        # (every 0.1 s) finds open count when they close; a thaw comes once 100 of them have.
+        held, rounds = [], 0
+        while not thawed.search(server.output()):
+            assert rounds < 200, "no thaw after 5,000 sockets closed"
+            fresh = [await opened() for _ in range(25)]
+            for socket in held:
+                await socket.close()
+            held, rounds = fresh, rounds + 1
+        assert int(thawed.search(server.output())[1]) >= heap.SOCKETS_PER_THAW
+        assert rounds >= heap.SOCKETS_PER_THAW // 25 + 1  # not before 100 had closed
+        for socket in held:
             await socket.close()
-        last = await websockets.connect(url, origin=server.url)
-        await last.recv()  # the catch-up: the socket is open on the server's side
-        assert "heap thawed" not in server.output()
-        await last.close()
-        await until(lambda: f"({heap.SOCKETS_PER_THAW} sockets closed since the last thaw)" in server.output())
         output = server.stop()
     assert "Traceback" not in output, output

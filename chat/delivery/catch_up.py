@@ -8,12 +8,13 @@ from chat.models import Message, RoomClock
 
 def catch_up(room_key, after):
     """(The room's latest event number, the messages a page must (re)apply after event `after`),
-    the messages oldest first so prepends keep the order, or None when they are more than a page
-    shows (the page then gets its whole list anew).
+    the messages oldest first, or None when they are more than a page shows (the page then gets its
+    whole list anew).
 
     Every message from the oldest one changed since then onward, as prepends: the page puts a new one
     in its place by id and redraws one it shows where it is (parley.js). Event numbers, unlike times,
-    need no slack for clocks of different hosts: nothing the page already had is sent again.
+    need no slack for clocks of different hosts. (The unchanged messages after the oldest changed
+    one are sent again: one query, and the page redraws them in place.)
     """
     rooms = Message.objects.filter(room=room_key)
     # The number and the oldest changed row in one statement, so from one snapshot: whatever is

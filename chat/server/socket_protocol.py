@@ -36,12 +36,13 @@ class FromFactory:
 
 
 class Opened:
-    """What Daphne's log lines read of the opening request: its path."""
+    """What Daphne's log lines read of the opening request (its path), and the heap's last freeze at the open."""
 
-    __slots__ = ("path",)
+    __slots__ = ("path", "freeze")
 
-    def __init__(self, path):
+    def __init__(self, path, freeze):
         self.path = path
+        self.freeze = freeze
 
 
 class SendQueue(list):
@@ -67,14 +68,15 @@ class LeanWebSocketProtocol(WebSocketProtocol):
         state = self.__dict__
         for name in HANDSHAKE:
             state.pop(name, None)
-        self.request = Opened(self.request.path)
+        self.request = Opened(self.request.path, heap.socket_opened())
         self.__dict__ = dict(state)  # a dict does not shrink as keys go: a copy is sized to what is left
-        heap.socket_opened()
 
     def onClose(self, wasClean, code, reason):
-        super().onClose(wasClean, code, reason)
-        if isinstance(self.request, Opened):  # it had opened (a refused handshake never counted)
-            heap.socket_closed()
+        try:
+            super().onClose(wasClean, code, reason)
+        finally:
+            if isinstance(self.request, Opened):  # it had opened (a refused handshake never counted)
+                heap.socket_closed(self.request.freeze)
 
 
 # autobahn copies an option into the protocol only when the protocol has none (hasattr): these answer.

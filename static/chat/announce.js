@@ -81,7 +81,7 @@ function finished(ids, message) {
 }
 
 // What the frame just rendered means for a listener. before: the frame's target element as it
-// was before rendering (for a removal), or null.
+// was before rendering (for a removal), the message a prepend redrew (not news), or null.
 export function heard(ids, stream, before) {
   const action = stream.getAttribute("action");
   const target = stream.getAttribute("target") || "";
@@ -107,7 +107,7 @@ export function heard(ids, stream, before) {
     } else {
       finished(ids, message);
     }
-  } else if (action === "prepend" && message.dataset.by !== me()) {
+  } else if (action === "prepend" && !before && message.dataset.by !== me()) {
     say(ids, `${authorOf(message)}: ${textOf(message).trim()}`, `${message.dataset.id}:said`);
   }
 }

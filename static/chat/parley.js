@@ -158,9 +158,9 @@ document.addEventListener("turbo:before-stream-render", (event) => {
 });
 function refocus(holder, path) {
   const control = path ? holder.querySelector(path) : null;
-  if (control && control.checkVisibility?.() !== false) return control.focus();
+  if (control && control.checkVisibility?.() !== false) return control.focus({ preventScroll: true });
   if (!holder.hasAttribute("tabindex")) holder.tabIndex = -1;
-  holder.focus();
+  holder.focus({ preventScroll: true }); // where the reader left the list, not scrolled to
 }
 
 // Parley's growth action: <turbo-stream action="grow" target="message_<pk>_content" o="<offset>">text</turbo-stream>.
@@ -187,7 +187,10 @@ document.addEventListener("turbo:before-stream-render", (event) => {
   const stream = event.target;
   const render = event.detail.render;
   event.detail.render = async (element) => {
-    const before = stream.getAttribute("action") === "remove" ? document.getElementById(stream.getAttribute("target")) : null;
+    // What the frame takes away (remove), or redraws (a prepend of a message already shown: not news).
+    const action = stream.getAttribute("action");
+    const id = action === "remove" ? stream.getAttribute("target") : action === "prepend" ? stream.templateContent.firstElementChild?.id : null;
+    const before = id ? document.getElementById(id) : null;
     await render(element);
     heard(ids, stream, before);
   };
