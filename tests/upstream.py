@@ -26,6 +26,7 @@ class Script:
     text: str = "Ahoy! The scripted upstream answers."
     tokens: list | None = None  # explicit tokens; default: text split into words
     rate: float | None = None  # tokens per second; None: as fast as the socket takes them
+    steady: bool = True  # paced from the start (the rate holds under load); False: each gap at least 1/rate
     fault: str | None = None  # 429, 500, stall, drop, malformed, error_object
     fault_after: int = 0  # tokens sent before a mid-stream fault
     usage: bool = True  # send a usage chunk when the client asks for one
@@ -196,17 +197,22 @@ class ScriptedUpstream:
 
         tokens = script.token_list()
         interval = 1 / script.rate if script.rate else 0
-        start = time.monotonic()
+        start = last = time.monotonic()
         for index, token in enumerate(tokens):
             if script.fault and index == script.fault_after:
                 return await self._fault(writer, event, script, exchange)
             if interval:
-                # Paced from the start, not from the last write, so the rate holds under load.
-                await asyncio.sleep(max(0.0, start + index * interval - time.monotonic()))
+                # Steady: paced from the start, so the rate holds under load (a late token is followed
+                # at once by the next). Otherwise from the last write, so every gap is at least 1/rate.
+                due = start + index * interval if script.steady else last + interval * (index > 0)
+                await asyncio.sleep(max(0.0, due - time.monotonic()))
             if exchange.closed_at is not None:
                 return
+            # Stamped before it is written: a client on another thread can read it before this one
+            # runs again, and a token is never seen before it was made.
+            last = time.monotonic()
             await event(chunk({"role": "assistant", "content": token} if index == 0 else {"content": token}))
-            exchange.sent.append((time.monotonic(), token))
+            exchange.sent.append((last, token))
         if script.fault:
             return await self._fault(writer, event, script, exchange)
         await event(chunk({}, "stop"))
