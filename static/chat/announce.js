@@ -82,6 +82,13 @@ function finished(ids, message) {
 
 // What the frame just rendered means for a listener. before: the frame's target element as it
 // was before rendering (for a removal), the message a prepend redrew (not news), or null.
+// The element a frame draws, read from its template in place (Turbo's templateContent copies it
+// on every read): for looking at, never for putting in the page.
+export function drawn(stream) {
+  const template = stream.firstElementChild;
+  return template instanceof HTMLTemplateElement ? template.content.firstElementChild : null;
+}
+
 export function heard(ids, stream, before) {
   const action = stream.getAttribute("action");
   const target = stream.getAttribute("target") || "";
@@ -98,7 +105,7 @@ export function heard(ids, stream, before) {
     return;
   }
   if (action !== "prepend" && action !== "replace") return;
-  const id = stream.templateContent?.firstElementChild?.id;
+  const id = drawn(stream)?.id;
   const message = id && document.getElementById(id);
   if (!message?.classList.contains("message")) return;
   if (message.classList.contains("assistant")) {

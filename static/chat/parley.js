@@ -1,6 +1,6 @@
 // Parley's page code: the room socket (reconnect, catch-up, gap repair) and form niceties.
 import * as Turbo from "@hotwired/turbo";
-import { heard, readStreaming, setReadStreaming } from "./announce.js";
+import { drawn, heard, readStreaming, setReadStreaming } from "./announce.js";
 
 // The page's element ids, from the one table Python and the templates read too (chat/dom.py).
 const ids = JSON.parse(document.querySelector('meta[name="parley-ids"]')?.content || "{}");
@@ -115,7 +115,7 @@ customElements.define("room-stream", RoomStream);
 document.addEventListener("turbo:before-stream-render", (event) => {
   const action = event.target.getAttribute("action");
   if (action !== "replace" && action !== "prepend") return;
-  const incoming = event.target.templateContent.firstElementChild;
+  const incoming = drawn(event.target);
   if (!incoming?.id || incoming.dataset.revision === undefined) return;
   const render = event.detail.render;
   // Compared when it renders, not when it arrives: frames that arrive together render in turn.
@@ -146,6 +146,7 @@ function insertById(message, shown) {
 // A keyboard or screen reader user on a message's control (Stop, a vote) keeps their place when a
 // frame draws it anew: the same control in the element that replaced its holder, else the holder.
 document.addEventListener("turbo:before-stream-render", (event) => {
+  if (event.target.getAttribute("action") === "grow") return; // it only appends text: per token, skipped
   const render = event.detail.render;
   event.detail.render = async (stream) => {
     const active = document.activeElement;
@@ -189,7 +190,7 @@ document.addEventListener("turbo:before-stream-render", (event) => {
   event.detail.render = async (element) => {
     // What the frame takes away (remove), or redraws (a prepend of a message already shown: not news).
     const action = stream.getAttribute("action");
-    const id = action === "remove" ? stream.getAttribute("target") : action === "prepend" ? stream.templateContent.firstElementChild?.id : null;
+    const id = action === "remove" ? stream.getAttribute("target") : action === "prepend" ? drawn(stream)?.id : null;
     const before = id ? document.getElementById(id) : null;
     await render(element);
     heard(ids, stream, before);
@@ -306,7 +307,7 @@ document.addEventListener("turbo:before-stream-render", (event) => {
   const render = event.detail.render;
   event.detail.render = async (element) => {
     const shown = document.getElementById(element.getAttribute("target"));
-    const incoming = stream.templateContent.firstElementChild;
+    const incoming = drawn(stream);
     // Counts from two processes can cross: the older ones (by the room's event number) are dropped.
     if (shown && incoming && Number(shown.dataset.seq) > Number(incoming.dataset.seq)) return;
     const mine = shown?.dataset.mine;
