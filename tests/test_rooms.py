@@ -118,8 +118,8 @@ async def test_row_writes_are_bounded_by_the_flush_interval(upstream, settings):
         duration = sent[-1][0] - sent[0][0]
         writes = await sync_to_async(row_writes)(reply.pk)
         # Growth at most once an interval (and the first at once), plus the claim, the finish and,
-        # on SQLite, the event number the new row gets once its insert holds the write lock; on
-        # PostgreSQL, search's document written at the finish (in its transaction, never per growth).
+        # on SQLite, the event number the new row gets once its insert holds the write lock (search's
+        # document is set by the database's triggers within these writes, never one of its own).
         bound = duration / settings.REPLY_FLUSH_INTERVAL + 5
         print(f"500 chunks over {duration:.3f}s: {writes} row updates (bound {bound:.1f})")
         assert 3 <= writes <= bound
