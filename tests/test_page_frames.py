@@ -1,12 +1,15 @@
-"""Frames the page must not apply: a message older than the one it shows, in a real browser."""
+"""Frames in a real browser: the page drops what is older than it shows, keeps places and focus, and
+marks what frames add (copy buttons, local times, mentions)."""
 
 import pytest
 from asgiref.sync import sync_to_async
+from django.contrib.auth import get_user_model
 
 from chat.delivery import frames
 from chat.models import Message
 from tests.servers import daphne
 from tests.test_end_to_end import provider_env
+from tests.test_unread import PASSWORD
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -85,3 +88,53 @@ async def test_messages_keep_their_places_and_the_focus_its_control_whatever_ord
         focused = "(() => { const at = document.activeElement; return [at.closest('.message')?.id, at.className]; })()"
         assert await page.evaluate(focused) == [f"message_{reply.pk}", "vote up"]
         assert await page.evaluate(order) == [second.pk, reply.pk, first.pk]
+
+
+def unsaved(pk, **fields):
+    """A message of the PirateBot room as a frame would carry it, with no row behind it."""
+    return Message(pk=pk, id=pk, room="PirateBot", number=pk, seq=pk, **fields)
+
+
+@sync_to_async
+def ana_and_a_finished_reply():
+    """A person who can be mentioned (@ana), and a reply in her room."""
+    get_user_model().objects.create_user("ana", password=PASSWORD)
+    return finished_reply.func()
+
+
+async def test_what_frames_add_gets_its_copy_button_local_time_and_mention_mark(upstream, browser):
+    reply = await ana_and_a_finished_reply()
+    settle = "() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)))"
+    render = "(html) => Turbo.renderStreamMessage(html)"
+    with daphne(provider_env(upstream)) as server:
+        page = await (await browser.new_context()).new_page()
+        await page.goto(f"{server.url}/accounts/login/?next=/rooms/PirateBot/")
+        await page.fill("#id_username", "ana")
+        await page.fill("#id_password", PASSWORD)
+        await page.click("main [type=submit]")
+        await page.wait_for_url(f"{server.url}/rooms/PirateBot/")
+
+        # A new message naming her, and one that does not: each as its own prepend. (Frames of rows
+        # never saved: the server has nothing to answer or sweep.)
+        called = unsaved(9001, role="user", content="Ahoy @ana!", author="Bo")
+        other = unsaved(9002, role="user", content="Ahoy @anabel!", author="Bo")
+        await page.evaluate(render, frames.prepend(called) + frames.prepend(other))
+        await page.wait_for_function(f"document.getElementById('message_{called.pk}').classList.contains('mentioned')")
+        assert await page.locator(f"#message_{called.pk} time[data-local]").count() == 1
+
+        # A reply that names her only once its text has grown so far.
+        streaming = unsaved(9003, bot="PirateBot", role="assistant", status="streaming")
+        await page.evaluate(render, frames.prepend(streaming))
+        await page.evaluate(render, frames.grow(streaming.pk, 0, "Aye, @an"))
+        await page.evaluate(settle)
+        assert "mentioned" not in await page.get_attribute(f"#message_{streaming.pk}", "class")
+        await page.evaluate(render, frames.grow(streaming.pk, 8, "a, aye."))
+        await page.wait_for_function(f"document.getElementById('message_{streaming.pk}').classList.contains('mentioned')")
+
+        # A code block that arrives in a reply drawn anew gets its copy button.
+        reply.revision, reply.content = reply.revision + 1, "Here:\n\n```python\nprint('rum')\n```"
+        await page.evaluate(render, frames.replace(reply))
+        await page.locator(f"#message_{reply.pk} .highlight .copy").wait_for()
+        await page.evaluate(settle)
+        assert await page.locator(".message.mentioned").count() == 2
+        assert "mentioned" not in await page.get_attribute(f"#message_{other.pk}", "class")

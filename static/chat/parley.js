@@ -377,7 +377,7 @@ document.addEventListener("click", async (event) => {
 
 // Code blocks in replies get a copy button (sanitized HTML carries none).
 function addCopyButtons(root = document) {
-  for (const block of root.querySelectorAll(".message .highlight:not([data-copy])")) {
+  for (const block of within(root, ".message .highlight:not([data-copy])")) {
     block.dataset.copy = "";
     const button = document.createElement("button");
     button.type = "button";
@@ -390,7 +390,7 @@ function addCopyButtons(root = document) {
 // Times come in UTC ("14:05 UTC", for a page without JavaScript); shown here in the reader's own
 // zone and language, with the day when it is not today.
 function showLocalTimes(root = document) {
-  for (const time of root.querySelectorAll("time[datetime]:not([data-local])")) {
+  for (const time of within(root, "time[datetime]:not([data-local])")) {
     const when = new Date(time.dateTime);
     if (Number.isNaN(when.getTime())) continue;
     time.dataset.local = "";
@@ -415,9 +415,22 @@ function pageSettings() {
   if (box) box.checked = readStreaming();
 }
 
-new MutationObserver(() => {
-  addCopyButtons();
-  showLocalTimes();
+// The elements under root (root too, unless it is the document) that match selector.
+function within(root, selector) {
+  const found = [...root.querySelectorAll(selector)];
+  return root.matches?.(selector) ? [root, ...found] : found;
+}
+
+// Only what was added is looked at: a growth frame adds text, not elements, so the page's work
+// per token does not grow with its history.
+new MutationObserver((records) => {
+  for (const record of records) {
+    for (const node of record.addedNodes) {
+      if (node.nodeType !== Node.ELEMENT_NODE) continue;
+      addCopyButtons(node);
+      showLocalTimes(node);
+    }
+  }
   markFeed();
 }).observe(document.documentElement, { childList: true, subtree: true });
 document.addEventListener("turbo:load", () => {

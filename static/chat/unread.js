@@ -25,26 +25,44 @@ document.addEventListener("visibilitychange", readSoon);
 // Mentions: @handle (the meta the room page carries for a signed-in or named person) marks a message
 // for them alone; frames are rendered once for the whole room, so each page marks its own.
 const escaped = (text) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-function markMentions() {
+function markMentions(messages) {
   const handle = document.querySelector('meta[name="parley-handle"]')?.content;
   const list = document.getElementById(ids.messages);
   if (!handle || !list) return;
   const mention = new RegExp(`(^|[^\\w@.])@${escaped(handle)}(?![\\w-])`, "i");
-  for (const message of list.querySelectorAll(":scope > .message")) {
+  for (const message of messages || list.querySelectorAll(":scope > .message")) {
+    if (message.parentElement !== list) continue; // gone since, or not the room's (a search result)
     const text = message.querySelector(".content")?.textContent || "";
     message.classList.toggle("mentioned", mention.test(text));
   }
 }
+// The messages that changed since the last animation frame, marked then: a streaming reply's, not
+// the whole history's, on every token.
+const changed = new Set();
 let marking = false;
-new MutationObserver(() => {
-  if (marking) return;
-  marking = true;
-  requestAnimationFrame(() => {
-    marking = false;
-    markMentions();
-  });
+new MutationObserver((records) => {
+  for (const record of records) {
+    const where = record.target.nodeType === Node.ELEMENT_NODE ? record.target : record.target.parentElement;
+    const message = where?.closest(".message");
+    if (message) changed.add(message);
+    for (const node of message ? [] : record.addedNodes) {
+      if (node.nodeType !== Node.ELEMENT_NODE) continue;
+      if (node.matches(".message")) changed.add(node);
+      for (const inner of node.querySelectorAll(".message")) changed.add(inner);
+    }
+  }
+  if (changed.size && !marking) {
+    marking = true;
+    requestAnimationFrame(markChanged);
+  }
 }).observe(document.documentElement, { childList: true, subtree: true, characterData: true });
-document.addEventListener("turbo:load", markMentions);
+function markChanged() {
+  marking = false;
+  const messages = [...changed];
+  changed.clear();
+  markMentions(messages);
+}
+document.addEventListener("turbo:load", () => markMentions());
 
 // Catch me up: the summary streams into this page only, over SSE (nothing of it is saved or sent to the room).
 function showCatchUp() {
