@@ -17,7 +17,7 @@ TAGS = {
 }
 ATTRIBUTES = {"a": {"href", "title"}, "ol": {"start"}}
 # Only the classes Pygments and the code block frame use survive; nothing else may style the page.
-CLASSES = {"span": {name for name in STANDARD_TYPES.values() if name}, "div": {"highlight"}, "pre": {"code"}}
+CLASSES = {"span": {name for name in STANDARD_TYPES.values() if name}, "div": {"highlight", "table"}, "pre": {"code"}}
 
 
 def _highlight(code, language, attrs):
@@ -48,6 +48,8 @@ def render_markdown(text):
     """Markdown to safe HTML: no scripts, handlers, styles, frames or javascript:/data: links."""
     html = _parser().render(text)
     html = html.replace("<pre><code", '<div class="highlight"><pre class="code"><code').replace("</code></pre>", "</code></pre></div>")
+    # A table scrolls sideways in a box of its own, keeping its table semantics (a message cuts off what overflows it).
+    html = html.replace("<table>", '<div class="table"><table>').replace("</table>", "</table></div>")
     return nh3.clean(
         html,
         tags=TAGS,

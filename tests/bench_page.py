@@ -48,18 +48,18 @@ def history(count):
 
 def measure(browser, url, scripts, count, frames_count):
     """Main-thread milliseconds a growth frame (each of METRICS), on a page showing count messages,
-    with the scripts and styles of `scripts` (a static/chat directory, or None for the server's own)."""
+    with the scripts and styles of `scripts` (a static/chat directory; each side's go through the
+    same route, so both are served alike)."""
     from chat.delivery import frames
     from chat.models import Message
 
     context = browser.new_context()
     page = context.new_page()
-    if scripts:
-        def other(route):
-            name = route.request.url.rsplit("/", 1)[1].split("?")[0]
-            route.fulfill(path=str(scripts / name), content_type=TYPES[name.rsplit(".", 1)[1]])
+    def side(route):
+        name = route.request.url.rsplit("/", 1)[1].split("?")[0]
+        route.fulfill(path=str(scripts / name), content_type=TYPES[name.rsplit(".", 1)[1]])
 
-        page.route("**/static/chat/*", other)
+    page.route("**/static/chat/*", side)
     page.goto(f"{url}/accounts/login/?next=/rooms/{ROOM}/")
     page.fill("#id_username", "ana")
     page.fill("#id_password", PASSWORD)
@@ -85,7 +85,8 @@ def measure(browser, url, scripts, count, frames_count):
         return [metrics[name] for name in METRICS]
 
     before = busy()
-    # One frame an animation frame, as a socket's messages come (ten a second per reply, each its own task).
+    # Each frame in a task of its own after the last one was drawn, as a socket's messages come (a
+    # reply's ten a second are each drawn before the next arrives), not many drawn at once.
     page.evaluate("""async (grows) => {
         for (const frame of grows) {
             Turbo.renderStreamMessage(frame);
@@ -127,9 +128,9 @@ def main():
     from playwright.sync_api import sync_playwright
 
     get_user_model().objects.create_user("ana", password=PASSWORD)
-    # DEBUG serves static/ as it is, so the other checkout's scripts go in by their plain names.
+    # DEBUG serves static/ by plain names, which the page's route answers with a side's own files.
     server = Daphne({**AS_PRODUCTION, "DEBUG": "true", "DATABASE_URL": DATABASE_URL, "REDIS_URL": None, "LOG_LEVEL": "WARNING"})
-    sides = [("this checkout", None)]
+    sides = [("this checkout", ROOT / "static" / "chat")]
     if args.before:
         sides.append((f"{args.before.resolve().name} (before)", args.before.resolve() / "static" / "chat"))
     counts = [int(n) for n in args.messages.split(",")]

@@ -6,6 +6,7 @@ import pytest
 from django.utils import translation
 from django.utils.crypto import salted_hmac
 
+from chat.markdown import render_markdown
 from chat.delivery import frames
 from chat.delivery.presence import sentence
 from chat.models import Message
@@ -164,3 +165,10 @@ def test_attributes_are_escaped():
     assert frames.turbo_stream("update", "form_error", "", data_note='"quoted"') == (
         '<turbo-stream action="update" target="form_error" data-note="&quot;quoted&quot;"><template></template></turbo-stream>'
     )
+
+
+def test_a_table_in_a_reply_comes_in_a_box_of_its_own_that_scrolls():
+    html = render_markdown("| a | b |\n|---|---|\n| 1 | 2 |\n")
+    assert html.startswith('<div class="table"><table>') and html.rstrip().endswith("</table></div>")
+    # The model's own markup is text, not a box.
+    assert "<div" not in render_markdown('<div class="table">x</div>')

@@ -122,6 +122,12 @@ async def test_what_frames_add_gets_its_copy_button_local_time_and_mention_mark(
         await page.wait_for_function(f"document.getElementById('message_{called.pk}').classList.contains('mentioned')")
         assert await page.locator(f"#message_{called.pk} time[data-local]").count() == 1
 
+        # One scrolled back to: it comes in an older-messages frame, not straight in the list.
+        older = unsaved(9000, role="user", content="Long ago, @ana said aye.", author="Cy")
+        scrolled_back = f'<turbo-frame id="older_9000" class="older">{frames.render_message(older)}</turbo-frame>'
+        await page.evaluate(render, frames.turbo_stream("append", "messages", scrolled_back))
+        await page.wait_for_function("document.getElementById('message_9000').classList.contains('mentioned')")
+
         # A reply that names her only once its text has grown so far.
         streaming = unsaved(9003, bot="PirateBot", role="assistant", status="streaming")
         await page.evaluate(render, frames.prepend(streaming))
@@ -136,5 +142,5 @@ async def test_what_frames_add_gets_its_copy_button_local_time_and_mention_mark(
         await page.evaluate(render, frames.replace(reply))
         await page.locator(f"#message_{reply.pk} .highlight .copy").wait_for()
         await page.evaluate(settle)
-        assert await page.locator(".message.mentioned").count() == 2
+        assert await page.locator(".message.mentioned").count() == 3
         assert "mentioned" not in await page.get_attribute(f"#message_{other.pk}", "class")

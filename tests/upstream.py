@@ -208,11 +208,11 @@ class ScriptedUpstream:
                 await asyncio.sleep(max(0.0, due - time.monotonic()))
             if exchange.closed_at is not None:
                 return
-            # Stamped before it is written: a client on another thread can read it before this one
-            # runs again, and a token is never seen before it was made.
+            # Noted before it is written: a client on another thread can read it before this one
+            # runs again, and a token is never seen before it was made (or before it is in `sent`).
             last = time.monotonic()
-            await event(chunk({"role": "assistant", "content": token} if index == 0 else {"content": token}))
             exchange.sent.append((last, token))
+            await event(chunk({"role": "assistant", "content": token} if index == 0 else {"content": token}))
         if script.fault:
             return await self._fault(writer, event, script, exchange)
         await event(chunk({}, "stop"))

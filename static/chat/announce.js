@@ -80,8 +80,6 @@ function finished(ids, message) {
   }
 }
 
-// What the frame just rendered means for a listener. before: the frame's target element as it
-// was before rendering (for a removal), the message a prepend redrew (not news), or null.
 // The element a frame draws, read from its template in place (Turbo's templateContent copies it
 // on every read): for looking at, never for putting in the page.
 export function drawn(stream) {
@@ -89,6 +87,8 @@ export function drawn(stream) {
   return template instanceof HTMLTemplateElement ? template.content.firstElementChild : null;
 }
 
+// What the frame just rendered means for a listener. before: the frame's target element as it
+// was before rendering (for a removal), the message a prepend redrew (not news), or null.
 export function heard(ids, stream, before) {
   const action = stream.getAttribute("action");
   const target = stream.getAttribute("target") || "";

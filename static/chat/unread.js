@@ -30,25 +30,26 @@ function markMentions(messages) {
   const list = document.getElementById(ids.messages);
   if (!handle || !list) return;
   const mention = new RegExp(`(^|[^\\w@.])@${escaped(handle)}(?![\\w-])`, "i");
-  for (const message of messages || list.querySelectorAll(":scope > .message")) {
-    if (message.parentElement !== list) continue; // gone since, or not the room's (a search result)
+  // The room's messages, those scrolled back to (in the older frames) too.
+  for (const message of messages || list.querySelectorAll(".message")) {
     const text = message.querySelector(".content")?.textContent || "";
     message.classList.toggle("mentioned", mention.test(text));
   }
 }
-// The messages that changed since the last animation frame, marked then: a streaming reply's, not
-// the whole history's, on every token.
+// The ids of the messages that changed since the last animation frame, marked then: a streaming
+// reply's, not the whole history's, on every token (ids: a page that is not drawn, where animation
+// frames wait, keeps no element it has dropped).
 const changed = new Set();
 let marking = false;
 new MutationObserver((records) => {
   for (const record of records) {
     const where = record.target.nodeType === Node.ELEMENT_NODE ? record.target : record.target.parentElement;
     const message = where?.closest(".message");
-    if (message) changed.add(message);
+    if (message) changed.add(message.id);
     for (const node of message ? [] : record.addedNodes) {
       if (node.nodeType !== Node.ELEMENT_NODE) continue;
-      if (node.matches(".message")) changed.add(node);
-      for (const inner of node.querySelectorAll(".message")) changed.add(inner);
+      if (node.matches(".message")) changed.add(node.id);
+      for (const inner of node.querySelectorAll(".message")) changed.add(inner.id);
     }
   }
   if (changed.size && !marking) {
@@ -58,7 +59,9 @@ new MutationObserver((records) => {
 }).observe(document.documentElement, { childList: true, subtree: true, characterData: true });
 function markChanged() {
   marking = false;
-  const messages = [...changed];
+  const list = document.getElementById(ids.messages);
+  // Only the room's own (not a search result's), and only those still shown.
+  const messages = [...changed].map((id) => document.getElementById(id)).filter((message) => message && list?.contains(message));
   changed.clear();
   markMentions(messages);
 }
