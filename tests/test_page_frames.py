@@ -118,15 +118,16 @@ async def test_what_frames_add_gets_its_copy_button_local_time_and_mention_mark(
         # never saved: the server has nothing to answer or sweep.)
         called = unsaved(9001, role="user", content="Ahoy @ana!", author="Bo")
         other = unsaved(9002, role="user", content="Ahoy @anabel!", author="Bo")
+        # (Turbo draws a frame at the next animation frame: the waits below allow for its absence.)
         await page.evaluate(render, frames.prepend(called) + frames.prepend(other))
-        await page.wait_for_function(f"document.getElementById('message_{called.pk}').classList.contains('mentioned')")
+        await page.wait_for_function(f"document.getElementById('message_{called.pk}')?.classList.contains('mentioned')")
         assert await page.locator(f"#message_{called.pk} time[data-local]").count() == 1
 
         # One scrolled back to: it comes in an older-messages frame, not straight in the list.
         older = unsaved(9000, role="user", content="Long ago, @ana said aye.", author="Cy")
         scrolled_back = f'<turbo-frame id="older_9000" class="older">{frames.render_message(older)}</turbo-frame>'
         await page.evaluate(render, frames.turbo_stream("append", "messages", scrolled_back))
-        await page.wait_for_function("document.getElementById('message_9000').classList.contains('mentioned')")
+        await page.wait_for_function("document.getElementById('message_9000')?.classList.contains('mentioned')")
 
         # A reply that names her only once its text has grown so far.
         streaming = unsaved(9003, bot="PirateBot", role="assistant", status="streaming")
@@ -135,7 +136,7 @@ async def test_what_frames_add_gets_its_copy_button_local_time_and_mention_mark(
         await page.evaluate(settle)
         assert "mentioned" not in await page.get_attribute(f"#message_{streaming.pk}", "class")
         await page.evaluate(render, frames.grow(streaming.pk, 8, "a, aye."))
-        await page.wait_for_function(f"document.getElementById('message_{streaming.pk}').classList.contains('mentioned')")
+        await page.wait_for_function(f"document.getElementById('message_{streaming.pk}')?.classList.contains('mentioned')")
 
         # A code block that arrives in a reply drawn anew gets its copy button.
         reply.revision, reply.content = reply.revision + 1, "Here:\n\n```python\nprint('rum')\n```"

@@ -146,7 +146,9 @@ async def test_the_view_follows_the_stream_a_reader_can_scroll_up_and_jump_back_
         await page.keyboard.type("Tell me more.")
         assert await page.input_value("#content") == "And then?\nTell me more."
         await page.keyboard.press("Enter")
-        await page.wait_for_function("document.querySelectorAll('.message.user').length === 2")
+        # The question and its reply come as two frames, drawn in turn: both, before the reply is read.
+        await page.wait_for_function("document.querySelectorAll('.message.user').length === 2"
+                                     " && document.querySelectorAll('.message.assistant').length === 2")
         assert await page.locator(".message.assistant").first.get_attribute("data-status") == "pending"
         await page.wait_for_function(
             "[...document.querySelectorAll('.message.assistant')].every(m => m.dataset.status === 'complete')", timeout=30000
