@@ -85,3 +85,13 @@ async def present(page, count, timeout=15000):
     await page.wait_for_function(
         f"parseInt(document.getElementById('presence')?.textContent) === {count}", timeout=timeout
     )
+
+
+async def signed_in(page, base_url, username, password, path):
+    """The page signed in through the account form, at path (where the form sends it next)."""
+    await page.goto(f"{base_url}/accounts/login/?next={path}")
+    await page.fill("#id_username", username)
+    await page.fill("#id_password", password)
+    await page.click("main [type=submit]")
+    await page.wait_for_url(f"{base_url}{path}")
+    return page

@@ -6,9 +6,9 @@ import pytest
 from django.utils import translation
 from django.utils.crypto import salted_hmac
 
-from chat.markdown import render_markdown
 from chat.delivery import frames
 from chat.delivery.presence import sentence
+from chat.markdown import render_markdown
 from chat.models import Message
 
 # A reply's partial names its bot, which the registry reads from the bots' rows.

@@ -7,6 +7,7 @@ from django.contrib.auth import get_user_model
 
 from chat.delivery import frames
 from chat.models import Message
+from tests.browser import signed_in
 from tests.servers import daphne
 from tests.test_end_to_end import provider_env
 from tests.test_unread import PASSWORD
@@ -107,12 +108,7 @@ async def test_what_frames_add_gets_its_copy_button_local_time_and_mention_mark(
     settle = "() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)))"
     render = "(html) => Turbo.renderStreamMessage(html)"
     with daphne(provider_env(upstream)) as server:
-        page = await (await browser.new_context()).new_page()
-        await page.goto(f"{server.url}/accounts/login/?next=/rooms/PirateBot/")
-        await page.fill("#id_username", "ana")
-        await page.fill("#id_password", PASSWORD)
-        await page.click("main [type=submit]")
-        await page.wait_for_url(f"{server.url}/rooms/PirateBot/")
+        page = await signed_in(await browser.new_page(), server.url, "ana", PASSWORD, "/rooms/PirateBot/")
 
         # A new message naming her, and one that does not: each as its own prepend. (Frames of rows
         # never saved: the server has nothing to answer or sweep.)

@@ -16,7 +16,7 @@ from django.test.utils import CaptureQueriesContext
 from bots.models import Room
 from chat.models import ApiKey, Message, ReadPosition
 from chat.replies.summary import left_out
-from tests.browser import own_presence
+from tests.browser import own_presence, signed_in
 from tests.servers import Browser, daphne
 from tests.sse import events, open_stream
 from tests.test_end_to_end import provider_env
@@ -249,12 +249,7 @@ async def test_catch_up_for_programs_keeps_the_newest_that_fit_and_moves_the_key
 
 async def test_in_chromium_counts_divider_mention_and_a_summary_for_one_page(server, upstream, browser):
     await sync_to_async(get_user_model().objects.create_user)("ana", password=PASSWORD)
-    ana = await browser.new_page()
-    await ana.goto(f"{server.url}/accounts/login/?next=/rooms/Lounge/")
-    await ana.fill("#id_username", "ana")
-    await ana.fill("#id_password", PASSWORD)
-    await ana.click("main [type=submit]")
-    await ana.wait_for_url(f"{server.url}/rooms/Lounge/")
+    ana = await signed_in(await browser.new_page(), server.url, "ana", PASSWORD, "/rooms/Lounge/")
     lines = [("Bo", f"the ferry is late {n}") for n in range(11)] + [("Cy", "@ana, your ferry left")]
     said_rows = await said("Lounge", lines)
     await ana.goto(f"{server.url}/")

@@ -56,9 +56,11 @@ def socket_closed(opened_at):
         Sockets.closed += 1
 
 
-def freeze():
-    """Collect what is not frozen yet (only what the last interval made and kept), then freeze what is left."""
-    gc.collect()
+def freeze(collect=True):
+    """Collect what is not frozen yet (only what the last interval made and kept), unless told not to,
+    then freeze what is left."""
+    if collect:
+        gc.collect()
     gc.freeze()
     Sockets.freezes += 1
 
@@ -87,8 +89,7 @@ async def keep_frozen():
     loop = asyncio.get_running_loop()
     # What the process made to start (modules, settings, the first connection's) is frozen at once,
     # uncollected: a collection now would be a full collection's pause at the first page, for little.
-    gc.freeze()
-    Sockets.freezes += 1
+    freeze(collect=False)
     thawed = loop.time()
     while True:
         await asyncio.sleep(settings.HEAP_FREEZE_INTERVAL)
