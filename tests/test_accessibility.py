@@ -103,8 +103,15 @@ async def scan(page, label, found):
             found += await axe_violations(page, f"{label} at {width}px, {scheme}")
 
 
+# A reply whose table and code line are wider than any message: each scrolls sideways in its own
+# box, which a keyboard must be able to reach (axe's scrollable-region-focusable).
+WIDE = ("A short answer, matey.\n\n| " + " | ".join(f"Column_{i}_of_the_treasure_map" for i in range(8)) + " |\n|"
+        + "---|" * 8 + "\n| " + " | ".join(f"doubloons_{i}" for i in range(8)) + " |\n\n```python\nchest = "
+        + " + ".join(f"doubloons_{i}" for i in range(40)) + "\n```\n")
+
+
 async def test_every_page_and_room_state_passes_axe_core_at_both_widths_in_both_schemes(upstream, browser):
-    upstream.will(text="A short answer, matey.", rate=100)
+    upstream.will(text=WIDE, rate=400)
     upstream.will(tokens=["The treasure lies ", "beneath the "], fault="drop", fault_after=2)
     upstream.will(text=REPLY, rate=20)
     found = []
@@ -121,7 +128,16 @@ async def test_every_page_and_room_state_passes_axe_core_at_both_widths_in_both_
         await page.fill("#content", "A short one")
         await page.keyboard.press("Enter")
         await page.wait_for_selector('.message.assistant[data-status="complete"]')
+        # The boxes do overflow here, at both widths, as the page draws them.
+        boxes = ".message.assistant .table, .message.assistant pre"
+        for size in WIDTHS.values():
+            await page.set_viewport_size(size)
+            assert await page.eval_on_selector_all(boxes, "(all) => all.map((box) => box.scrollWidth > box.clientWidth)") == [True, True]
         await scan(page, "idle room", found)
+        # Reloaded, the same reply comes from the page's own render, not a frame.
+        await page.reload()
+        await page.wait_for_selector('.message.assistant[data-status="complete"] .table')
+        await scan(page, "idle room, reloaded", found)
         # Times as the reader's clock shows them: this browser is in Los Angeles.
         stamp = page.locator(".message.assistant time")
         when = datetime.fromisoformat(await stamp.get_attribute("datetime")).astimezone(ZoneInfo("America/Los_Angeles"))

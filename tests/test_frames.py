@@ -168,7 +168,14 @@ def test_attributes_are_escaped():
 
 
 def test_a_table_in_a_reply_comes_in_a_box_of_its_own_that_scrolls():
-    html = render_markdown("| a | b |\n|---|---|\n| 1 | 2 |\n")
-    assert html.startswith('<div class="table"><table>') and html.rstrip().endswith("</table></div>")
-    # The model's own markup is text, not a box.
-    assert "<div" not in render_markdown('<div class="table">x</div>')
+    table = "| a | b |\n|---|---|\n| 1 | 2 |\n"
+    html = render_markdown(table)
+    # A keyboard reaches the box (a tab stop), a screen reader hears it named, in the page's language.
+    box = '<div class="table" role="region" tabindex="0" data-i18n="aria-label" aria-label="{}"><table>'
+    assert html.startswith(box.format("Table")) and html.rstrip().endswith("</table></div>")
+    with translation.override("es"):
+        assert render_markdown(table).startswith(box.format("Tabla"))
+        # The model's own markup is text, not a box, in any language.
+        model = '<div class="table" role="region" tabindex="0" data-i18n="aria-label" aria-label="Table">x</div>'
+        assert "<div" not in render_markdown(model) and 'aria-label="Table"' in render_markdown(model)
+    assert render_markdown("```\nx = 1\n```").startswith('<div class="highlight"><pre class="code" tabindex="0"><code>')

@@ -124,7 +124,7 @@ async def no_english(page, where):
 
 @pytest.mark.django_db(transaction=True)
 async def test_a_spanish_reader_meets_no_english_by_accept_language_or_by_the_switcher(upstream, browser):
-    upstream.will(text="Arr, a fine day.", rate=40)
+    upstream.will(text="Arr, a fine day.\n\n| Oro | Plata |\n|---|---|\n| 3 | 7 |\n", rate=40)
     upstream.will(fault="500")
     with daphne(provider_env(upstream, **own_presence())) as server:
         # 1. The browser asks for Spanish.
@@ -139,6 +139,7 @@ async def test_a_spanish_reader_meets_no_english_by_accept_language_or_by_the_sw
         await page.keyboard.press("Enter")
         await page.wait_for_selector('.message.assistant[data-status="complete"] .feedback', timeout=15000)
         await no_english(page, "room after a reply (frames)")
+        assert await page.get_attribute(".message.assistant .table", "aria-label") == "Tabla"
         await page.fill("#content", "Otra vez")
         await page.keyboard.press("Enter")
         failed = page.locator('.message.assistant[data-status="failed"]')
@@ -160,6 +161,7 @@ async def test_a_spanish_reader_meets_no_english_by_accept_language_or_by_the_sw
         await page.wait_for_function("document.documentElement.lang === 'es'")
         await present(page, 1)
         await no_english(page, "room after the switcher")
+        assert await page.get_attribute(".message.assistant .table", "aria-label") == "Tabla"  # the page's own render
         cookies = {cookie["name"]: cookie["value"] for cookie in await page.context.cookies()}
         assert cookies.get("django_language") == "es"
         await page.goto(f"{server.url}/")  # remembered on the next page
