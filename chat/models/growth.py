@@ -21,9 +21,7 @@ class Growth(models.QuerySet):
         db = connections[self.db]
         grown = [False] * len(growths)
         with transaction.atomic(using=self.db):
-            # One event number per growth, rooms in one order (see take_numbers).
-            order = sorted(range(len(growths)), key=lambda index: growths[index][2])
-            numbers = dict(zip(order, take_numbers(db, [growths[index][2] for index in order])))
+            numbers = take_numbers(db, [room for _, _, room, _, _ in growths])  # one event number per growth
             with db.cursor() as cursor:
                 if db.vendor == "postgresql":
                     # Growth is a checkpoint, not the record: the end status is written durably, so
