@@ -5,7 +5,7 @@ import functools
 
 import nh3
 from django.utils.html import escape
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_noop
 from markdown_it import MarkdownIt
 from pygments import highlight
 from pygments.formatters import HtmlFormatter
@@ -14,12 +14,27 @@ from pygments.token import STANDARD_TYPES
 from pygments.util import ClassNotFound
 
 TAGS = {
-    "a", "blockquote", "br", "code", "del", "div", "em", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "li",
+    "a", "blockquote", "br", "code", "del", "em", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "li",
     "ol", "p", "pre", "span", "strong", "table", "tbody", "td", "th", "thead", "tr", "ul",
 }
 ATTRIBUTES = {"a": {"href", "title"}, "ol": {"start"}}
-# Only the classes Pygments and the code block frame use survive; nothing else may style the page.
-CLASSES = {"span": {name for name in STANDARD_TYPES.values() if name}, "div": {"highlight", "table"}, "pre": {"code"}}
+# Only the classes Pygments uses survive; nothing else may style the page.
+CLASSES = {"span": {name for name in STANDARD_TYPES.values() if name}}
+
+# A table or a code block wider than its message scrolls sideways in a box of its own (a message
+# cuts off what overflows it), which a keyboard must be able to reach (WCAG 2.1.1): each box is a
+# tab stop. A table's is a group (not a landmark: a room holds many) named in the reader's
+# language; frames are rendered in none, so the page's catalog names it there (data-i18n).
+TABLE_NAME = gettext_noop("Table")
+TABLE_BOX = '<div class="table" role="group" tabindex="0" data-i18n="aria-label" data-msgid="{}" aria-label="{}">'
+UNNAMED_TABLE = TABLE_BOX.format(TABLE_NAME, TABLE_NAME)
+# Put in after the sanitizer, which lets no model output set these: a model's "<" reaches here escaped.
+BOXES = {
+    "<table>": UNNAMED_TABLE + "<table>",
+    "</table>": "</table></div>",
+    "<pre><code>": '<div class="highlight"><pre class="code" tabindex="0"><code>',
+    "</code></pre>": "</code></pre></div>",
+}
 
 
 def _highlight(code, language, attrs):
@@ -40,35 +55,23 @@ def _parser():
     return parser.enable(["table", "strikethrough"])
 
 
+def render_markdown(text):
+    """Markdown to safe HTML: no scripts, handlers, styles, frames or javascript:/data: links."""
+    html = _render(text)
+    if (name := gettext(TABLE_NAME)) != TABLE_NAME:
+        html = html.replace(UNNAMED_TABLE, TABLE_BOX.format(TABLE_NAME, escape(name)))
+    return html
+
+
 # Every view of a room renders its recent messages, whose texts no longer change: the process keeps
 # the HTML of the texts it rendered last (a reply's growing text passes through and ages out).
 RENDERED_KEPT = 2048
 
 
-# A table or a code block wider than its message scrolls sideways in a box of its own, which a
-# keyboard must be able to reach (WCAG 2.1.1): each box is a tab stop, and a table's is a region
-# named in the reader's language (frames are rendered in none: the page's catalog says it, data-i18n).
-TABLE_BOX = '<div class="table" role="region" tabindex="0" data-i18n="aria-label" aria-label="{}">'
-SCROLLS = {'<div class="table">': TABLE_BOX.format("Table"), '<pre class="code">': '<pre class="code" tabindex="0">'}
-
-
-def render_markdown(text):
-    """Markdown to safe HTML: no scripts, handlers, styles, frames or javascript:/data: links."""
-    html = _render(text)
-    label = gettext("Table")
-    if label != "Table":  # a model's text never holds the box's tag: its "<" reaches here escaped
-        html = html.replace(TABLE_BOX.format("Table"), TABLE_BOX.format(escape(label)))
-    return html
-
-
 @functools.lru_cache(maxsize=RENDERED_KEPT)
 def _render(text):
-    html = _parser().render(text)
-    html = html.replace("<pre><code", '<div class="highlight"><pre class="code"><code').replace("</code></pre>", "</code></pre></div>")
-    # A table scrolls sideways in a box of its own, keeping its table semantics (a message cuts off what overflows it).
-    html = html.replace("<table>", '<div class="table"><table>').replace("</table>", "</table></div>")
     html = nh3.clean(
-        html,
+        _parser().render(text),
         tags=TAGS,
         attributes=ATTRIBUTES,
         allowed_classes=CLASSES,
@@ -76,7 +79,6 @@ def _render(text):
         link_rel="noopener noreferrer nofollow",
         strip_comments=True,
     )
-    # After the sanitizer, which lets no model output set these: its text reaches here escaped.
-    for box, focusable in SCROLLS.items():
-        html = html.replace(box, focusable)
+    for plain, boxed in BOXES.items():
+        html = html.replace(plain, boxed)
     return html

@@ -134,6 +134,10 @@ async def test_every_page_and_room_state_passes_axe_core_at_both_widths_in_both_
             await page.set_viewport_size(size)
             assert await page.eval_on_selector_all(boxes, "(all) => all.map((box) => box.scrollWidth > box.clientWidth)") == [True, True]
         await scan(page, "idle room", found)
+        # The keyboard reaches the table's box and scrolls it sideways.
+        await tab_to(page, ".message.assistant .table")
+        await page.keyboard.press("ArrowRight")
+        await page.wait_for_function("document.querySelector('.message.assistant .table').scrollLeft > 0")
         # Reloaded, the same reply comes from the page's own render, not a frame.
         await page.reload()
         await page.wait_for_selector('.message.assistant[data-status="complete"] .table')

@@ -171,11 +171,15 @@ def test_a_table_in_a_reply_comes_in_a_box_of_its_own_that_scrolls():
     table = "| a | b |\n|---|---|\n| 1 | 2 |\n"
     html = render_markdown(table)
     # A keyboard reaches the box (a tab stop), a screen reader hears it named, in the page's language.
-    box = '<div class="table" role="region" tabindex="0" data-i18n="aria-label" aria-label="{}"><table>'
+    box = '<div class="table" role="group" tabindex="0" data-i18n="aria-label" data-msgid="Table" aria-label="{}"><table>'
     assert html.startswith(box.format("Table")) and html.rstrip().endswith("</table></div>")
     with translation.override("es"):
         assert render_markdown(table).startswith(box.format("Tabla"))
+        # A frame is rendered in no language: the page's catalog names the box (parley.js).
+        reply = Message(pk=7, room="PirateBot", bot="PirateBot", role="assistant", status="complete", content=table)
+        assert box.format("Table") in frames.replace(reply)
         # The model's own markup is text, not a box, in any language.
-        model = '<div class="table" role="region" tabindex="0" data-i18n="aria-label" aria-label="Table">x</div>'
-        assert "<div" not in render_markdown(model) and 'aria-label="Table"' in render_markdown(model)
+        model = box.format("Table") + "<table>x</table></div><pre><code>y</code></pre>"
+        assert "<div" not in render_markdown(model) and "<table" not in render_markdown(model)
+        assert "<pre" not in render_markdown(model)
     assert render_markdown("```\nx = 1\n```").startswith('<div class="highlight"><pre class="code" tabindex="0"><code>')

@@ -63,6 +63,7 @@ def test_the_javascript_catalog_holds_the_server_s_sentences_in_the_asker_s_lang
     body = spanish.content.decode()
     # Its scripts' own (djangojs) and the frames' sentences (django), not Django's or the admin's.
     assert '"Copiar"' in body and '"Reintentar"' in body and "invitados" in body and "Django administration" not in body
+    assert '"Table": "Tabla"' in body  # a reply's table box, named on the page (chat/markdown.py)
     assert "Reintentar" not in english.content.decode()
     assert "max-age=31536000" in spanish["Cache-Control"]
 
