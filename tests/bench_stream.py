@@ -23,7 +23,6 @@ import sys
 import threading
 import time
 from bisect import bisect_left
-from datetime import datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -255,12 +254,12 @@ def run_replies(design, args, upstream, rooms, side=NOW, load=None, in_turn=Fals
             cpu = cpu_seconds(server.process.pid) - cpu_before
         memory = peak_memory_mib(server.process.pid)
         loaded = traffic.stop(posted_at) if traffic else None
-        measured = datetime.now()  # what the server logs after this (the sockets closing, its stop) is not the run's
+        during = server.output()  # what it logs after this (the run's sockets closing, its stop) is not the run's
         client.close()
     finally:
         if traffic:
             traffic.close()
-        log = server.stop()
+        server.stop()
     time.sleep(1.0)  # the server's database sessions report their counters as they end
     written = writes_between(writes_before, row_writes(side))
 
@@ -319,18 +318,12 @@ def run_replies(design, args, upstream, rooms, side=NOW, load=None, in_turn=Fals
         "texts_equal_rows": count - len(mismatched),
         "latencies": latencies[:: max(1, len(latencies) // 5000)],
         "first_words_by_room_ms": {room: sorted(room_firsts.get(room, [])) for room in rooms},
-        "heap_thaws_ms": heap_thaws(log, measured),
+        # The server's own log line for each full collection (chat/server/heap.py): every thread waits it out.
+        "heap_thaws_ms": [int(ms) for ms in re.findall(r"heap thawed and collected in (\d+) ms", during)],
         "post_ms": post_ms,
         "first_page_ms": first_page_ms,
         "load": loaded,
     }
-
-
-def heap_thaws(log, until):
-    """How long each full collection the server logged before until held it (ms; chat/server/heap.py):
-    every thread waits it out. Those the run's own sockets closing set off at its end are left out."""
-    found = re.findall(r"^(\S+ \S+) \S+ chat\.server\.heap heap thawed and collected in (\d+) ms", log, re.MULTILINE)
-    return [int(ms) for at, ms in found if datetime.strptime(at, "%Y-%m-%d %H:%M:%S,%f") <= until]
 
 
 def main():

@@ -2,7 +2,7 @@
 
 import pytest
 
-from chat.models import Message
+from chat.models import Message, RoomClock
 
 pytestmark = pytest.mark.django_db
 
@@ -43,3 +43,19 @@ def test_text_with_quotes_and_unicode_is_kept_exactly_and_an_empty_batch_is_noth
     assert Message.objects.append([(reply.pk, reply.revision, "PirateBot", 0, text)]) == [True]
     assert Message.objects.get(pk=reply.pk).content == text
     assert Message.objects.append([]) == []
+
+
+def test_each_growth_of_a_batch_takes_its_own_room_s_next_number_in_the_order_listed():
+    beta, alpha, gamma = streaming(room="BelleBot"), streaming(room="ChatBot"), streaming(room="PirateBot")
+    alpha_next, beta_next = (RoomClock.objects.get(room=room).last + 1 for room in ("ChatBot", "BelleBot"))
+    # Rooms out of key order, one reply growing twice (its second growth at the next revision, next round).
+    grown = Message.objects.append([
+        (beta.pk, beta.revision, "BelleBot", 0, "one"),
+        (alpha.pk, alpha.revision, "ChatBot", 0, "two"),
+        (beta.pk, beta.revision + 1, "BelleBot", 3, " three"),
+    ])
+    assert grown == [True, True, True]
+    rows = {m.pk: m for m in Message.objects.filter(pk__in=[alpha.pk, beta.pk, gamma.pk])}
+    assert (rows[beta.pk].content, rows[beta.pk].seq) == ("one three", beta_next + 1)
+    assert (rows[alpha.pk].content, rows[alpha.pk].seq) == ("two", alpha_next)
+    assert rows[gamma.pk].seq == gamma.seq  # not in the batch
