@@ -103,8 +103,8 @@ def measure(side, args):
            # Every post is taken: the benchmark's one client is not a flood.
            "RATE_LIMIT_PER_CLIENT": "1000000", "RATE_LIMIT_PER_ROOM": "1000000"}
     env.pop("REDIS_URL", None)  # the in-process cache and layer: nothing here is shared
-    done = subprocess.run([sys.executable, __file__, "--child", str(args.posts), str(args.replies), str(args.batches)], cwd=side.app_dir, env=env,
-                          capture_output=True, text=True, check=False)
+    command = [sys.executable, __file__, "--child", str(args.posts), str(args.replies), str(args.batches)]
+    done = subprocess.run(command, cwd=side.app_dir, env=env, capture_output=True, text=True, check=False)
     if done.returncode:
         sys.exit(f"{side.app_dir.name}: {done.stderr.strip() or done.stdout.strip()}")
     result = json.loads(done.stdout.strip().splitlines()[-1])

@@ -50,8 +50,8 @@ def test_each_growth_of_a_batch_takes_its_own_room_s_next_number_in_the_order_li
     alpha_next, beta_next = (RoomClock.objects.get(room=room).last + 1 for room in ("ChatBot", "BelleBot"))
     # Rooms out of key order, one reply growing twice (its second growth at the next revision, next round).
     grown = Message.objects.append([
-        (beta.pk, beta.revision, "BelleBot", 0, "one"),
         (alpha.pk, alpha.revision, "ChatBot", 0, "two"),
+        (beta.pk, beta.revision, "BelleBot", 0, "one"),
         (beta.pk, beta.revision + 1, "BelleBot", 3, " three"),
     ])
     assert grown == [True, True, True]
