@@ -4,7 +4,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
-AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
+# WCAG 2.2 A/AA and axe's best practices (one main, unique landmarks, roles an element may take, ...).
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa", "best-practice"]
 
 # Every text a live region gains, as one announcement: each MutationRecord that adds text inside an
 # element with aria-live (other than "off") or an implicitly live role. Installed before any page script.
@@ -30,7 +31,7 @@ async def announcements(page):
 
 
 async def axe_violations(page, label):
-    """axe-core's WCAG 2.2 A/AA violations on the page as it stands, one line each, labelled."""
+    """axe-core's violations of AXE_TAGS on the page as it stands, one line each, labelled."""
     if not await page.evaluate("typeof window.axe === 'object'"):
         await page.evaluate(AXE.read_text())  # over the DevTools protocol: the page's policy allows no inline script
     found = await page.evaluate(

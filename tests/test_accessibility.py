@@ -172,6 +172,31 @@ async def test_every_page_and_room_state_passes_axe_core_at_both_widths_in_both_
         await scan(page, "room mid-reply", found)
         await page.click(".message.assistant button.stop")
         await page.wait_for_selector('.message.assistant[data-status="cancelled"]')
+
+        # A person's own pages: sign-up (and its errors), a new room, a private room and its members.
+        await page.goto(f"{server.url}/accounts/signup/")
+        await scan(page, "sign-up", found)
+        await page.fill("input[name=username]", "reader")
+        await page.fill("input[name=password1]", "a-long-pass-phrase")
+        await page.fill("input[name=password2]", "another-pass-phrase")
+        await page.click("form.account button[type=submit]")
+        await page.wait_for_selector(".errorlist")
+        await scan(page, "sign-up with errors", found)
+        await page.fill("input[name=password1]", "a-long-pass-phrase")
+        await page.fill("input[name=password2]", "a-long-pass-phrase")
+        await page.click("form.account button[type=submit]")
+        await page.wait_for_url(lambda url: "/accounts/signup/" not in url)
+        await page.goto(f"{server.url}/rooms/new")
+        await scan(page, "new room form", found)
+        await page.fill("input[name=key]", "Readers")
+        await page.fill("input[name=title]", "Readers")
+        await page.select_option("select[name=visibility]", "members")
+        await page.click("form.account button[type=submit]")
+        await page.wait_for_url(f"{server.url}/rooms/Readers/")
+        await scan(page, "private room", found)
+        await page.goto(f"{server.url}/rooms/Readers/members")
+        assert await page.locator("#member-username").count() == 1  # the moderator's page, not a 404
+        await scan(page, "members page", found)
     assert found == [], "\n".join(found)
 
 
@@ -193,17 +218,29 @@ async def tab_to(page, selector, limit=80):
     raise AssertionError(f"Tab never reached {selector}")
 
 
+ROLES = {"feed", "article", "combobox", "textbox", "listbox", "option", "checkbox"}
+PROPERTIES = ("expanded", "selected", "checked", "activedescendant", "multiline")
+
+
 def tree_summary(nodes):
     """The accessibility tree's nodes that matter for the room, as (role, name, properties) lines."""
     lines = []
     for node in nodes:
         role = node.get("role", {}).get("value")
-        if role not in {"feed", "article", "combobox", "listbox", "option", "checkbox"} or node.get("ignored"):
+        if role not in ROLES or node.get("ignored"):
             continue
         props = {prop["name"]: prop["value"].get("value", prop["value"].get("relatedNodes")) for prop in node.get("properties", [])}
-        shown = {name: props[name] for name in ("expanded", "selected", "checked", "activedescendant") if name in props}
+        shown = {name: props[name] for name in PROPERTIES if name in props}
         lines.append((role, node.get("name", {}).get("value", ""), shown))
     return lines
+
+
+async def composer(cdp):
+    """The message box's role and properties in the page's accessibility tree."""
+    tree = tree_summary((await cdp.send("Accessibility.getFullAXTree"))["nodes"])
+    found = [(role, shown) for role, name, shown in tree if name.startswith("Message to")]
+    assert len(found) == 1, found
+    return found[0]
 
 
 async def test_the_room_by_keyboard_alone_and_its_accessibility_tree(upstream, browser):
@@ -225,15 +262,16 @@ async def test_the_room_by_keyboard_alone_and_its_accessibility_tree(upstream, b
         await page.keyboard.press("Enter")
         await page.wait_for_function("document.getElementById('my_name').textContent === 'Ana'")
 
-        # The mention menu: @, arrows to PirateBot, Enter.
+        # The mention menu: @, arrows to PirateBot, Enter. The box is a combobox only while the menu is open.
         await tab_to(page, "#content")
+        cdp = await context.new_cdp_session(page)
+        assert await composer(cdp) == ("textbox", {"multiline": True})
         await page.keyboard.type("@")
         await page.wait_for_selector("#mention_menu:not([hidden])")
         for _ in range(10):
             if await page.get_attribute("#content", "aria-activedescendant") == "mention_PirateBot":
                 break
             await page.keyboard.press("ArrowDown")
-        cdp = await context.new_cdp_session(page)
         tree = tree_summary((await cdp.send("Accessibility.getFullAXTree"))["nodes"])
         print("\n".join(map(str, tree)))
         # The footer's language <select> is a combobox too; the composer is the one named for the room.
@@ -248,6 +286,7 @@ async def test_the_room_by_keyboard_alone_and_its_accessibility_tree(upstream, b
         assert ("region", "Conversation", {}) not in tree  # not a node tree_summary lists; the feed is checked below
         await page.keyboard.press("Escape")
         assert await page.is_hidden("#mention_menu")
+        assert await composer(cdp) == ("textbox", {"multiline": True})
         await page.keyboard.type("P")
         await page.wait_for_selector("#mention_menu:not([hidden])")
         await page.keyboard.press("Enter")

@@ -55,6 +55,7 @@ async def test_names_mentions_thumbs_and_remove_in_the_lounge(size, upstream, br
         # The mention menu: "@" offers every bot; typing narrows it; arrows and Enter pick one.
         box = ana.locator("#content")
         await box.click()
+        assert await box.get_attribute("role") is None  # a plain text box until the menu opens
         await box.type("@")
         menu = ana.locator("#mention_menu")
         await menu.wait_for(state="visible")
@@ -68,6 +69,7 @@ async def test_names_mentions_thumbs_and_remove_in_the_lounge(size, upstream, br
         await ana.keyboard.press("Enter")  # picks the option: it does not send
         assert await box.input_value() == "@BelleBot "
         await menu.wait_for(state="hidden")
+        assert await box.get_attribute("role") is None and await box.get_attribute("aria-expanded") is None
         # The mouse works as well: a second mention, picked by a click.
         await box.type("and @")
         await menu.locator("#mention_PirateBot").click()

@@ -211,8 +211,8 @@ document.addEventListener("keydown", (event) => {
   if (box.value.trim()) box.form.requestSubmit();
 });
 
-// The mention menu: typing @ offers the bots (a combobox over the message box); picking one
-// writes @Key. Without JavaScript, typing the key does the same.
+// The mention menu: typing @ offers the bots (the message box is a combobox while it is open);
+// picking one writes @Key. Without JavaScript, typing the key does the same.
 const mentions = {
   menu: () => document.getElementById(ids.mention_menu),
   // The "@partial" just before the caret, if the caret ends one.
@@ -231,9 +231,17 @@ const mentions = {
     }
     const options = this.options(menu);
     if (!typed || !options.length) return this.close(box);
-    menu.hidden = false;
-    box.setAttribute("aria-expanded", "true");
+    if (menu.hidden) this.open(box, menu);
     if (!options.some((option) => option.getAttribute("aria-selected") === "true")) this.select(box, options[0]);
+  },
+  // The box is a combobox only while its menu is open, as GitHub's text-expander does: at rest a
+  // screen reader meets a plain multi-line text box (a textarea takes no role in ARIA in HTML).
+  open(box, menu) {
+    menu.hidden = false;
+    box.setAttribute("role", "combobox");
+    box.setAttribute("aria-autocomplete", "list");
+    box.setAttribute("aria-controls", menu.id);
+    box.setAttribute("aria-expanded", "true");
   },
   select(box, option) {
     for (const other of this.menu().querySelectorAll('[role="option"]')) other.setAttribute("aria-selected", String(other === option));
@@ -243,8 +251,9 @@ const mentions = {
     const menu = this.menu();
     if (!menu) return;
     menu.hidden = true;
-    box.setAttribute("aria-expanded", "false");
-    box.removeAttribute("aria-activedescendant");
+    for (const name of ["role", "aria-autocomplete", "aria-controls", "aria-expanded", "aria-activedescendant"]) {
+      box.removeAttribute(name);
+    }
     for (const option of menu.querySelectorAll('[role="option"]')) option.setAttribute("aria-selected", "false");
   },
   pick(box, option) {
