@@ -5,6 +5,7 @@ from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models.functions import Lower
+from django.utils.translation import gettext_lazy as _
 
 BOT_KEY = RegexValidator(
     r"^[A-Za-z][A-Za-z0-9_]{1,31}$",
@@ -12,7 +13,7 @@ BOT_KEY = RegexValidator(
 )
 ROOM_KEY = RegexValidator(
     r"^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$",
-    "A room's key is 1 to 40 letters, digits, hyphens or underscores, starting with a letter or digit.",
+    _("A room's key is 1 to 40 letters, digits, hyphens or underscores, starting with a letter or digit."),
 )
 ENV_NAME = RegexValidator(
     r"^[A-Za-z_][A-Za-z0-9_]{0,99}$",
@@ -96,20 +97,23 @@ class Bot(models.Model):
 class Room(models.Model):
     """A live room: its key is its URL segment and Channels group; its own bot answers messages that mention none."""
 
+    # What people see of a room's fields (the new-room form, the members page) is said in their language.
     class Visibility(models.TextChoices):
-        PUBLIC = "public", "Public: anyone, guests included"
-        MEMBERS = "members", "Members: signed-in members only"
+        PUBLIC = "public", _("Public: anyone, guests included")
+        MEMBERS = "members", _("Members: signed-in members only")
 
     key = models.CharField(
-        max_length=40, unique=True, validators=[ROOM_KEY], help_text="Its URL segment: /rooms/<key>/."
+        _("key"), max_length=40, unique=True, validators=[ROOM_KEY],
+        # Help texts are HTML in Django's forms and admin: no angle brackets.
+        help_text=_("Its address: /rooms/KEY/. Letters, digits, hyphens and underscores."),
     )
-    title = models.CharField(max_length=80)
-    topic = models.CharField(max_length=300, blank=True, default="")
+    title = models.CharField(_("title"), max_length=80)
+    topic = models.CharField(_("topic"), max_length=300, blank=True, default="")
     bot = models.ForeignKey(
-        Bot, null=True, blank=True, on_delete=models.SET_NULL, related_name="rooms",
-        help_text="Answers a message that mentions no bot; empty: bots answer only when mentioned.",
+        Bot, null=True, blank=True, on_delete=models.SET_NULL, related_name="rooms", verbose_name=_("bot"),
+        help_text=_("Answers a message that mentions no bot; empty: bots answer only when mentioned."),
     )
-    visibility = models.CharField(max_length=16, choices=Visibility.choices, default=Visibility.PUBLIC)
+    visibility = models.CharField(_("visibility"), max_length=16, choices=Visibility.choices, default=Visibility.PUBLIC)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="rooms_created"
     )
@@ -124,7 +128,7 @@ class Room(models.Model):
         constraints = [
             models.UniqueConstraint(
                 Lower("key"), name="bots_room_key_any_case",
-                violation_error_message="A room with this key already exists (keys are compared without regard to case).",
+                violation_error_message=_("A room with this key already exists (keys are compared without regard to case)."),
             ),
         ]
 
@@ -143,9 +147,9 @@ class Room(models.Model):
     def clean(self):
         errors = {}
         if self.key and self.key.lower() in RESERVED_ROOM_KEYS:
-            errors["key"] = f"{self.key!r} is a word Parley's own URLs use; choose another key."
+            errors["key"] = _("%(key)r is a word Parley's own URLs use; choose another key.") % {"key": self.key}
         if self.bot_id is not None and self.bot is not None and not self.bot.active:
-            errors["bot"] = f"{self.bot.key} is inactive; choose an active bot or none."
+            errors["bot"] = _("%(bot)s is inactive; choose an active bot or none.") % {"bot": self.bot.key}
         if errors:
             raise ValidationError(errors)
 
@@ -154,8 +158,8 @@ class Membership(models.Model):
     """A person's place in a room: a member reads and posts; a moderator also manages members and messages."""
 
     class Role(models.TextChoices):
-        MEMBER = "member"
-        MODERATOR = "moderator"
+        MEMBER = "member", _("Member")
+        MODERATOR = "moderator", _("Moderator")
 
     room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="memberships")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
@@ -167,7 +171,7 @@ class Membership(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["room", "user"], name="bots_membership_once",
-                violation_error_message="This person is already a member of this room.",
+                violation_error_message=_("This person is already a member of this room."),
             ),
         ]
 

@@ -88,10 +88,11 @@ def english_ids():
 
 
 # Every text node of the page and every attribute a person reads or hears, but people's and bots'
-# own words (a message's text), what the operator named (rooms, bots) and what is typed as it is
+# own words (a message's text), what the operator named (rooms, their topics, bots), the languages'
+# names (each in its own) and what is typed as it is
 # (<kbd>: search's "or" is an operator in every language): whitespace collapsed.
 PAGE_TEXTS = """() => {
-  const skip = "script, style, template, .message .content, .author, #room-title, .bot-card a, .bot-card p:not(.latest), .mention-menu span, option, .lede + direct-chat .content, .result strong, .snippet, kbd";
+  const skip = "script, style, template, .message .content, .author, #room-title, .room .topic, .bot-card a, .bot-card p:not(.latest), .mention-menu span, #language option, .lede + direct-chat .content, .result strong, .snippet, kbd";
   const texts = [];
   const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
   while (walker.nextNode()) {
@@ -152,6 +153,35 @@ async def test_a_spanish_reader_meets_no_english_by_accept_language_or_by_the_sw
         for path in ("/direct/PirateBot/", "/accounts/login/", "/accounts/signup/", "/profile", "/search", "/search?q=Hola", "/search?q=-nada"):
             await page.goto(f"{server.url}{path}")
             await no_english(page, path)
+
+        # A person's own pages: signed up, a new room (its fields, their help, its choices, a refused
+        # key), the room with its topic, its members page (roles, each Remove saying whom).
+        await page.goto(f"{server.url}/accounts/signup/")
+        await page.fill("input[name=username]", "lectora")
+        await page.fill("input[name=password1]", "una-frase-bastante-larga")
+        await page.fill("input[name=password2]", "una-frase-bastante-larga")
+        await page.click("form.account button[type=submit]")
+        await page.wait_for_url(f"{server.url}/")
+        await page.goto(f"{server.url}/rooms/new")
+        assert await page.locator("form.account label").all_inner_texts() == ["Clave:", "Título:", "Tema:", "Visibilidad:", "Bot:"]
+        await no_english(page, "new room form")
+        await page.fill("input[name=key]", "una sala")
+        await page.fill("input[name=title]", "Tertulia")
+        await page.fill("input[name=topic]", "Libros y café")
+        await page.select_option("select[name=visibility]", "members")
+        await page.click("form.account button[type=submit]")
+        await page.wait_for_selector(".errorlist")
+        assert "La clave de una sala tiene de 1 a 40" in await page.locator(".errorlist").inner_text()
+        await no_english(page, "new room form, refused")
+        await page.fill("input[name=key]", "Tertulia")
+        await page.click("form.account button[type=submit]")
+        await page.wait_for_url(f"{server.url}/rooms/Tertulia/")
+        assert await page.locator(".room .topic").inner_text() == "Libros y café"
+        await no_english(page, "a person's members room")
+        await page.goto(f"{server.url}/rooms/Tertulia/members")
+        assert await page.locator(".members .key").all_inner_texts() == ["Moderador"]
+        assert await page.get_by_role("button", name="Quitar a lectora", exact=True).count() == 1  # whom, read aloud
+        await no_english(page, "members page")
 
         # 2. A browser that asks for English: the scan finds English (it can fail), then the switcher.
         page = await (await browser.new_context(locale="en-US")).new_page()

@@ -8,6 +8,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.db import IntegrityError, transaction
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods
@@ -20,14 +21,17 @@ from chat.text import tidy
 class RoomForm(forms.ModelForm):
     """A new room: its key, title, topic, who may enter, and its own bot (an active one, by key) or none."""
 
+    # Declared fields do not take their model field's name: they get it here, in the reader's language.
     bot = forms.ModelChoiceField(
         Bot.objects.filter(active=True), to_field_name="key", required=False,
+        label=capfirst(Room._meta.get_field("bot").verbose_name),
         empty_label=gettext_lazy("None: bots answer only when mentioned"),
         error_messages={"invalid_choice": gettext_lazy("There is no active bot with that key; choose one from the list, or none.")},
     )
 
     visibility = forms.ChoiceField(
         choices=Room.Visibility.choices, initial=Room.Visibility.PUBLIC,
+        label=capfirst(Room._meta.get_field("visibility").verbose_name),
         error_messages={"invalid_choice": gettext_lazy('Visibility is "public" or "members".')},
     )
 
