@@ -150,7 +150,10 @@ def test_moderators_add_and_remove_members_and_change_the_topic(client):
         ({"action": "add", "username": "cal", "role": "king"}, "Role is &quot;member&quot; or &quot;moderator&quot;."),
         ({"action": "remove", "username": "cal"}, "cal is not a member of this room."),
         ({"action": "remove", "username": "ada"}, "A room keeps at least one moderator"),
-        ({"action": "promote", "username": "cal"}, "Send action &quot;add&quot;, &quot;remove&quot; or &quot;topic&quot;."),
+        ({"action": "promote", "username": "cal"}, "Send action &quot;add&quot;, &quot;remove&quot;, &quot;role&quot; or &quot;topic&quot;."),
+        ({"action": "role", "username": "bea"}, "Role is &quot;member&quot; or &quot;moderator&quot;."),
+        ({"action": "role", "username": "cal", "role": "moderator"}, "cal is not a member of this room."),
+        ({"action": "role", "username": "ada", "role": "member"}, "A room keeps at least one moderator"),
         ({"action": "topic", "topic": "x" * 301}, "A topic is at most 300 characters; this one has 301."),
     ]
     for fields, sentence in refusals:
@@ -158,6 +161,16 @@ def test_moderators_add_and_remove_members_and_change_the_topic(client):
         assert response.status_code == 400 and sentence in response.text, fields
     assert sorted(Membership.objects.values_list("user__username", "role")) == [("ada", "moderator"), ("bea", "member")]
     assert Room.objects.get(key="den").topic == "Plans for spring"
+    # A member made a moderator; the first moderator, no longer the last, steps down; and back again.
+    assert client.post(members, {"action": "role", "username": "bea", "role": "moderator"}).status_code == 303
+    assert client.post(members, {"action": "role", "username": "ada", "role": "member"}).status_code == 303
+    assert sorted(Membership.objects.values_list("user__username", "role")) == [("ada", "member"), ("bea", "moderator")]
+    assert client.post(members, {"action": "add", "username": "cal"}).status_code == 403  # ada no longer runs it
+    signed_in(client, users["bea"])
+    assert "Make<span class=\"visually-hidden\"> ada</span> a moderator" in client.get(members).text
+    assert client.post(members, {"action": "role", "username": "ada", "role": "moderator"}).status_code == 303
+    assert client.post(members, {"action": "role", "username": "bea", "role": "member"}).status_code == 303
+    assert sorted(Membership.objects.values_list("user__username", "role")) == [("ada", "moderator"), ("bea", "member")]
     # A member who is not a moderator reads the room but does not run it.
     signed_in(client, users["bea"])
     assert client.get("/rooms/den/").status_code == 200

@@ -1,5 +1,5 @@
 """Rooms people make and run: a new room from the lobby (/rooms/new), and its members page
-(/rooms/<room>/members), where its moderators add and remove members and change the topic."""
+(/rooms/<room>/members), where its moderators add and remove members, change their roles and the topic."""
 
 from django import forms
 from django.conf import settings
@@ -89,14 +89,15 @@ def new_room(request):
     return render(request, "chat/new_room.html", {"form": form}, status=400 if form.errors else 200)
 
 
-ACTIONS = ("add", "remove", "topic")
+ACTIONS = ("add", "remove", "role", "topic")
 
 
 @require_http_methods(["GET", "POST"])
 def members(request, room):
-    """GET: the room's members. POST action add or remove with username (role: member or moderator),
-    or action topic with topic: by the room's moderators and staff; 303 back here, or the page
-    with a sentence (400) when it cannot be done."""
+    """GET: the room's members. POST action add with username (and role: member or moderator),
+    remove with username, role with username and role (a member's new role), or topic with topic:
+    by the room's moderators and staff; 303 back here, or the page with a sentence (400) when it
+    cannot be done."""
     who = access.account(request)
     room = access.room_for(who, room)
     if not access.moderates(who, room):
@@ -106,7 +107,7 @@ def members(request, room):
         return _page(request, room)
     action = request.POST.get("action")
     if action not in ACTIONS:
-        return _page(request, room, error=_('Send action "add", "remove" or "topic".'), status=400)
+        return _page(request, room, error=_('Send action "add", "remove", "role" or "topic".'), status=400)
     problem = _topic(request, room) if action == "topic" else _member(request, room, action)
     if problem:
         return _page(request, room, error=problem, status=400)
@@ -116,27 +117,32 @@ def members(request, room):
 
 
 def _member(request, room, action):
-    """Add or remove the member the form names; a sentence when that cannot be done."""
+    """Add, remove or change the role of the member the form names; a sentence when that cannot be done."""
     username = tidy(request.POST.get("username") or "").strip()
     user = get_user_model().objects.filter(username=username).first() if username else None
     if user is None:
         return _("There is no one called %(name)r here; check the username.") % {"name": username[:40]} if username else _("Type a username.")
-    held = Membership.objects.filter(room_id=room.id, user=user)
+    # Adding defaults to a plain member; a change of role must say which.
+    role = request.POST.get("role") or (Membership.Role.MEMBER if action == "add" else "")
+    if action != "remove" and role not in Membership.Role.values:
+        return _('Role is "member" or "moderator".')
+    membership = Membership.objects.filter(room_id=room.id, user=user).first()
     if action == "add":
-        role = request.POST.get("role") or Membership.Role.MEMBER
-        if role not in Membership.Role.values:
-            return _('Role is "member" or "moderator".')
-        if held.exists():
+        if membership is not None:
             return _("%(name)s is already a member of this room.") % {"name": username}
         Membership.objects.create(room_id=room.id, user=user, role=role)
         return ""
-    membership = held.first()
     if membership is None:
         return _("%(name)s is not a member of this room.") % {"name": username}
-    moderators = Membership.objects.filter(room_id=room.id, role=Membership.Role.MODERATOR)
-    if membership.role == Membership.Role.MODERATOR and moderators.count() == 1:
-        return _("A room keeps at least one moderator: make someone else one first.")
-    membership.delete()  # their open pages close (chat.delivery.removals)
+    stays_moderator = action == "role" and role == Membership.Role.MODERATOR
+    if membership.role == Membership.Role.MODERATOR and not stays_moderator:
+        if Membership.objects.filter(room_id=room.id, role=Membership.Role.MODERATOR).count() == 1:
+            return _("A room keeps at least one moderator: make someone else one first.")
+    if action == "remove":
+        membership.delete()  # their open pages close (chat.delivery.removals)
+    elif membership.role != role:
+        membership.role = role
+        membership.save(update_fields=["role"])
     return ""
 
 
@@ -154,5 +160,6 @@ def _topic(request, room):
 
 def _page(request, room, *, error="", status=200):
     listed = Membership.objects.filter(room_id=room.id).select_related("user").order_by("user__username")
-    context = {"room": room, "memberships": listed, "error": error, "roles": Membership.Role.choices}
+    context = {"room": room, "memberships": listed, "error": error, "roles": Membership.Role.choices,
+               "moderator": Membership.Role.MODERATOR, "member": Membership.Role.MEMBER}
     return render(request, "chat/members.html", context, status=status)
