@@ -125,6 +125,14 @@ async def test_every_page_and_room_state_passes_axe_core_at_both_widths_in_both_
 
         await page.goto(f"{server.url}/rooms/PirateBot/")
         await scan(page, "empty room", found)
+        # At each width the room fits the window under the header (the header wraps on a phone):
+        # the box to write in is in view without scrolling the page, and nothing spills sideways.
+        for size in WIDTHS.values():
+            await page.set_viewport_size(size)
+            fits = await page.evaluate("""() => ({
+              composer: document.querySelector("#content").getBoundingClientRect().bottom <= innerHeight,
+              sideways: document.documentElement.scrollWidth > document.documentElement.clientWidth})""")
+            assert fits == {"composer": True, "sideways": False}, (size, fits)
         await page.fill("#content", "A short one")
         await page.keyboard.press("Enter")
         await page.wait_for_selector('.message.assistant[data-status="complete"]')
