@@ -100,6 +100,27 @@ async def test_the_direct_page_streams_over_get_then_post_when_long(upstream, br
         assert [m["content"][:5] for m in upstream.exchanges[1].messages[1:]] == ["Hello", "Why, ", "Tell "]
 
 
+async def test_on_a_touch_screen_enter_adds_a_line_and_send_sends(upstream, browser):
+    """An on-screen keyboard has no Shift+Enter: there Enter makes a new line, in a room and on the
+    direct page, and the box's hint leaves the keys out."""
+    upstream.will(text="Arr, two lines.", rate=50)
+    upstream.will(text="Aye, two.", rate=50)
+    with daphne(provider_env(upstream)) as server:
+        context = await browser.new_context(viewport={"width": 390, "height": 844}, has_touch=True, is_mobile=True)
+        for path, hint in (("/rooms/PirateBot/", "Message Pirate… (@ calls a bot)"), ("/direct/PirateBot/", "Message Pirate…")):
+            page = await context.new_page()
+            await page.goto(server.url + path)
+            await page.wait_for_function(f"document.getElementById('content').placeholder === {hint!r}")
+            await page.fill("#content", "Ahoy")
+            await page.keyboard.press("Enter")
+            await page.keyboard.type("matey")
+            assert await page.input_value("#content") == "Ahoy\nmatey", path
+            await page.tap("form:has(#content) button[type=submit]")
+            await page.wait_for_selector('.message.assistant[data-status="complete"]', timeout=10000)
+            # One message of two lines (a room's prompt puts its author's name first).
+            assert upstream.exchanges[-1].messages[-1]["content"].endswith("Ahoy\nmatey"), path
+
+
 async def test_stop_on_the_direct_page_ends_the_reply_and_its_upstream(upstream, browser):
     upstream.will(tokens=[f"word{i} " for i in range(2000)], rate=50)
     upstream.will(text="Short and sweet.", rate=50)

@@ -24,12 +24,7 @@ class DirectChat extends HTMLElement {
       event.preventDefault();
       this.send();
     });
-    this.box.addEventListener("keydown", (event) => {
-      if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
-        event.preventDefault();
-        this.form.requestSubmit();
-      }
-    });
+    // Enter sends as in a room: parley.js's keys for every message box.
     this.querySelector('[data-role="clear"]').addEventListener("click", () => {
       this.finish?.();
       this.conversation = [];

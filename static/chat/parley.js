@@ -200,16 +200,23 @@ document.addEventListener("change", (event) => {
   if (event.target.id === ids.read_stream) setReadStreaming(event.target.checked);
 });
 
-// Enter sends, Shift+Enter adds a line; after sending, the box clears and keeps focus.
-// While the mention menu is open, arrows, Enter, Tab and Escape are the menu's.
+// Enter sends, Shift+Enter adds a line; after sending, the box clears and keeps focus. On a touch
+// screen Enter adds a line and Send sends, as phone messengers do: an on-screen keyboard has no
+// Shift+Enter, and the box's hint says so (data-touch-placeholder). The room's box and the direct
+// page's both. While the mention menu is open, arrows, Enter, Tab and Escape are the menu's.
+const touchScreen = matchMedia("(hover: none) and (pointer: coarse)");
 document.addEventListener("keydown", (event) => {
   const box = event.target;
   if (box.id !== ids.composer || event.isComposing) return;
   if (mentions.keydown(box, event)) return;
-  if (event.key !== "Enter" || event.shiftKey) return;
+  if (event.key !== "Enter" || event.shiftKey || touchScreen.matches) return;
   event.preventDefault();
   if (box.value.trim()) box.form.requestSubmit();
 });
+function fitComposerHint() {
+  const box = document.getElementById(ids.composer);
+  if (box?.dataset.touchPlaceholder && touchScreen.matches) box.placeholder = box.dataset.touchPlaceholder;
+}
 
 // The mention menu: typing @ offers the bots (the message box is a combobox while it is open);
 // picking one writes @Key. Without JavaScript, typing the key does the same.
@@ -447,6 +454,7 @@ document.addEventListener("turbo:load", () => {
   showLocalTimes();
   markFeed();
   pageSettings();
+  fitComposerHint();
 });
 
 // The page's person's own messages sit on the right in their colour; everyone else's on the left,
