@@ -180,7 +180,7 @@ async def test_a_spanish_reader_meets_no_english_by_accept_language_or_by_the_sw
         await no_english(page, "a person's members room")
         await page.goto(f"{server.url}/rooms/Tertulia/members")
         assert await page.locator(".members .key").all_inner_texts() == ["Moderador"]
-        for name in ("Quitar a lectora", "Hacer a lectora miembro"):  # whom each is for, read aloud
+        for name in ("Quitar a lectora", "Hacer miembro (lectora)"):  # what it shows, then whom, read aloud
             assert await page.get_by_role("button", name=name, exact=True).count() == 1, name
         await no_english(page, "members page")
 

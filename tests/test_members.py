@@ -3,6 +3,7 @@ refused with a sentence, and a member removed mid-reply cut off within a second.
 
 import asyncio
 import json
+import threading
 import time
 
 import pytest
@@ -11,7 +12,7 @@ from asgiref.sync import sync_to_async
 from django.contrib.auth import get_user_model
 from channels.testing import WebsocketCommunicator
 from django.core.cache import cache
-from django.db import connection
+from django.db import connection, connections, transaction
 from django.test import AsyncClient, Client
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
@@ -163,11 +164,14 @@ def test_moderators_add_and_remove_members_and_change_the_topic(client):
     assert Room.objects.get(key="den").topic == "Plans for spring"
     # A member made a moderator; the first moderator, no longer the last, steps down; and back again.
     assert client.post(members, {"action": "role", "username": "bea", "role": "moderator"}).status_code == 303
-    assert client.post(members, {"action": "role", "username": "ada", "role": "member"}).status_code == 303
+    stepped_down = client.post(members, {"action": "role", "username": "ada", "role": "member"})
+    assert stepped_down.status_code == 303 and stepped_down["Location"] == "/rooms/den/"  # this page is no longer hers
     assert sorted(Membership.objects.values_list("user__username", "role")) == [("ada", "member"), ("bea", "moderator")]
     assert client.post(members, {"action": "add", "username": "cal"}).status_code == 403  # ada no longer runs it
+    assert client.post(members, {"action": "role", "username": "ada", "role": "moderator"}).status_code == 403
     signed_in(client, users["bea"])
-    assert "Make<span class=\"visually-hidden\"> ada</span> a moderator" in client.get(members).text
+    # The visible words first, then whom: a voice naming what it sees reaches the button.
+    assert 'Make a moderator<span class="visually-hidden"> (ada)</span>' in client.get(members).text
     assert client.post(members, {"action": "role", "username": "ada", "role": "moderator"}).status_code == 303
     assert client.post(members, {"action": "role", "username": "bea", "role": "member"}).status_code == 303
     assert sorted(Membership.objects.values_list("user__username", "role")) == [("ada", "moderator"), ("bea", "member")]
@@ -176,6 +180,7 @@ def test_moderators_add_and_remove_members_and_change_the_topic(client):
     assert client.get("/rooms/den/").status_code == 200
     response = client.post(members, {"action": "add", "username": "cal"})
     assert response.status_code == 403 and "Only the room&#x27;s moderators" in response.text
+    assert client.post(members, {"action": "role", "username": "bea", "role": "moderator"}).status_code == 403
     # Removed, the room is gone for them.
     signed_in(client, users["ada"])
     assert client.post(members, {"action": "remove", "username": "bea"}).status_code == 303
@@ -390,3 +395,46 @@ async def test_a_key_removed_while_its_event_stream_joins_the_room_gets_the_miss
     assert (response.status_code, missing.status_code) == (404, 404)
     assert response.content == missing.content.replace(b"no-such-room", b"vault")
     assert not fanout.rooms().rooms.get("vault.messages")
+
+
+@pytest.mark.services
+@pytest.mark.django_db(transaction=True)
+def test_two_moderators_stepping_each_other_down_at_once_leave_one():
+    """A change of members locks the room's row before it counts moderators: a second change waits,
+    then counts what the first left. Here the first holds the lock while it steps bea down; bea's
+    own request to step ada down (bea a moderator still when it passed the door) waits, then is refused."""
+    users = people("ada", "bea")
+    room = Room.objects.create(key="den", title="Den", visibility="members")
+    for name in ("ada", "bea"):
+        Membership.objects.create(room=room, user=users[name], role="moderator")
+    locked, failures = threading.Event(), []
+
+    def first_change():
+        """Another request's change, holding the room's lock until bea's request waits for it."""
+        try:
+            with transaction.atomic():
+                Room.objects.select_for_update().get(pk=room.pk)
+                Membership.objects.filter(room=room, user=users["bea"]).update(role="member")
+                locked.set()
+                with connection.cursor() as cursor:
+                    for _ in range(1000):  # a row lock's waiter shows in PostgreSQL's activity view
+                        cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
+                        if cursor.fetchone()[0]:
+                            break
+                        time.sleep(0.01)
+                    else:
+                        failures.append("bea's request never waited for the room's lock")
+        finally:
+            locked.set()
+            connections.close_all()
+
+    holder = threading.Thread(target=first_change)
+    holder.start()
+    assert locked.wait(30)
+    client = Client()
+    signed_in(client, users["bea"])
+    response = client.post("/rooms/den/members", {"action": "role", "username": "ada", "role": "member"})
+    holder.join(30)
+    assert failures == []
+    assert response.status_code == 400 and "A room keeps at least one moderator" in response.text
+    assert sorted(Membership.objects.values_list("user__username", "role")) == [("ada", "moderator"), ("bea", "member")]

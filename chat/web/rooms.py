@@ -111,13 +111,18 @@ def members(request, room):
     problem = _topic(request, room) if action == "topic" else _member(request, room, action)
     if problem:
         return _page(request, room, error=problem, status=400)
-    response = redirect("chat:members", room=room.key)
+    # A moderator who stepped down (or left) goes back to the room: this page is no longer theirs.
+    response = redirect("chat:members" if access.moderates(who, room) else "chat:room", room=room.key)
     response.status_code = 303
     return response
 
 
+@transaction.atomic
 def _member(request, room, action):
-    """Add, remove or change the role of the member the form names; a sentence when that cannot be done."""
+    """Add, remove or change the role of the member the form names; a sentence when that cannot be done.
+    The room's row is locked first: two moderators stepping each other down at once cannot both pass
+    the one-moderator check."""
+    Room.objects.select_for_update().only("pk").get(pk=room.id)
     username = tidy(request.POST.get("username") or "").strip()
     user = get_user_model().objects.filter(username=username).first() if username else None
     if user is None:
