@@ -87,6 +87,17 @@ async def present(page, count, timeout=15000):
     )
 
 
+async def signed_up(page, base_url, username, password):
+    """The page signed up (so signed in) through the sign-up form, at the lobby it sends it to."""
+    await page.goto(f"{base_url}/accounts/signup/")
+    await page.fill("#id_username", username)
+    await page.fill("#id_password1", password)
+    await page.fill("#id_password2", password)
+    await page.click("form.account button[type=submit]")
+    await page.wait_for_url(f"{base_url}/")
+    return page
+
+
 async def signed_in(page, base_url, username, password, path):
     """The page signed in through the account form, at path (where the form sends it next)."""
     await page.goto(f"{base_url}/accounts/login/?next={path}")

@@ -3,7 +3,7 @@ lobby and posts; an outsider's lobby lacks it and its address shows the not-foun
 
 import pytest
 
-from tests.browser import own_presence
+from tests.browser import own_presence, signed_up
 from tests.servers import daphne
 from tests.test_end_to_end import provider_env
 
@@ -13,14 +13,7 @@ PASSWORD = "quiet-harbour-7731"
 
 
 async def sign_up(browser, server, username):
-    page = await (await browser.new_context()).new_page()
-    await page.goto(f"{server.url}/accounts/signup/")
-    await page.fill("#id_username", username)
-    await page.fill("#id_password1", PASSWORD)
-    await page.fill("#id_password2", PASSWORD)
-    await page.click("form.account button[type=submit]")
-    await page.wait_for_url(f"{server.url}/")
-    return page
+    return await signed_up(await (await browser.new_context()).new_page(), server.url, username, PASSWORD)
 
 
 async def test_a_members_room_from_sign_up_to_a_members_post(upstream, browser):

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from tests.accessibility import RECORD_ANNOUNCEMENTS, announcements, axe_violations
-from tests.browser import own_presence, present
+from tests.browser import own_presence, present, signed_up
 from tests.servers import daphne
 from tests.test_end_to_end import provider_env
 
@@ -190,10 +190,7 @@ async def test_every_page_and_room_state_passes_axe_core_at_both_widths_in_both_
         await page.click("form.account button[type=submit]")
         await page.wait_for_selector(".errorlist")
         await scan(page, "sign-up with errors", found)
-        await page.fill("input[name=password1]", "a-long-pass-phrase")
-        await page.fill("input[name=password2]", "a-long-pass-phrase")
-        await page.click("form.account button[type=submit]")
-        await page.wait_for_url(lambda url: "/accounts/signup/" not in url)
+        await signed_up(page, server.url, "reader", "a-long-pass-phrase")
         await page.goto(f"{server.url}/rooms/new")
         await scan(page, "new room form", found)
         await page.fill("input[name=key]", "Readers")

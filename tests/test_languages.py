@@ -10,7 +10,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from chat.delivery.presence import sentences
-from tests.browser import own_presence, present
+from tests.browser import own_presence, present, signed_up
 from tests.conftest import ci
 from tests.servers import daphne
 from tests.test_end_to_end import provider_env
@@ -156,12 +156,7 @@ async def test_a_spanish_reader_meets_no_english_by_accept_language_or_by_the_sw
 
         # A person's own pages: signed up, a new room (its fields, their help, its choices, a refused
         # key), the room with its topic, its members page (roles, each Remove saying whom).
-        await page.goto(f"{server.url}/accounts/signup/")
-        await page.fill("input[name=username]", "lectora")
-        await page.fill("input[name=password1]", "una-frase-bastante-larga")
-        await page.fill("input[name=password2]", "una-frase-bastante-larga")
-        await page.click("form.account button[type=submit]")
-        await page.wait_for_url(f"{server.url}/")
+        await signed_up(page, server.url, "lectora", "una-frase-bastante-larga")
         await page.goto(f"{server.url}/rooms/new")
         assert await page.locator("form.account label").all_inner_texts() == ["Clave:", "Título:", "Tema:", "Visibilidad:", "Bot:"]
         await no_english(page, "new room form")
