@@ -9,6 +9,7 @@ IDS = {
     "messages": "messages",  # the message list: new messages are prepended here
     "synced": "room_synced",  # up to when the page is in step with the room (catch-up's starting point)
     "presence": "presence",  # who is here
+    "topic": "room_topic",  # the room's topic, under its title
     "notice": "room_notice",  # a sentence for the whole page (moderation, refusals)
     "form_error": "form_error",  # why a post was refused
     "my_name": "my_name",  # "You post as ..."

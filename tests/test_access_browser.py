@@ -46,6 +46,14 @@ async def test_a_members_room_from_sign_up_to_a_members_post(upstream, browser):
         await bea.keyboard.press("Enter")
         for page in (ada, bea):
             await page.wait_for_selector('.message.user[data-author="bea"]:has-text("Hello, den")', timeout=15000)
+        # A new topic, set on the members page, reaches the room's open pages under its title.
+        assert await bea.inner_text("#room_topic") == "Where plans are made"
+        members = await ada.context.new_page()
+        await members.goto(f"{server.url}/rooms/den/members")
+        await members.fill("#room-topic", "Plans, made")
+        await members.click("form.account button:text-is('Change the topic')")
+        for page in (ada, bea):
+            await page.wait_for_selector("#room_topic:text-is('Plans, made')", timeout=15000)
 
         await otto.goto(f"{server.url}/")
         assert await otto.locator("a[href='/rooms/den/']").count() == 0

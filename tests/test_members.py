@@ -309,20 +309,26 @@ def test_the_api_lists_a_members_room_only_to_its_members_keys(client):
     assert "Lounge" in listed("none")
 
 
-async def test_only_a_save_that_makes_a_room_members_only_has_its_pages_checked_again():
+async def test_a_save_making_a_room_members_only_has_its_pages_checked_and_a_new_topic_reaches_them():
+    """Only a save that makes the room members-only has its pages check again; only a new topic sends
+    the pages a frame (to the element under the title); other saves send the room nothing."""
     from channels.layers import get_channel_layer
 
     layer = get_channel_layer()
     listener = await layer.new_channel()
     await layer.group_add("den.messages", listener)  # where every process's fan-out hears the room
     row = await sync_to_async(Room.objects.create)(key="den", title="The Den", visibility="public")
+    marker = {"type": "room.frame", "group": "den.messages", "frame": "marker"}
 
-    async def next_after(save):
-        """The first room message the layer carries after save runs and a marker is sent behind it."""
+    async def sent_by(save):
+        """What the layer carries to the room after save runs, up to a marker sent behind it."""
         await sync_to_async(save)()
-        await layer.group_send("den.messages", {"type": "room.frame", "group": "den.messages", "frame": "marker"})
+        await layer.group_send("den.messages", marker)
+        carried = []
         async with asyncio.timeout(10):
-            return (await layer.receive(listener))["type"]
+            while (message := await layer.receive(listener)) != marker:
+                carried.append((message["type"], message.get("frame")))
+        return carried
 
     def edit(**fields):
         def save():
@@ -331,13 +337,15 @@ async def test_only_a_save_that_makes_a_room_members_only_has_its_pages_checked_
             row.save()
         return save
 
-    assert await next_after(edit(topic="Plans")) == "room.frame"  # public, stays public: no check
-    assert await next_after(edit(visibility="members")) == "room.recheck"
-    assert await layer.receive(listener) == {"type": "room.frame", "group": "den.messages", "frame": "marker"}
-    assert await next_after(edit(topic="Other plans", title="Den")) == "room.frame"  # members already: no check
-    assert await next_after(lambda: Room.objects.filter(pk=row.pk).update(visibility="public")) == "room.frame"
-    assert await next_after(lambda: Room.objects.get(pk=row.pk).save(update_fields=["topic"])) == "room.frame"
-    assert await next_after(edit(visibility="members")) == "room.recheck"
+    def topic(text):
+        return ("room.frame", f'<turbo-stream action="update" target="room_topic"><template>{text}</template></turbo-stream>')
+
+    assert await sent_by(edit(topic="Plans & more")) == [topic("Plans &amp; more")]  # public, stays public
+    assert await sent_by(edit(visibility="members")) == [("room.recheck", None)]
+    assert await sent_by(edit(topic="Other plans", title="Den")) == [topic("Other plans")]  # members already
+    assert await sent_by(lambda: Room.objects.filter(pk=row.pk).update(visibility="public")) == []  # no signal
+    assert await sent_by(lambda: Room.objects.get(pk=row.pk).save(update_fields=["topic"])) == []  # the same topic
+    assert await sent_by(edit(visibility="members")) == [("room.recheck", None)]
 
 
 @sync_to_async

@@ -1,4 +1,5 @@
-"""The broadcaster: every change to a Message row becomes one Turbo Stream frame for its room.
+"""The broadcaster: every change to a Message row becomes one Turbo Stream frame for its room (and
+so does a room's new topic).
 
 Like turbo-rails' Broadcastable, it hangs off the model's signals, fires after commit and funnels
 through one function, ``broadcast``. Views and the reply job never send frames themselves.
@@ -11,11 +12,12 @@ import logging
 
 from asgiref.sync import async_to_sync
 from django.db import transaction
-from django.db.models.signals import post_delete, post_save
+from django.db.models.signals import post_delete, post_save, pre_save
 from django.dispatch import receiver
 
+from bots.models import Room
 from bots.registry import get_room
-from chat import services
+from chat import dom, services
 from chat.delivery import fanout, frames
 from chat.models import Message, content_appended, row_changed, votes_changed
 
@@ -151,3 +153,20 @@ def message_grew(sender, message_id, room, offset, text, **kwargs):
 @receiver(post_delete, sender=Message)
 def message_deleted(sender, instance, **kwargs):
     broadcast(instance.room, frames.remove(instance))
+
+
+@receiver(pre_save, sender=Room)
+def topic_saving(sender, instance, update_fields=None, **kwargs):
+    """Note whether this save gives an open room a new topic, for topic_saved."""
+    instance._new_topic = (
+        instance.pk is not None
+        and (update_fields is None or "topic" in update_fields)
+        and not Room.objects.filter(pk=instance.pk, topic=instance.topic).exists()
+    )
+
+
+@receiver(post_save, sender=Room)
+def topic_saved(sender, instance, **kwargs):
+    """A new topic (the members page's, or the admin's) shows under the room's title on its open pages."""
+    if getattr(instance, "_new_topic", False):
+        broadcast(instance.key, frames.update(dom.IDS["topic"], instance.topic))
