@@ -36,9 +36,10 @@ def database_url():
 
 
 class Daphne:
-    """One real Daphne process serving Parley on a loopback port; env adds settings (None unsets one)."""
+    """One real Daphne process serving Parley on a loopback port; env adds settings (None unsets one),
+    options are Daphne's own command-line options."""
 
-    def __init__(self, env=None, port=None, app="project.asgi:application", cwd=ROOT):
+    def __init__(self, env=None, port=None, app="project.asgi:application", cwd=ROOT, options=()):
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.ws_url = f"ws://127.0.0.1:{self.port}"
@@ -47,7 +48,7 @@ class Daphne:
         environment.update(env or {})
         environment = {name: value for name, value in environment.items() if value is not None}
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), app],
+            [sys.executable, "-m", "daphne", *options, "-b", "127.0.0.1", "-p", str(self.port), app],
             cwd=cwd, env=environment, stdout=self.log, stderr=subprocess.STDOUT,
         )
         try:
@@ -91,8 +92,8 @@ class Daphne:
 
 
 @contextlib.contextmanager
-def daphne(env=None):
-    server = Daphne(env)
+def daphne(env=None, **kwargs):
+    server = Daphne(env, **kwargs)
     try:
         yield server
     except BaseException:
