@@ -269,6 +269,7 @@ const mentions = {
     const end = box.selectionStart;
     const mention = `@${option.dataset.key} `;
     box.setRangeText(mention, typed.start, end, "end");
+    drafts.keep(box);
     this.close(box);
     box.focus();
   },
@@ -296,8 +297,28 @@ const mentions = {
   },
 };
 document.addEventListener("input", (event) => {
-  if (event.target.id === ids.composer) mentions.update(event.target);
+  if (event.target.id !== ids.composer) return;
+  mentions.update(event.target);
+  drafts.keep(event.target);
 });
+
+// What is being written in a room stays with the tab until it is sent (sessionStorage, by the
+// room's form): a reload, a visit to another room, or a page that was out of date (signed in from
+// another tab: templates/403_csrf.html) loses nothing.
+const drafts = {
+  box: () => document.querySelector(`#${ids.new_message} #${ids.composer}`),
+  key: (box) => `parley-draft:${box.form.action}`,
+  keep(box) {
+    if (!box.form || box.form.id !== ids.new_message) return;
+    if (box.value) sessionStorage.setItem(this.key(box), box.value);
+    else sessionStorage.removeItem(this.key(box));
+  },
+  restore() {
+    const box = this.box();
+    const kept = box && sessionStorage.getItem(this.key(box));
+    if (kept && !box.value) box.value = kept;
+  },
+};
 document.addEventListener("focusout", (event) => {
   // A click on an option lands after focus left the box: close on the next turn, not before it.
   if (event.target.id === ids.composer) setTimeout(() => document.activeElement !== event.target && mentions.close(event.target), 150);
@@ -366,6 +387,7 @@ document.addEventListener("turbo:submit-end", (event) => {
   if (form.id !== ids.new_message || !event.detail.success) return;
   form.reset();
   const box = document.getElementById(ids.composer);
+  if (box) drafts.keep(box);
   mentions.close(box);
   box?.focus();
 });
@@ -455,6 +477,7 @@ document.addEventListener("turbo:load", () => {
   markFeed();
   pageSettings();
   fitComposerHint();
+  drafts.restore();
 });
 
 // The page's person's own messages sit on the right in their colour; everyone else's on the left,
