@@ -61,8 +61,9 @@ def test_every_post_needs_a_csrf_token(upstream):
              f"/rooms/ChatBot/messages/{reply.pk}/mute", "/profile"]
     for path in paths:
         refused = strict.post(path, {"content": "hi"})
-        # Refused for the token, not by the view (Stop, Retry and moderation refuse strangers with a 403 too).
-        assert refused.status_code == 403 and b"CSRF verification failed" in refused.content, path
+        # Refused for the token (the out-of-date page's answer), not by the view (Stop, Retry and
+        # moderation refuse strangers with a 403 too).
+        assert refused.status_code == 403 and b"This page was out of date" in refused.content, path
     # The programs' endpoints take no cookie, so no token: /chat reads JSON only (a form gets 415),
     # /v1 and /api a key only.
     assert strict.post("/chat", {"content": "hi"}).status_code == 415
