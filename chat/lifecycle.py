@@ -9,7 +9,7 @@ from asgiref.sync import sync_to_async
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.db import close_old_connections, connections
+from django.db import DatabaseError, close_old_connections, connections
 
 from bots.providers import get_provider
 from chat import services
@@ -112,7 +112,13 @@ class ProcessServices:
         except Exception:  # noqa: BLE001 - what it loads early, a first reply loads itself: serve anyway
             logger.exception("the provider did not start; its first reply will start what it needs")
         # A lone process restarting owns every unfinished reply: none can still be alive.
-        await sync_to_async(sweep_stale_replies)(older_than=0 if alone() else None)
+        try:
+            await sync_to_async(sweep_stale_replies)(older_than=0 if alone() else None)
+        except DatabaseError:
+            # Serve anyway, or this start's failure would answer every request of the process (the
+            # health check too) until it restarted; the periodic sweep finds the same replies once
+            # they are REPLY_STALE_AFTER old, when the database answers.
+            logger.exception("the start-up sweep could not reach the database; the periodic sweep will do it")
         services.current().keep_running("sweep", sweep_forever)
         try:
             from twisted.internet import reactor

@@ -67,6 +67,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # A view that finds the database away answers 503 with Retry-After, not 500.
+    "project.unavailable.DatabaseUnavailable",
     # Last: it looks every request's path up among the static files (its finders, on every request);
     # first, that lookup would come before every page and post instead of only before the views.
     "whitenoise.middleware.WhiteNoiseMiddleware",

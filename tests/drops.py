@@ -16,8 +16,9 @@ class DroppingProxy:
     """Listens on a loopback port and forwards to target_port, cutting each connection after a
     random lifetime in [shortest, longest] seconds; `cuts` and `mid_frame` count what it did."""
 
-    def __init__(self, target_port, shortest=1.0, longest=3.0, seed=None):
+    def __init__(self, target_port, shortest=1.0, longest=3.0, seed=None, port=0):
         self.target_port = target_port
+        self.listen_port = port  # 0: any free port
         self.shortest, self.longest = shortest, longest
         self.random = random.Random(seed)
         self.cuts = self.mid_frame = self.connections = 0
@@ -48,7 +49,7 @@ class DroppingProxy:
 
     async def _serve(self):
         self._stop = asyncio.Event()
-        server = await asyncio.start_server(self._connection, "127.0.0.1", 0)
+        server = await asyncio.start_server(self._connection, "127.0.0.1", self.listen_port)
         self.port = server.sockets[0].getsockname()[1]
         self._ready.set()
         async with server:

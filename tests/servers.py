@@ -37,9 +37,11 @@ def database_url():
 
 class Daphne:
     """One real Daphne process serving Parley on a loopback port; env adds settings (None unsets one),
-    options are Daphne's own command-line options."""
+    options are Daphne's own command-line options. It is ready when /healthz answers 200 (healthy),
+    or answers at all."""
 
-    def __init__(self, env=None, port=None, app="project.asgi:application", cwd=ROOT, options=()):
+    def __init__(self, env=None, port=None, app="project.asgi:application", cwd=ROOT, options=(), healthy=True):
+        self.healthy = healthy
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.ws_url = f"ws://127.0.0.1:{self.port}"
@@ -67,6 +69,10 @@ class Daphne:
                 with urllib.request.urlopen(f"{self.url}/healthz", timeout=1) as response:
                     if response.status == 200:
                         return
+            except urllib.error.HTTPError:
+                if not self.healthy:
+                    return
+                time.sleep(0.1)
             except (OSError, urllib.error.URLError):
                 time.sleep(0.1)
         raise RuntimeError(f"daphne did not answer /healthz within {timeout}s:\n{self.output()}")

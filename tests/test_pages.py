@@ -78,6 +78,19 @@ def test_healthz_answers_when_database_and_channel_layer_do(client):
     assert response.json() == {"status": "ok", "database": "ok", "channel_layer": "ok"}
 
 
+def test_django_s_500_page_is_the_app_s_in_the_reader_s_language_without_a_query():
+    from django.template.loader import render_to_string
+    from django.test import RequestFactory
+    from django.utils import translation
+    from django.views.defaults import server_error
+
+    with translation.override("es"):
+        page = server_error(RequestFactory().get("/")).content.decode()  # it renders with no context
+    assert '<html lang="es">' in page and "<h1>Algo salió mal</h1>" in page and 'href="/"' in page
+    assert "/static/chat/parley.css" in page
+    assert "Back in a moment" in render_to_string("503.html", {"back": "/rooms/Lounge/"})
+
+
 def test_user_text_is_escaped_and_reply_markdown_is_sanitized(client):
     Message.objects.create(room="ChatBot", role="user", content="<script>alert(1)</script>")
     Message.objects.create(room="ChatBot", bot="ChatBot", role="assistant", content='[x](javascript:alert(1)) <img src=x onerror=alert(1)>')

@@ -8,6 +8,7 @@ from datetime import datetime
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
+from django.db import InterfaceError, OperationalError
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 from ninja import Field, NinjaAPI, Query, Schema, Status
@@ -54,6 +55,12 @@ def unauthorized(request, exc):
 @api.exception_handler(AuthenticationError)
 def unauthenticated(request, exc):
     return keys.unauthorized(keys.Unauthorized(keys.MISSING))
+
+
+@api.exception_handler(OperationalError)
+@api.exception_handler(InterfaceError)
+def database_away(request, exc):
+    raise exc  # to the 503 every endpoint gives when the database is away (project/unavailable.py)
 
 
 @api.exception_handler(ValidationError)

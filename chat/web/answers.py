@@ -1,7 +1,11 @@
 """How form endpoints answer: Turbo Stream frames for Turbo's fetches, a 303 back to the room for plain forms."""
 
+from urllib.parse import urlsplit
+
 from django.http import HttpResponse
 from django.shortcuts import redirect
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 
 from chat.delivery import frames
 
@@ -34,3 +38,12 @@ def refuse(request, target, problem, status, *, page=None, retry_after=None):
     if retry_after:
         response["Retry-After"] = str(retry_after)
     return response
+
+
+def page_sent_from(request):
+    """The path of this site's page the form was sent from (its Referer), else the lobby."""
+    referer = request.headers.get("Referer", "")
+    if referer and url_has_allowed_host_and_scheme(referer, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+        parts = urlsplit(referer)
+        return parts.path + (f"?{parts.query}" if parts.query else "")
+    return reverse("chat:lobby")

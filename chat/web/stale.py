@@ -8,22 +8,11 @@ form was on (Turbo renders it in place; the room's message box keeps its draft f
 static/chat/parley.js).
 """
 
-from urllib.parse import urlsplit
-
 from django.shortcuts import render
-from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
+
+from chat.web.answers import page_sent_from
 
 
 def csrf_failure(request, reason=""):
     """CSRF_FAILURE_VIEW: 403, what happened in the reader's words (not Django's reason), and the way back."""
     return render(request, "403_csrf.html", {"back": page_sent_from(request)}, status=403)
-
-
-def page_sent_from(request):
-    """The path of this site's page the form was sent from (its Referer), else the lobby."""
-    referer = request.headers.get("Referer", "")
-    if referer and url_has_allowed_host_and_scheme(referer, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
-        parts = urlsplit(referer)
-        return parts.path + (f"?{parts.query}" if parts.query else "")
-    return reverse("chat:lobby")
