@@ -16,7 +16,7 @@ from django.utils.deprecation import MiddlewareMixin
 from django.utils.translation import gettext as _
 
 from chat.api.errors import error
-from chat.web.answers import page_sent_from
+from chat.web.answers import local_path, page_sent_from
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ class DatabaseUnavailable(MiddlewareMixin):
                        type(exception).__name__, exception)
         if "html" in request.headers.get("Accept", ""):
             # Again: the same page, or after a form the page it was sent from.
-            back = request.get_full_path() if request.method == "GET" else page_sent_from(request)
+            back = local_path(request.get_full_path()) if request.method == "GET" else page_sent_from(request)
             # Without the request: its context processors would ask the database again.
             response = HttpResponse(render_to_string("503.html", {"back": back}), status=503)
         else:

@@ -31,6 +31,9 @@ def test_a_post_with_an_old_token_gets_the_app_s_page_and_its_way_back(language,
     # A Referer from elsewhere is not followed: the way back is the lobby.
     answer = browser.post("/rooms/Lounge/messages", {"content": "lost?"}, HTTP_REFERER="https://evil.example/rooms/")
     assert answer.status_code == 403 and '<a href="/">' in answer.content.decode()
+    # Nor is a path of this site that a browser would read as another host's ("//evil.example/").
+    answer = browser.post("/rooms/Lounge/messages", {"content": "lost?"}, HTTP_REFERER="http://testserver//evil.example/x")
+    assert answer.status_code == 403 and 'href="/evil.example/x"' in answer.content.decode()
 
 
 async def test_a_message_written_in_a_tab_that_went_out_of_date_is_kept_and_sent_after_reload(upstream, browser):

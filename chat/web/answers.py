@@ -45,5 +45,10 @@ def page_sent_from(request):
     referer = request.headers.get("Referer", "")
     if referer and url_has_allowed_host_and_scheme(referer, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
         parts = urlsplit(referer)
-        return parts.path + (f"?{parts.query}" if parts.query else "")
+        return local_path(parts.path + (f"?{parts.query}" if parts.query else ""))
     return reverse("chat:lobby")
+
+
+def local_path(path):
+    """path as a link that stays on this site: "//host/x" (a path the browser asked for) would leave it."""
+    return "/" + path.lstrip("/\\")
