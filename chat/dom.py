@@ -9,6 +9,9 @@ IDS = {
     "messages": "messages",  # the message list: new messages are prepended here
     "synced": "room_synced",  # up to when the page is in step with the room (catch-up's starting point)
     "presence": "presence",  # who is here
+    "title": "room_name",  # the room's title, in its heading
+    "page_title": "page_title",  # the window's title (<title>)
+    "nav_room": "nav_room",  # the room switcher's link to the room the page shows
     "topic": "room_topic",  # the room's topic, under its title
     "notice": "room_notice",  # a sentence for the whole page (moderation, refusals)
     "form_error": "form_error",  # why a post was refused

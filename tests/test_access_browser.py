@@ -32,7 +32,8 @@ async def test_a_members_room_from_sign_up_to_a_members_post(upstream, browser):
         await ada.click("form.account button[type=submit]")
         await ada.wait_for_url(f"{server.url}/rooms/den/")
 
-        await ada.goto(f"{server.url}/rooms/den/members")
+        await ada.click("text=Members and settings")  # the room's moderator finds its members page from the room
+        await ada.wait_for_url(f"{server.url}/rooms/den/members")
         await ada.fill("#member-username", "bea")
         await ada.click("form.account button:text-is('Add')")
         await ada.wait_for_selector(".members li:has-text('bea')")
@@ -46,14 +47,21 @@ async def test_a_members_room_from_sign_up_to_a_members_post(upstream, browser):
         await bea.keyboard.press("Enter")
         for page in (ada, bea):
             await page.wait_for_selector('.message.user[data-author="bea"]:has-text("Hello, den")', timeout=15000)
-        # A new topic, set on the members page, reaches the room's open pages under its title.
+        # A new title and topic, set on the members page, reach the room's open pages: the heading,
+        # the switcher's link, the window's title and the line under the heading.
         assert await bea.inner_text("#room_topic") == "Where plans are made"
+        assert await bea.locator("a[href='/rooms/den/members']").count() == 0  # a member does not run it
         members = await ada.context.new_page()
         await members.goto(f"{server.url}/rooms/den/members")
-        await members.fill("#room-topic", "Plans, made")
-        await members.click("form.account button:text-is('Change the topic')")
+        await members.fill("#id_title", "The Burrow")
+        await members.fill("#id_topic", "Plans, made")
+        await members.click("form.account button:text-is('Save the room')")
+        await members.wait_for_url(f"{server.url}/rooms/den/members")
         for page in (ada, bea):
             await page.wait_for_selector("#room_topic:text-is('Plans, made')", timeout=15000)
+            assert await page.inner_text("#room_name") == "The Burrow"
+            assert await page.inner_text("#nav_room") == "The Burrow"
+            assert await page.title() == "The Burrow · Parley"
 
         await otto.goto(f"{server.url}/")
         assert await otto.locator("a[href='/rooms/den/']").count() == 0

@@ -135,15 +135,16 @@ def test_room_creation_follows_the_setting(client, settings):
     assert list(Room.objects.filter(key__startswith="den").values_list("key", flat=True)) == ["den"]
 
 
-def test_moderators_add_and_remove_members_and_change_the_topic(client):
+def test_moderators_add_and_remove_members_and_change_the_room(client):
     users = people("ada", "bea", "cal")
     signed_in(client, users["ada"])
     assert new_room(client).status_code == 302
     members = "/rooms/den/members"
     assert client.post(members, {"action": "add", "username": "bea"}).status_code == 303
-    assert client.post(members, {"action": "topic", "topic": "Plans for spring"}).status_code == 303
+    settings_of = {"action": "room", "title": "The Den", "topic": "Plans", "visibility": "members"}
+    assert client.post(members, {**settings_of, "topic": "  Plans for spring "}).status_code == 303
     page = client.get(members).text
-    assert "bea" in page and "Plans for spring" in page
+    assert "bea" in page and 'value="Plans for spring"' in page
     refusals = [
         ({"action": "add", "username": "nobody"}, "There is no one called &#x27;nobody&#x27; here"),
         ({"action": "add", "username": ""}, "Type a username."),
@@ -151,17 +152,24 @@ def test_moderators_add_and_remove_members_and_change_the_topic(client):
         ({"action": "add", "username": "cal", "role": "king"}, "Role is &quot;member&quot; or &quot;moderator&quot;."),
         ({"action": "remove", "username": "cal"}, "cal is not a member of this room."),
         ({"action": "remove", "username": "ada"}, "A room keeps at least one moderator"),
-        ({"action": "promote", "username": "cal"}, "Send action &quot;add&quot;, &quot;remove&quot;, &quot;role&quot; or &quot;topic&quot;."),
+        ({"action": "promote", "username": "cal"}, "Send action &quot;add&quot;, &quot;remove&quot;, &quot;role&quot; or &quot;room&quot;."),
         ({"action": "role", "username": "bea"}, "Role is &quot;member&quot; or &quot;moderator&quot;."),
         ({"action": "role", "username": "cal", "role": "moderator"}, "cal is not a member of this room."),
         ({"action": "role", "username": "ada", "role": "member"}, "A room keeps at least one moderator"),
-        ({"action": "topic", "topic": "x" * 301}, "A topic is at most 300 characters; this one has 301."),
+        ({**settings_of, "topic": "x" * 301}, "Ensure this value has at most 300 characters (it has 301)."),
+        ({**settings_of, "title": "  "}, "This field is required."),
+        ({**settings_of, "title": "Den\x00"}, "Null characters are not allowed."),
+        ({**settings_of, "title": "x" * 81}, "Ensure this value has at most 80 characters (it has 81)."),
+        ({**settings_of, "visibility": "secret"}, "Visibility is &quot;public&quot; or &quot;members&quot;."),
     ]
     for fields, sentence in refusals:
         response = client.post(members, fields)
         assert response.status_code == 400 and sentence in response.text, fields
     assert sorted(Membership.objects.values_list("user__username", "role")) == [("ada", "moderator"), ("bea", "member")]
     assert Room.objects.get(key="den").topic == "Plans for spring"
+    # Renamed; the key stays (it is the room's address).
+    assert client.post(members, {**settings_of, "title": "The Big Den", "key": "lair"}).status_code == 303
+    assert Room.objects.filter(key="den").values_list("title", "topic", "visibility").get() == ("The Big Den", "Plans", "members")
     # A member made a moderator; the first moderator, no longer the last, steps down; and back again.
     assert client.post(members, {"action": "role", "username": "bea", "role": "moderator"}).status_code == 303
     stepped_down = client.post(members, {"action": "role", "username": "ada", "role": "member"})
@@ -186,6 +194,11 @@ def test_moderators_add_and_remove_members_and_change_the_topic(client):
     assert client.post(members, {"action": "remove", "username": "bea"}).status_code == 303
     signed_in(client, users["bea"])
     assert client.get("/rooms/den/").status_code == 404 and "/rooms/den/" not in client.get("/").text
+    # Opened to everyone by its moderator: anyone reads it again, under its new title.
+    signed_in(client, users["ada"])
+    assert client.post(members, {**settings_of, "title": "The Big Den", "visibility": "public"}).status_code == 303
+    signed_in(client, users["bea"])
+    assert "<h1 id=\"room-title\"><span id=\"room_name\">The Big Den</span>" in client.get("/rooms/den/").text
 
 
 def test_a_rooms_moderator_removes_and_mutes_in_their_own_room_only(client):
@@ -309,9 +322,10 @@ def test_the_api_lists_a_members_room_only_to_its_members_keys(client):
     assert "Lounge" in listed("none")
 
 
-async def test_a_save_making_a_room_members_only_has_its_pages_checked_and_a_new_topic_reaches_them():
-    """Only a save that makes the room members-only has its pages check again; only a new topic sends
-    the pages a frame (to the element under the title); other saves send the room nothing."""
+async def test_a_save_making_a_room_members_only_has_its_pages_checked_and_a_new_title_or_topic_reaches_them():
+    """Only a save that makes the room members-only has its pages check again; only a new title or
+    topic sends the pages a frame (to the heading, the switcher's link and the window's title; to the
+    element under the title); other saves send the room nothing."""
     from channels.layers import get_channel_layer
 
     layer = get_channel_layer()
@@ -337,12 +351,18 @@ async def test_a_save_making_a_room_members_only_has_its_pages_checked_and_a_new
             row.save()
         return save
 
+    def update(target, text):
+        return f'<turbo-stream action="update" target="{target}"><template>{text}</template></turbo-stream>'
+
     def topic(text):
-        return ("room.frame", f'<turbo-stream action="update" target="room_topic"><template>{text}</template></turbo-stream>')
+        return ("room.frame", update("room_topic", text))
 
     assert await sent_by(edit(topic="Plans & more")) == [topic("Plans &amp; more")]  # public, stays public
     assert await sent_by(edit(visibility="members")) == [("room.recheck", None)]
-    assert await sent_by(edit(topic="Other plans", title="Den")) == [topic("Other plans")]  # members already
+    title = update("room_name", "Den") + update("nav_room", "Den") + update("page_title", "Den · Parley")
+    assert await sent_by(edit(topic="Other plans", title="Den")) == [("room.frame", title + update("room_topic", "Other plans"))]
+    assert await sent_by(edit(visibility="members")) == []  # members already
+    assert await sent_by(lambda: Room.objects.get(pk=row.pk).save(update_fields=["title", "visibility"])) == []  # the same title
     assert await sent_by(lambda: Room.objects.filter(pk=row.pk).update(visibility="public")) == []  # no signal
     assert await sent_by(lambda: Room.objects.get(pk=row.pk).save(update_fields=["topic"])) == []  # the same topic
     assert await sent_by(edit(visibility="members")) == [("room.recheck", None)]

@@ -1,5 +1,5 @@
 """The broadcaster: every change to a Message row becomes one Turbo Stream frame for its room (and
-so does a room's new topic).
+so does a room's new title or topic).
 
 Like turbo-rails' Broadcastable, it hangs off the model's signals, fires after commit and funnels
 through one function, ``broadcast``. Views and the reply job never send frames themselves.
@@ -156,17 +156,16 @@ def message_deleted(sender, instance, **kwargs):
 
 
 @receiver(pre_save, sender=Room)
-def topic_saving(sender, instance, update_fields=None, **kwargs):
-    """Note whether this save gives an open room a new topic, for topic_saved."""
-    instance._new_topic = (
-        instance.pk is not None
-        and (update_fields is None or "topic" in update_fields)
-        and not Room.objects.filter(pk=instance.pk, topic=instance.topic).exists()
-    )
+def heading_saving(sender, instance, update_fields=None, **kwargs):
+    """Note which of the room's title and topic this save changes, for heading_saved."""
+    written = [name for name in ("title", "topic") if update_fields is None or name in update_fields]
+    before = Room.objects.filter(pk=instance.pk).values(*written).first() if instance.pk is not None and written else None
+    instance._new_heading = [name for name in written if before is not None and before[name] != getattr(instance, name)]
 
 
 @receiver(post_save, sender=Room)
-def topic_saved(sender, instance, **kwargs):
-    """A new topic (the members page's, or the admin's) shows under the room's title on its open pages."""
-    if getattr(instance, "_new_topic", False):
-        broadcast(instance.key, frames.update(dom.IDS["topic"], instance.topic))
+def heading_saved(sender, instance, **kwargs):
+    """A new title or topic (the members page's, or the admin's) shows on the room's open pages."""
+    changed = getattr(instance, "_new_heading", [])
+    if changed:
+        broadcast(instance.key, "".join(frames.heading(instance, name) for name in changed))

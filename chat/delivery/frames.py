@@ -96,3 +96,12 @@ def presence(lines):
 def update(target, text=""):
     """Element target's content becomes text, escaped (a form's error sentence, cleared with "")."""
     return turbo_stream("update", target, escape(text))
+
+
+def heading(room, field):
+    """The room's new title (its heading, the switcher's link to it, the window's title) or topic
+    (under the heading), as its open pages show them."""
+    if field == "topic":
+        return update(dom.IDS["topic"], room.topic)
+    # The window's title as templates/chat/room.html writes it.
+    return update(dom.IDS["title"], room.title) + update(dom.IDS["nav_room"], room.title) + update(dom.IDS["page_title"], f"{room.title} · Parley")

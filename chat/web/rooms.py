@@ -1,5 +1,6 @@
 """Rooms people make and run: a new room from the lobby (/rooms/new), and its members page
-(/rooms/<room>/members), where its moderators add and remove members, change their roles and the topic."""
+(/rooms/<room>/members), where its moderators add and remove members, change their roles, and
+rename the room, change its topic or who may enter."""
 
 from django import forms
 from django.conf import settings
@@ -18,21 +19,29 @@ from chat import access, limits
 from chat.text import tidy
 
 
-class RoomForm(forms.ModelForm):
-    """A new room: its key, title, topic, who may enter, and its own bot (an active one, by key) or none."""
+class RoomSettingsForm(forms.ModelForm):
+    """What a room's moderators may change on its members page: its title, topic and who may enter."""
 
     # Declared fields do not take their model field's name: they get it here, in the reader's language.
+    visibility = forms.ChoiceField(
+        choices=Room.Visibility.choices, initial=Room.Visibility.PUBLIC,
+        label=capfirst(Room._meta.get_field("visibility").verbose_name),
+        error_messages={"invalid_choice": gettext_lazy('Visibility is "public" or "members".')},
+    )
+
+    class Meta:
+        model = Room
+        fields = ("title", "topic", "visibility")
+
+
+class RoomForm(RoomSettingsForm):
+    """A new room: its key, title, topic, who may enter, and its own bot (an active one, by key) or none."""
+
     bot = forms.ModelChoiceField(
         Bot.objects.filter(active=True), to_field_name="key", required=False,
         label=capfirst(Room._meta.get_field("bot").verbose_name),
         empty_label=gettext_lazy("None: bots answer only when mentioned"),
         error_messages={"invalid_choice": gettext_lazy("There is no active bot with that key; choose one from the list, or none.")},
-    )
-
-    visibility = forms.ChoiceField(
-        choices=Room.Visibility.choices, initial=Room.Visibility.PUBLIC,
-        label=capfirst(Room._meta.get_field("visibility").verbose_name),
-        error_messages={"invalid_choice": gettext_lazy('Visibility is "public" or "members".')},
     )
 
     class Meta:
@@ -89,15 +98,15 @@ def new_room(request):
     return render(request, "chat/new_room.html", {"form": form}, status=400 if form.errors else 200)
 
 
-ACTIONS = ("add", "remove", "role", "topic")
+ACTIONS = ("add", "remove", "role", "room")
 
 
 @require_http_methods(["GET", "POST"])
 def members(request, room):
     """GET: the room's members. POST action add with username (and role: member or moderator),
-    remove with username, role with username and role (a member's new role), or topic with topic:
-    by the room's moderators and staff; 303 back here, or the page with a sentence (400) when it
-    cannot be done."""
+    remove with username, role with username and role (a member's new role), or room with title,
+    topic and visibility: by the room's moderators and staff; 303 back here, or the page with a
+    sentence (400) when it cannot be done."""
     who = access.account(request)
     room = access.room_for(who, room)
     if not access.moderates(who, room):
@@ -107,9 +116,15 @@ def members(request, room):
         return _page(request, room)
     action = request.POST.get("action")
     if action not in ACTIONS:
-        return _page(request, room, error=_('Send action "add", "remove", "role" or "topic".'), status=400)
-    problem = _topic(request, room) if action == "topic" else _member(request, room, action)
-    if problem:
+        return _page(request, room, error=_('Send action "add", "remove", "role" or "room".'), status=400)
+    if action == "room":
+        form = RoomSettingsForm(request.POST, instance=Room.objects.get(pk=room.id))
+        if not form.is_valid():
+            return _page(request, room, settings_form=form, status=400)
+        # Saved, not updated: every process's registry learns of it, open pages get the new title and
+        # topic (chat.delivery.broadcast), and a room made members-only closes its outsiders' pages.
+        form.save()
+    elif problem := _member(request, room, action):
         return _page(request, room, error=problem, status=400)
     # A moderator who stepped down (or left) goes back to the room: this page is no longer theirs.
     response = redirect("chat:members" if access.moderates(who, room) else "chat:room", room=room.key)
@@ -151,20 +166,9 @@ def _member(request, room, action):
     return ""
 
 
-def _topic(request, room):
-    """Change the room's topic; a sentence when it cannot be."""
-    topic = tidy(request.POST.get("topic") or "").strip()
-    longest = Room._meta.get_field("topic").max_length
-    if len(topic) > longest:
-        return _("A topic is at most %(most)s characters; this one has %(count)s.") % {"most": longest, "count": len(topic)}
-    row = Room.objects.get(pk=room.id)
-    row.topic = topic
-    row.save(update_fields=["topic", "updated_at"])  # saved, not updated: every process's registry learns of it
-    return ""
-
-
-def _page(request, room, *, error="", status=200):
+def _page(request, room, *, error="", settings_form=None, status=200):
     listed = Membership.objects.filter(room_id=room.id).select_related("user").order_by("user__username")
-    context = {"room": room, "memberships": listed, "error": error, "roles": Membership.Role.choices,
+    settings_form = settings_form or RoomSettingsForm(initial={name: getattr(room, name) for name in RoomSettingsForm.Meta.fields})
+    context = {"room": room, "memberships": listed, "error": error, "form": settings_form, "roles": Membership.Role.choices,
                "moderator": Membership.Role.MODERATOR, "member": Membership.Role.MEMBER}
     return render(request, "chat/members.html", context, status=status)
