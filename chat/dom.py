@@ -13,6 +13,7 @@ IDS = {
     "page_title": "page_title",  # the window's title (<title>)
     "nav_room": "nav_room",  # the room switcher's link to the room the page shows
     "topic": "room_topic",  # the room's topic, under its title
+    "heading": "room_heading",  # which title and topic the page shows (a mark): a reconnect sends it back
     "notice": "room_notice",  # a sentence for the whole page (moderation, refusals)
     "form_error": "form_error",  # why a post was refused
     "my_name": "my_name",  # "You post as ..."

@@ -62,6 +62,15 @@ async def test_a_members_room_from_sign_up_to_a_members_post(upstream, browser):
             assert await page.inner_text("#room_name") == "The Burrow"
             assert await page.inner_text("#nav_room") == "The Burrow"
             assert await page.title() == "The Burrow · Parley"
+        # A page that was away when the title changed (its socket closed) shows the new one when it is back.
+        await bea.evaluate("window.parked = document.querySelector('room-stream'); window.parked.remove()")
+        await members.fill("#id_title", "The Sett")
+        await members.click("form.account button:text-is('Save the room')")
+        await ada.wait_for_selector("#room_name:text-is('The Sett')", timeout=15000)
+        assert await bea.inner_text("#room_name") == "The Burrow"
+        await bea.evaluate("document.querySelector('section.room').append(window.parked)")
+        await bea.wait_for_selector("#room_name:text-is('The Sett')", timeout=15000)
+        assert await bea.title() == "The Sett · Parley"
 
         await otto.goto(f"{server.url}/")
         assert await otto.locator("a[href='/rooms/den/']").count() == 0

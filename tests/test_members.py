@@ -2,6 +2,7 @@
 refused with a sentence, and a member removed mid-reply cut off within a second."""
 
 import asyncio
+import html
 import json
 import threading
 import time
@@ -19,6 +20,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from bots.models import Bot, Membership, Room
 from chat import limits
 from chat.delivery import fanout
+from chat.delivery.frames import heading_mark
 from chat.models import ApiKey, Message
 from project.asgi import application
 from tests.rooms import OPEN, ORIGIN, grows, parse_frames
@@ -354,13 +356,17 @@ async def test_a_save_making_a_room_members_only_has_its_pages_checked_and_a_new
     def update(target, text):
         return f'<turbo-stream action="update" target="{target}"><template>{text}</template></turbo-stream>'
 
-    def topic(text):
-        return ("room.frame", update("room_topic", text))
+    def mark(title, topic):
+        shown = heading_mark(Room(title=title, topic=topic))
+        return f'<turbo-stream action="replace" target="room_heading"><template><span id="room_heading" data-mark="{shown}" hidden></span></template></turbo-stream>'
 
-    assert await sent_by(edit(topic="Plans & more")) == [topic("Plans &amp; more")]  # public, stays public
+    def topic(text, title="The Den"):
+        return ("room.frame", update("room_topic", html.escape(text)) + mark(title, text))
+
+    assert await sent_by(edit(topic="Plans & more")) == [topic("Plans & more")]  # public, stays public
     assert await sent_by(edit(visibility="members")) == [("room.recheck", None)]
     title = update("room_name", "Den") + update("nav_room", "Den") + update("page_title", "Den · Parley")
-    assert await sent_by(edit(topic="Other plans", title="Den")) == [("room.frame", title + update("room_topic", "Other plans"))]
+    assert await sent_by(edit(topic="Other plans", title="Den")) == [("room.frame", title + topic("Other plans", "Den")[1])]
     assert await sent_by(edit(visibility="members")) == []  # members already
     assert await sent_by(lambda: Room.objects.get(pk=row.pk).save(update_fields=["title", "visibility"])) == []  # the same title
     assert await sent_by(lambda: Room.objects.filter(pk=row.pk).update(visibility="public")) == []  # no signal

@@ -168,4 +168,4 @@ def heading_saved(sender, instance, **kwargs):
     """A new title or topic (the members page's, or the admin's) shows on the room's open pages."""
     changed = getattr(instance, "_new_heading", [])
     if changed:
-        broadcast(instance.key, "".join(frames.heading(instance, name) for name in changed))
+        broadcast(instance.key, frames.heading(instance, changed))

@@ -112,7 +112,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 # Joined first, then read: whatever changed meanwhile arrives at least once, and
                 # after the catch-up, which must not paint over it. Older repeats are dropped by
                 # the page (revisions, offsets).
-                await self.send(text_data=await sync_to_async(self._catch_up)(after))
+                await self.send(text_data=self._heading() + await sync_to_async(self._catch_up)(after))
             while self.held:
                 await self.base_send(self.held.pop(0))
             self.held = None
@@ -151,6 +151,13 @@ class RoomConsumer(AsyncWebsocketConsumer):
         except Http404:
             return False
         return True
+
+    def _heading(self):
+        """The room's title and topic for a page that reconnects showing others (its mark differs): a new
+        title or topic is a frame, not one of the room's numbered events."""
+        shown = parse_qs(self.scope["query_string"].decode("latin-1")).get("heading")
+        # A client that sends no mark (a script) keeps to the messages: nothing more to read on each reconnect.
+        return "" if shown is None or shown[0] == frames.heading_mark(self.room) else frames.heading(self.room)
 
     def _catch_up(self, after):
         now, changed = catch_up(self.room.key, after)

@@ -4,6 +4,7 @@ They are rendered in no person's language (English), and each sentence in them s
 the page's own catalog to show it in the page's language (`data-i18n`, `data-lines`: parley.js).
 """
 
+import hashlib
 import json
 
 from django.template.loader import render_to_string
@@ -98,10 +99,21 @@ def update(target, text=""):
     return turbo_stream("update", target, escape(text))
 
 
-def heading(room, field):
-    """The room's new title (its heading, the switcher's link to it, the window's title) or topic
-    (under the heading), as its open pages show them."""
-    if field == "topic":
-        return update(dom.IDS["topic"], room.topic)
-    # The window's title as templates/chat/room.html writes it.
-    return update(dom.IDS["title"], room.title) + update(dom.IDS["nav_room"], room.title) + update(dom.IDS["page_title"], f"{room.title} · Parley")
+def heading_mark(room):
+    """A short mark of the room's title and topic: the page keeps the one it shows and sends it back
+    when it reconnects, and gets the heading again only if the room's differs (chat.delivery.consumers)."""
+    return hashlib.blake2s(f"{room.title}\n{room.topic}".encode(), digest_size=6).hexdigest()
+
+
+def heading(room, fields=("title", "topic")):
+    """The room's title (its heading, the switcher's link to it, the window's title) and topic (under
+    the heading) as they now are, those of fields, and the page's mark of them."""
+    parts = []
+    if "title" in fields:
+        # The window's title as templates/chat/room.html writes it.
+        parts += [update(dom.IDS["title"], room.title), update(dom.IDS["nav_room"], room.title),
+                  update(dom.IDS["page_title"], f"{room.title} · Parley")]
+    if "topic" in fields:
+        parts.append(update(dom.IDS["topic"], room.topic))
+    mark = render_to_string("chat/_heading.html", {"mark": heading_mark(room), "ids": dom.IDS}).strip()
+    return "".join(parts) + turbo_stream("replace", dom.IDS["heading"], mark)

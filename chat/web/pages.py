@@ -21,7 +21,7 @@ from chat.web.answers import TURBO_STREAM
 
 # What a first page or post renders, with what they extend and include: compiled at the server's start.
 FIRST_TEMPLATES = (
-    "base.html", "chat/lobby.html", "chat/room.html", "chat/_synced.html", "chat/_older_link.html",
+    "base.html", "chat/lobby.html", "chat/room.html", "chat/_synced.html", "chat/_heading.html", "chat/_older_link.html",
     "chat/_message.html", "chat/_feedback.html",
 )
 
@@ -83,6 +83,7 @@ def room_page(request, room, *, error="", content="", status=200, window=None):
         "bots": registry.bots(),
         "messages": messages,
         "after": after,
+        "heading_mark": frames.heading_mark(room),
         "error": error,
         "content": content,
         "max_chars": settings.MESSAGE_MAX_CHARS,

@@ -62,10 +62,12 @@ class RoomStream extends HTMLElement {
     // On every (re)connect the server replays what changed after the room's event number the page
     // was last in step with (numbers, not times: no slack for clocks, nothing it had sent again).
     const after = document.getElementById(ids.synced)?.dataset.after || this.getAttribute("after");
+    // And the mark of the title and topic it shows: they come again only if the room's changed meanwhile.
+    const heading = document.getElementById(ids.heading)?.dataset.mark || "";
     const scheme = location.protocol === "https:" ? "wss" : "ws";
     // A guest who has not posted yet is counted in presence as the guest their page offers to be.
     const guest = this.getAttribute("guest") ? `&guest=${encodeURIComponent(this.getAttribute("guest"))}` : "";
-    const url = `${scheme}://${location.host}${this.getAttribute("socket")}?after=${encodeURIComponent(after)}${guest}`;
+    const url = `${scheme}://${location.host}${this.getAttribute("socket")}?after=${encodeURIComponent(after)}&heading=${encodeURIComponent(heading)}${guest}`;
     const socket = (this.socket = new WebSocket(url));
     Turbo.connectStreamSource(socket);
     socket.addEventListener("open", () => document.body.classList.remove("offline"));
