@@ -1,6 +1,9 @@
 """Pages and form endpoints through Django's test client: what a browser without JavaScript gets."""
 
+import datetime
+
 import pytest
+from django.utils import timezone
 
 from chat.models import Message
 
@@ -129,7 +132,10 @@ def test_the_lobby_asks_the_same_queries_for_three_rooms_as_for_thirteen(client,
     assert len([sql for sql in many if "chat_message" in sql]) == 2
     assert len([sql for sql in many if "bots_membership" in sql]) == 1
     assert all(f'href="/rooms/team{i}/"' in page for i in range(10)) and "/rooms/secret/" not in page
-    assert page.count("Last message ") == 10 and page.count("No messages yet") == 4
+    assert page.count("Last message just now") == 10 and page.count("No messages yet") == 4
+    # An hour later: timesince's words ("0 minutes ago" was what a room that had just spoken said).
+    Message.objects.filter(room__startswith="team").update(created_at=timezone.now() - datetime.timedelta(hours=1))
+    assert lobby()[0].count("Last message 1\xa0hour ago") == 10
 
 
 @pytest.mark.django_db(transaction=True)

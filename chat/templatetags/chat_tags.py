@@ -1,10 +1,12 @@
 """Template filters for messages and links, and the tag that names a page's inline blocks to its security policy."""
 
+import datetime
 import functools
 import json
 
 from django import template
 from django.urls import get_script_prefix, get_urlconf, reverse
+from django.utils import timezone
 from django.utils.crypto import salted_hmac
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
@@ -28,6 +30,12 @@ def url_of(key, name):
 @functools.lru_cache(maxsize=10_000)
 def _reversed(urlconf, prefix, name, key):
     return reverse(name, urlconf=urlconf, args=[key])
+
+
+@register.filter
+def under_a_minute_ago(moment):
+    """Whether moment was less than a minute ago: "just now", where timesince would say "0 minutes"."""
+    return moment is not None and timezone.now() - moment < datetime.timedelta(minutes=1)
 
 
 @register.filter
