@@ -79,3 +79,10 @@ async def test_a_members_room_from_sign_up_to_a_members_post(upstream, browser):
         assert response.status == 404
         text = await otto.inner_text("body")
         assert "There is no room called 'den'" in text and "Hello, den" not in text
+
+        # Removed while her page is open: it closes and shows what an outsider sees, and knocks no more.
+        await members.get_by_role("button", name="Remove bea", exact=True).click()
+        await members.wait_for_selector(".members li:has-text('ada')")
+        await bea.wait_for_selector("text=There is no room called 'den'", timeout=15000)
+        assert "Hello, den" not in await bea.inner_text("body")
+        assert await bea.locator("room-stream").count() == 0

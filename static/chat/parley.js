@@ -41,6 +41,9 @@ document.addEventListener("turbo:before-fetch-request", (event) => {
   event.detail.fetchOptions.headers["X-CSRFToken"] = csrfToken();
 });
 
+// The close code of a page whose person may no longer read its room (chat/delivery/fanout.py REMOVED).
+const NO_LONGER_ALLOWED = 4403;
+
 // The room socket as an element: Turbo Drive connects it on entering a room, disconnects on leaving.
 class RoomStream extends HTMLElement {
   connectedCallback() {
@@ -74,9 +77,16 @@ class RoomStream extends HTMLElement {
     // Back-off starts over only once the server has sent something: a socket it accepts and then
     // drops at once (its database down, say) must not make every page reconnect in a tight loop.
     socket.addEventListener("message", () => (this.retries = 0), { once: true });
-    socket.addEventListener("close", () => {
+    socket.addEventListener("close", (event) => {
       Turbo.disconnectStreamSource(socket);
       if (this.closed) return;
+      if (event.code === NO_LONGER_ALLOWED) {
+        // Removed from the room, or it closed to members: the page again says where this person stands
+        // (the room's not-found page), rather than knocking at a door that stays shut.
+        this.closed = true;
+        Turbo.visit(location.href, { action: "replace" });
+        return;
+      }
       document.body.classList.add("offline");
       const delay = Math.min(10000, 500 * 2 ** this.retries++) * (0.5 + Math.random() / 2);
       this.timer = setTimeout(() => this.open(), delay);
