@@ -137,6 +137,28 @@ def test_room_creation_follows_the_setting(client, settings):
     assert list(Room.objects.filter(key__startswith="den").values_list("key", flat=True)) == ["den"]
 
 
+def test_a_guest_at_a_rooms_address_is_offered_to_log_in_and_a_member_who_does_gets_in(client):
+    """A members room's link opened logged out: the not-found page (the same for a room that does not
+    exist: it tells nothing) offers to log in, and back to the room."""
+    users = people("ada", "otto")
+    signed_in(client, users["ada"])
+    assert new_room(client).status_code == 302
+    client.logout()
+    offer = 'href="/accounts/login/?next=/rooms/{}/">Log in</a>'
+    for key in ("den", "nowhere"):
+        response = client.get(f"/rooms/{key}/")
+        assert response.status_code == 404 and offer.format(key) in response.text, key
+    elsewhere = client.get("/direct/NoSuchBot/")  # another page's not-found: nothing about rooms
+    assert elsewhere.status_code == 404 and "A members room shows only" not in elsewhere.text
+    signed_in(client, users["otto"])  # logged in, and still not a member: nothing to offer
+    response = client.get("/rooms/den/")
+    assert response.status_code == 404 and "/accounts/login/" not in response.text
+    client.logout()
+    logged_in = client.post("/accounts/login/?next=/rooms/den/", {"username": "ada", "password": PASSWORD, "next": "/rooms/den/"})
+    assert logged_in.status_code == 302 and logged_in["Location"] == "/rooms/den/"
+    assert client.get("/rooms/den/").status_code == 200
+
+
 def test_moderators_add_and_remove_members_and_change_the_room(client):
     users = people("ada", "bea", "cal")
     signed_in(client, users["ada"])
