@@ -78,8 +78,12 @@ def moderates(who, room):
 
 def moderates_here(request, room):
     """moderates for the account request acts as, from the memberships rooms_of reads (no query of its own)."""
-    standing = _standing(request)
-    return _moderator(standing.who, lambda: standing.roles.get(room.id))
+    return _moderator(account(request), lambda: role_here(request, room))
+
+
+def role_here(request, room):
+    """The role in room of the account request acts as, or None when it is not a member (staff's are not read)."""
+    return _standing(request).roles.get(room.id)
 
 
 def _moderator(who, role):

@@ -1,6 +1,8 @@
 """Members rooms in a real browser: sign up, make a members room, add a member who finds it in the
 lobby and posts; an outsider's lobby lacks it and its address shows the not-found page."""
 
+import asyncio
+
 import pytest
 
 from tests.browser import own_presence, signed_up
@@ -86,3 +88,15 @@ async def test_a_members_room_from_sign_up_to_a_members_post(upstream, browser):
         await bea.wait_for_selector("text=There is no room called 'den'", timeout=15000)
         assert "Hello, den" not in await bea.inner_text("body")
         assert await bea.locator("room-stream").count() == 0
+
+        # A member leaves of their own accord, after saying yes to the question.
+        await members.fill("#member-username", "otto")
+        await members.click("form.account button:text-is('Add')")
+        await members.wait_for_selector(".members li:has-text('otto')")
+        await otto.goto(f"{server.url}/rooms/den/")
+        questions = []
+        otto.on("dialog", lambda dialog: (questions.append(dialog.message), asyncio.ensure_future(dialog.accept())))
+        await otto.click("button:text-is('Leave the room')")
+        await otto.wait_for_url(f"{server.url}/")
+        assert questions == ["Leave The Sett? A moderator can add you again."]
+        assert await otto.locator("a[href='/rooms/den/']").count() == 0

@@ -159,6 +159,30 @@ def test_a_guest_at_a_rooms_address_is_offered_to_log_in_and_a_member_who_does_g
     assert client.get("/rooms/den/").status_code == 200
 
 
+def test_a_member_leaves_a_room_and_its_last_moderator_cannot(client):
+    users = people("ada", "bea", "otto")
+    signed_in(client, users["ada"])
+    assert new_room(client).status_code == 302
+    assert client.post("/rooms/den/members", {"action": "add", "username": "bea"}).status_code == 303
+    leave = {"action": "leave"}
+    refused = client.post("/rooms/den/members", leave)  # ada, its one moderator
+    assert refused.status_code == 400 and "A room keeps at least one moderator" in refused.text
+    signed_in(client, users["bea"])
+    page = client.get("/rooms/den/").text
+    assert 'value="leave"' in page and 'href="/rooms/den/members"' not in page  # a member leaves; she does not run it
+    left = client.post("/rooms/den/members", leave)
+    assert left.status_code == 303 and left["Location"] == "/"
+    assert client.get("/rooms/den/").status_code == 404  # a members room: gone for her
+    assert list(Membership.objects.values_list("user__username", flat=True)) == ["ada"]
+    lounge = client.post("/rooms/Lounge/members", leave)  # a room she never belonged to
+    assert lounge.status_code == 400 and "bea is not a member of this room." in lounge.text
+    assert 'value="leave"' not in client.get("/rooms/Lounge/").text
+    client.logout()
+    guest = client.post("/rooms/Lounge/members", leave)
+    assert guest.status_code == 400 and "Only a room&#x27;s members can leave it." in guest.text
+    assert client.post("/rooms/den/members", leave).status_code == 404  # not even there, to a guest
+
+
 def test_moderators_add_and_remove_members_and_change_the_room(client):
     users = people("ada", "bea", "cal")
     signed_in(client, users["ada"])

@@ -80,6 +80,7 @@ def room_page(request, room, *, error="", content="", status=200, window=None):
         "offer": identity.offer(request, me),
         "room": room,
         "moderates": access.moderates_here(request, room),
+        "belongs": access.role_here(request, room) is not None,
         "bots": registry.bots(),
         "messages": messages,
         "after": after,

@@ -106,9 +106,11 @@ def members(request, room):
     """GET: the room's members. POST action add with username (and role: member or moderator),
     remove with username, role with username and role (a member's new role), or room with title,
     topic and visibility: by the room's moderators and staff; 303 back here, or the page with a
-    sentence (400) when it cannot be done."""
+    sentence (400) when it cannot be done. POST action leave: any member leaves (303 to the lobby)."""
     who = access.account(request)
     room = access.room_for(who, room)
+    if request.method == "POST" and request.POST.get("action") == "leave":
+        return _leave(request, who, room)
     if not access.moderates(who, room):
         problem = _("Only the room's moderators can manage its members.")
         return render(request, "registration/refused.html", {"problem": problem}, status=403)
@@ -132,13 +134,23 @@ def members(request, room):
     return response
 
 
+def _leave(request, who, room):
+    """who leaves room: 303 to the lobby (their other pages of it close), or why not (400)."""
+    problem = _member(request, room, "remove", username=who.get_username()) if who else _("Only a room's members can leave it.")
+    if problem:
+        return render(request, "registration/refused.html", {"problem": problem}, status=400)
+    response = redirect("chat:lobby")
+    response.status_code = 303
+    return response
+
+
 @transaction.atomic
-def _member(request, room, action):
-    """Add, remove or change the role of the member the form names; a sentence when that cannot be done.
-    The room's row is locked first: two moderators stepping each other down at once cannot both pass
-    the one-moderator check."""
+def _member(request, room, action, username=None):
+    """Add, remove or change the role of the member the form names (or username); a sentence when that
+    cannot be done. The room's row is locked first: two moderators stepping each other down at once
+    cannot both pass the one-moderator check."""
     Room.objects.select_for_update().only("pk").get(pk=room.id)
-    username = tidy(request.POST.get("username") or "").strip()
+    username = username or tidy(request.POST.get("username") or "").strip()
     user = get_user_model().objects.filter(username=username).first() if username else None
     if user is None:
         return _("There is no one called %(name)r here; check the username.") % {"name": username[:40]} if username else _("Type a username.")

@@ -82,9 +82,14 @@ class RoomStream extends HTMLElement {
       if (this.closed) return;
       if (event.code === NO_LONGER_ALLOWED) {
         // Removed from the room, or it closed to members: the page again says where this person stands
-        // (the room's not-found page), rather than knocking at a door that stays shut.
+        // (the room's not-found page), rather than knocking at a door that stays shut. A navigation
+        // under way (Turbo marks it aria-busy: the person's own "Leave the room", say) lands first.
         this.closed = true;
-        Turbo.visit(location.href, { action: "replace" });
+        const reload = () => {
+          if (document.querySelector("[aria-busy]")) setTimeout(reload, 100);
+          else if (this.isConnected) Turbo.visit(location.href, { action: "replace" });
+        };
+        reload();
         return;
       }
       document.body.classList.add("offline");
