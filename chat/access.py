@@ -78,7 +78,7 @@ def moderates(who, room):
 
 def moderates_here(request, room):
     """moderates for the account request acts as, from the memberships rooms_of reads (no query of its own)."""
-    return _moderator(account(request), lambda: role_here(request, room))
+    return _moderator(_standing(request).who, lambda: role_here(request, room))
 
 
 def role_here(request, room):

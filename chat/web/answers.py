@@ -17,13 +17,18 @@ def wants_turbo_stream(request):
     return TURBO_STREAM in request.headers.get("Accept", "")
 
 
+def see_other(to, *args, **kwargs):
+    """303 to redirect()'s to (a URL name and its arguments, or a path): after a form post, the browser GETs it."""
+    response = redirect(to, *args, **kwargs)
+    response.status_code = 303
+    return response
+
+
 def answer(request, room, frames_html=""):
     """Answer a form post that worked: frames for Turbo (the socket does the rest), 303 to the room otherwise."""
     if wants_turbo_stream(request):
         return HttpResponse(frames_html, content_type=TURBO_STREAM)
-    response = redirect("chat:room", room=room.key)
-    response.status_code = 303  # see other: the browser GETs the room
-    return response
+    return see_other("chat:room", room=room.key)
 
 
 def refuse(request, target, problem, status, *, page=None, retry_after=None):

@@ -3,7 +3,7 @@
 import functools
 
 from django.http import HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
@@ -11,7 +11,7 @@ from django.views.decorators.http import require_http_methods
 from chat import dom, identity
 from chat.delivery import frames
 from chat.names import check_name
-from chat.web.answers import TURBO_STREAM, refuse, wants_turbo_stream
+from chat.web.answers import TURBO_STREAM, refuse, see_other, wants_turbo_stream
 
 
 def _next(request):
@@ -44,6 +44,4 @@ def profile(request):
     if wants_turbo_stream(request):
         # Every "you post as" on the page; messages already sent keep the name they were sent under.
         return HttpResponse(frames.update(dom.IDS["my_name"], name) + frames.update(dom.IDS["profile_error"]), content_type=TURBO_STREAM)
-    response = redirect(_next(request))
-    response.status_code = 303
-    return response
+    return see_other(_next(request))

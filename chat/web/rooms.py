@@ -17,6 +17,7 @@ from django.views.decorators.http import require_http_methods
 from bots.models import RESERVED_ROOM_KEYS, Bot, Membership, Room
 from chat import access, limits
 from chat.text import tidy
+from chat.web.answers import see_other
 
 
 class RoomSettingsForm(forms.ModelForm):
@@ -129,9 +130,7 @@ def members(request, room):
     elif problem := _member(request, room, action):
         return _page(request, room, error=problem, status=400)
     # A moderator who stepped down (or left) goes back to the room: this page is no longer theirs.
-    response = redirect("chat:members" if access.moderates(who, room) else "chat:room", room=room.key)
-    response.status_code = 303
-    return response
+    return see_other("chat:members" if access.moderates(who, room) else "chat:room", room=room.key)
 
 
 def _leave(request, who, room):
@@ -139,9 +138,7 @@ def _leave(request, who, room):
     problem = _member(request, room, "remove", username=who.get_username()) if who else _("Only a room's members can leave it.")
     if problem:
         return render(request, "registration/refused.html", {"problem": problem}, status=400)
-    response = redirect("chat:lobby")
-    response.status_code = 303
-    return response
+    return see_other("chat:lobby")
 
 
 @transaction.atomic
